@@ -1,0 +1,94 @@
+"""The channel-neutral values that flow between a channel adapter and the conversation engine.
+
+Adapters (handlers/) turn a platform update into an `Incoming` and render each `Outgoing` with
+what the platform can show (inline keyboard, numbered menu, ...). Nothing in this module may
+depend on a platform: it is the contract between the two sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+# Channel names as stored in the database; adapters use these constants, never literals.
+WEB = "web"
+TELEGRAM = "telegram"
+ZALO = "zalo"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRef:
+    """A file the user sent. `read` fetches the bytes lazily, so an oversized or wrongly typed
+    file can be refused before it is downloaded (Telegram tells the size before getFile)."""
+
+    filename: str
+    content_type: str
+    size: int
+    read: Callable[[], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One thing a user did: typed text, tapped a button, sent a command or a file.
+
+    `choice` is the payload of a tapped button (see `Choice.payload`); `command` is the bare
+    command name without the slash ("start", "menu"); `update_id` is the channel's id for the
+    update, used to drop redeliveries.
+    """
+
+    channel: str
+    user_id: str
+    update_id: str
+    text: str | None = None
+    choice: str | None = None
+    command: str | None = None
+    command_args: str = ""
+    file: FileRef | None = None
+    locale_hint: str | None = None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button. `payload` is what comes back in `Incoming.choice`; it is kept under 64 bytes
+    (Telegram's callback_data limit) by the engine."""
+
+    label: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A stored file the bot sends back (staff reviewing a dossier, a receipt)."""
+
+    path: str
+    filename: str
+    content_type: str
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """One message for the user: text, optional buttons, optional file.
+
+    `numbered` asks channels without buttons to render `choices` as "1. ...", which the engine
+    accepts back as answers; channels with buttons ignore it.
+    """
+
+    text: str
+    choices: list[Choice] = field(default_factory=list)
+    document: Document | None = None
+    # A link the channel should render as a button opening a page (upload page for documents).
+    url: str | None = None
+    url_label: str | None = None
+
+
+def command_of(text: str) -> tuple[str, str] | None:
+    """Split "/apply@MyBot foo" into ("apply", "foo"); None when the text is not a command."""
+    text = text.strip()
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, rest = text[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    if not name.replace("_", "").isalnum():
+        return None
+    return name, rest.strip()
