@@ -29,10 +29,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-# Extract msgids from code and programme data, merge them into vi and en catalogs.
+# Extract msgids from code and programme data, merge them into the vi and en catalogs.
 i18n: $(STAMP)
-	$(BIN)/pybabel extract -F locales/babel.cfg -o locales/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python -m bot.catalogs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""Builds the running system from a `Config`: database, dialogue, pipeline, web server.
+
+Kept separate from the command line so tests start exactly what `python -m bot run` starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from conversations.dialogue import Dialogue
+from conversations.programmes import load_programmes
+from conversations.run import Settings
+from handlers.pipeline import Pipeline
+from handlers.webchat import setup_webchat
+from storage.db import create_engine, session_factory
+from storage.files import FileStore
+from storage.migrate import migrate
+
+log = logging.getLogger(__name__)
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class System:
+    config: Config
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    pipeline: Pipeline
+    web_app: web.Application
+    runner: web.AppRunner | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (HTTP_PORT=0 picks a free one, as tests do)."""
+        assert self.runner is not None
+        for site in self.runner.sites:
+            server = site._server  # type: ignore[attr-defined]
+            if server is not None and server.sockets:
+                return int(server.sockets[0].getsockname()[1])
+        return self.config.http_port
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.web_app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.config.http_host, self.config.http_port)
+        await site.start()
+        log.info("web chat on http://%s:%s", self.config.http_host, self.port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.engine.dispose()
+
+
+async def build_system(config: Config) -> System:
+    engine = create_engine(config.database_url)
+    await migrate(engine)
+    sessions = session_factory(engine)
+    files = FileStore(config.files_dir)
+    settings = Settings(timezone=config.timezone)
+    dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
+    pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
+    setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
+    return System(config=config, engine=engine, sessions=sessions, pipeline=pipeline, web_app=app)

@@ -1,0 +1,96 @@
+"""Configuration from the environment (and `.env`), with the defaults DESIGN.md promises.
+
+Read once at start-up into a frozen value; nothing else in the code reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/bot.db"
+
+
+@dataclass(frozen=True)
+class StaffAdmin:
+    channel: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    telegram_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    zalo_token: str | None = None
+    zalo_api_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_url: str | None = None
+    zalo_webhook_secret: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    files_dir: Path = Path("data/files")
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_locale: str = "vi"
+    staff_admins: tuple[StaffAdmin, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, *, dotenv: bool = True) -> Config:
+        if env is None:
+            if dotenv:
+                load_dotenv(Path.cwd() / ".env", override=False)
+            env = dict(os.environ)
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        config = cls(
+            database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            telegram_token=get("TELEGRAM_BOT_TOKEN"),
+            telegram_api_base_url=get("TELEGRAM_API_BASE_URL") or cls.telegram_api_base_url,
+            telegram_file_base_url=get("TELEGRAM_FILE_BASE_URL") or cls.telegram_file_base_url,
+            telegram_webhook_url=get("TELEGRAM_WEBHOOK_URL"),
+            telegram_webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
+            zalo_token=get("ZALO_BOT_TOKEN"),
+            zalo_api_base_url=get("ZALO_API_BASE_URL") or cls.zalo_api_base_url,
+            zalo_webhook_url=get("ZALO_WEBHOOK_URL"),
+            zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
+            http_host=get("HTTP_HOST") or cls.http_host,
+            http_port=int(get("HTTP_PORT") or cls.http_port),
+            files_dir=Path(get("FILES_DIR") or "data/files"),
+            timezone=get("TIMEZONE") or cls.timezone,
+            default_locale=get("DEFAULT_LOCALE") or cls.default_locale,
+            staff_admins=parse_staff_admins(get("STAFF_ADMINS") or ""),
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(self.timezone)  # raises on an unknown zone, at start-up rather than at 7 a.m.
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
+        if self.zalo_webhook_url and not self.zalo_webhook_secret:
+            raise ValueError("ZALO_WEBHOOK_SECRET is required when ZALO_WEBHOOK_URL is set")
+        if self.default_locale not in ("vi", "en"):
+            raise ValueError("DEFAULT_LOCALE must be vi or en")
+
+
+def parse_staff_admins(value: str) -> tuple[StaffAdmin, ...]:
+    admins = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        channel, sep, user_id = item.partition(":")
+        if not sep or not user_id:
+            raise ValueError(f"STAFF_ADMINS entry {item!r} is not channel:user_id")
+        admins.append(StaffAdmin(channel.strip(), user_id.strip()))
+    return tuple(admins)

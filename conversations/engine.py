@@ -1,0 +1,372 @@
+"""The flow engine: takes one `Incoming`, advances the user's flow, returns `Outgoing` messages.
+
+It interprets the step values of `conversations.steps`; it knows no flow by name except the
+commands every flow must obey (`/cancel`, `/menu`, `/help`, ...), which `conversations.commands`
+routes. The position in a flow is `ConversationState.step`; answers are saved by the caller's
+transaction together with that position, so a draft is never half saved.
+
+Rules users of good form tools ask for, and which live here:
+- a wrong answer gets one message: what was wrong and an example of a right one;
+- after three failed tries the question is put differently, with skip (if optional), talk to
+  staff, or stop;
+- a button from an earlier question is recognised as stale instead of being applied;
+- moving forward skips questions already answered, so a resumed or prefilled flow lands on the
+  first unanswered question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from conversations import documents, summary
+from conversations.i18n import N_, Translator
+from conversations.messages import Choice
+from conversations.run import Run
+from conversations.steps import (
+    Action,
+    AskChoice,
+    AskText,
+    Checklist,
+    EndFlow,
+    Flow,
+    Goto,
+    Next,
+    Option,
+    Question,
+    Say,
+    StartFlow,
+    Step,
+    Summary,
+    Transition,
+)
+from conversations.validators import Invalid, Valid, fold
+
+MAX_STRIKES = 3
+SYS_SKIP = "sys:skip"
+SYS_STAFF = "sys:staff"
+SYS_STOP = "sys:stop"
+MAX_PAYLOAD_BYTES = 64
+
+
+def payload(step_id: str, value: str) -> str:
+    """Button payload for an answer; kept within Telegram's 64-byte callback_data."""
+    data = f"{step_id}:{value}"
+    if len(data.encode()) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"button payload over {MAX_PAYLOAD_BYTES} bytes: {data!r}")
+    return data
+
+
+def text_of(run: Run, text: str | Any) -> str:
+    return text(run) if callable(text) else run.t(text)
+
+
+def options_of(run: Run, step: AskChoice) -> Sequence[Option]:
+    return step.options(run) if callable(step.options) else step.options
+
+
+def option_label(t: Translator, option: Option) -> str:
+    return option.label if option.literal else t(option.label)
+
+
+def choices_for(run: Run, step: AskChoice) -> list[Choice]:
+    return [Choice(option_label(run.t, o), payload(step.id, o.value)) for o in options_of(run, step)]
+
+
+# Words people type for yes and no, so "ok" or "ko" work where buttons are not shown.
+_YES = {"co", "yes", "y", "ok", "dong y", "vang", "da", "u", "uh", "roi", "co a"}
+_NO = {"khong", "no", "n", "ko", "k", "chua", "khong a", "kg"}
+
+
+def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
+    """Resolve typed text against a choice: its number, its words (accents or not), yes/no."""
+    options = list(options_of(run, step))
+    raw = text.strip().rstrip(".)")
+    if raw.isdigit() and 1 <= int(raw) <= len(options):
+        return options[int(raw) - 1]
+    folded = fold(text).strip(" .!")
+    for option in options:
+        if folded in (fold(option_label(run.t, option)), fold(option.value)):
+            return option
+    values = {o.value: o for o in options}
+    if folded in _YES and "yes" in values:
+        return values["yes"]
+    if folded in _NO and "no" in values:
+        return values["no"]
+    # A unique option whose label starts with what was typed ("thu cong" for handicrafts).
+    starts = [o for o in options if len(folded) >= 3 and fold(option_label(run.t, o)).startswith(folded)]
+    return starts[0] if len(starts) == 1 else None
+
+
+class Engine:
+    def __init__(self, flows: Mapping[str, Flow], show_menu: Callable[[Run], None] | None = None) -> None:
+        self.flows = dict(flows)
+        # The main menu belongs to the dialogue around the engine; a finished flow offers it.
+        self.show_menu = show_menu
+
+    # --- starting and leaving flows --------------------------------------------------------------
+    async def start(self, run: Run, flow_id: str, options: Mapping[str, Any] | None = None) -> None:
+        await self.start_waiting(run, flow_id, options)
+        await self.advance(run, 0, quiet=bool(run.state.data["answers"]))
+
+    async def start_waiting(self, run: Run, flow_id: str, options: Mapping[str, Any] | None = None) -> None:
+        """Make `flow_id` the active flow without asking anything yet."""
+        flow = self.flows[flow_id]
+        run.state.flow = flow.id
+        run.state.flow_version = flow.version
+        run.state.step = None
+        run.state.strikes = 0
+        saved = dict(run.state.data.get("saved", {}))
+        answers = saved.pop(flow.id, {})
+        run.state.data = {"store": flow.store, "answers": answers, **(options or {})}
+        if saved:
+            run.state.data["saved"] = saved
+        if flow.store != "application":
+            run.application = None
+
+    def leave(self, run: Run, *, keep: bool = False) -> None:
+        """Leave the active flow. With `keep` (the user interrupted it with /menu or /cancel) the
+        answers of a flow without a draft record are kept, so starting it again resumes."""
+        saved = dict(run.state.data.get("saved", {}))
+        flow = run.state.flow
+        if flow is not None:
+            saved.pop(flow, None)
+            data = run.state.data
+            if keep and data.get("store") == "state" and data.get("answers") and not data.get("done"):
+                saved[flow] = data["answers"]
+        run.state.flow = None
+        run.state.step = None
+        run.state.strikes = 0
+        run.state.data = {"saved": saved} if saved else {}
+
+    def current(self, run: Run) -> tuple[Flow, Step] | None:
+        if run.state.flow is None or run.state.flow not in self.flows:
+            return None
+        flow = self.flows[run.state.flow]
+        if run.state.step is None:
+            return None
+        try:
+            return flow, flow.step(run.state.step)
+        except KeyError:
+            # The flow changed under a waiting user (a new version dropped the step): restart it
+            # from the first unanswered question rather than fail.
+            return None
+
+    # --- moving forward ---------------------------------------------------------------------------
+    async def advance(self, run: Run, start: int, *, quiet: bool = False) -> None:
+        """Run steps from `start` until one waits for the user, then ask it.
+
+        With `quiet`, steps that only talk or compute are passed over: used when resuming or
+        coming back from a changed answer, where they already ran once.
+        """
+        flow = self.flows[run.state.flow or ""]
+        i = start
+        guard = 0
+        while i < len(flow.steps):
+            guard += 1
+            if guard > 500:
+                raise RuntimeError(f"flow {flow.id} loops")
+            step = flow.steps[i]
+            if step.when is not None and not step.when(run):
+                i += 1
+                continue
+            if isinstance(step, Say | Action) and quiet:
+                pass
+            elif isinstance(step, Say):
+                run.say(text_of(run, step.text))
+            elif isinstance(step, Action):
+                transition = await step.run(run)
+                if transition is not None:
+                    await self.apply(run, transition)
+                    return
+            elif isinstance(step, Question) and step.store and step.id in run.answers:
+                pass  # answered already (resumed or prefilled draft)
+            elif isinstance(step, Checklist) and quiet and not documents.missing_required(
+                await documents.status(run)
+            ):
+                pass  # resuming: the documents are complete, go on to the summary
+            else:
+                run.state.step = step.id
+                run.state.strikes = 0
+                await self.prompt(run, step)
+                return
+            i += 1
+        self.leave(run)
+
+    async def apply(self, run: Run, transition: Transition) -> None:
+        if transition is None:
+            return
+        if isinstance(transition, Goto):
+            flow = self.flows[run.state.flow or ""]
+            await self.advance(run, flow.index(transition.step))
+        elif isinstance(transition, StartFlow):
+            await self.start(run, transition.flow, transition.options)
+        elif isinstance(transition, EndFlow):
+            self.leave(run)
+            if transition.show_menu and self.show_menu is not None:
+                self.show_menu(run)
+
+    async def resume(self, run: Run) -> None:
+        """Continue the current flow at its first unanswered question."""
+        await self.advance(run, 0, quiet=True)
+
+    # --- asking -------------------------------------------------------------------------------------
+    async def prompt(self, run: Run, step: Step, *, prefix: str | None = None) -> None:
+        head = f"{prefix}\n\n" if prefix else ""
+        if isinstance(step, AskChoice):
+            choices = choices_for(run, step)
+            if step.optional:
+                choices.append(Choice(run.t(N_("Skip")), SYS_SKIP))
+            run.say(head + text_of(run, step.prompt), choices)
+        elif isinstance(step, AskText):
+            text = text_of(run, step.prompt)
+            if step.example:
+                text += "\n" + run.t(step.example)
+            choices = [Choice(run.t(N_("Skip")), SYS_SKIP)] if step.optional else []
+            run.say(head + text, choices)
+        elif isinstance(step, Checklist):
+            await documents.show(run, head)
+        elif isinstance(step, Summary):
+            await summary.show(run, self.flows[run.state.flow or ""], step, head)
+
+    # --- answering ----------------------------------------------------------------------------------
+    async def answer(self, run: Run) -> None:
+        found = self.current(run)
+        if found is None:
+            await self.resume(run)
+            return
+        flow, step = found
+        incoming = run.incoming
+        if incoming.choice in (SYS_SKIP, SYS_STAFF, SYS_STOP):
+            await self._system_choice(run, flow, step, incoming.choice)
+            return
+        if incoming.choice and not incoming.choice.startswith(f"{step.id}:") and not isinstance(
+            step, Checklist | Summary
+        ):
+            run.say(run.t(N_("That button belongs to an earlier question. Here is where we are now:")))
+            await self.prompt(run, step)
+            return
+        if isinstance(step, Checklist):
+            transition = await documents.handle(run, step)
+            if isinstance(transition, Next):
+                await self._after(run, flow, step, None)
+            elif transition is not None:
+                await self.apply(run, transition)
+        elif isinstance(step, Summary):
+            transition = await summary.handle(run, flow, step, self)
+            if transition is not None:
+                await self.apply(run, transition)
+        elif isinstance(step, AskChoice):
+            await self._answer_choice(run, flow, step)
+        elif isinstance(step, AskText):
+            await self._answer_text(run, flow, step)
+
+    async def _answer_choice(self, run: Run, flow: Flow, step: AskChoice) -> None:
+        incoming = run.incoming
+        option: Option | None = None
+        if incoming.choice:
+            value = incoming.choice.split(":", 1)[1]
+            option = next((o for o in options_of(run, step) if o.value == value), None)
+        elif incoming.text:
+            option = match_option(run, step, incoming.text)
+        if option is None:
+            if incoming.file is not None:
+                error = run.t(N_("This question needs an answer, not a file. Please tap one of the buttons."))
+            else:
+                error = run.t(N_("Please tap one of the buttons below, or type its number."))
+            await self._strike(run, step, error, with_choices=True)
+            return
+        await self._store(run, flow, step, option.value)
+
+    async def _answer_text(self, run: Run, flow: Flow, step: AskText) -> None:
+        incoming = run.incoming
+        if incoming.text is None:
+            await self._strike(run, step, run.t(N_("Please type your answer as a message.")))
+            return
+        result = step.validate(incoming.text)
+        if isinstance(result, Invalid):
+            message = run.t(result.error, **dict(result.values))
+            if result.example:
+                message += "\n" + run.t(result.example)
+            await self._strike(run, step, message)
+            return
+        assert isinstance(result, Valid)
+        if result.warning:
+            run.say(run.t(result.warning, **dict(result.warning_values)))
+        await self._store(run, flow, step, to_json(result.value))
+
+    async def _store(self, run: Run, flow: Flow, step: Question, value: Any) -> None:
+        if step.store:
+            run.set_answer(step.id, value)
+        run.state.strikes = 0
+        transition = await step.on_answer(run, value) if step.on_answer else None
+        await self._after(run, flow, step, transition)
+
+    async def _after(self, run: Run, flow: Flow, step: Step, transition: Transition) -> None:
+        if transition is not None:
+            await self.apply(run, transition)
+            return
+        if run.state.step != step.id or run.state.flow != flow.id:
+            return  # the step moved the conversation itself
+        back = run.pop_data("return_to")
+        if back:
+            await self.advance(run, 0, quiet=True)
+        else:
+            await self.advance(run, flow.index(step.id) + 1)
+
+    async def _strike(self, run: Run, step: Step, error: str, *, with_choices: bool = False) -> None:
+        run.state.strikes += 1
+        if run.state.strikes < MAX_STRIKES:
+            choices = choices_for(run, step) if with_choices and isinstance(step, AskChoice) else []
+            run.say(error, choices)
+            return
+        run.state.strikes = 0
+        help_text = run.t(step.help) if isinstance(step, Question) and step.help else None
+        text = help_text or run.t(N_("Let me put it another way."))
+        text += "\n\n" + text_of(run, step.prompt) if isinstance(step, Question) and not help_text else ""
+        choices = choices_for(run, step) if isinstance(step, AskChoice) else []
+        if isinstance(step, Question) and step.optional:
+            choices.append(Choice(run.t(N_("Skip this question")), SYS_SKIP))
+        choices.append(Choice(run.t(N_("Talk to staff")), SYS_STAFF))
+        choices.append(Choice(run.t(N_("Stop for now")), SYS_STOP))
+        run.say(
+            text + "\n\n" + run.t(N_("If it is still unclear, you can skip it, ask our staff, or stop here.")),
+            choices,
+        )
+
+    async def _system_choice(self, run: Run, flow: Flow, step: Step, choice: str) -> None:
+        if choice == SYS_SKIP and isinstance(step, Question) and step.optional:
+            run.set_answer(step.id, None)
+            await self._after(run, flow, step, None)
+        elif choice == SYS_SKIP:
+            run.say(run.t(N_("This question is needed, so it can't be skipped.")))
+            await self.prompt(run, step)
+        elif choice == SYS_STAFF:
+            await self.hand_over(run)
+        else:
+            await self.apply(run, EndFlow())
+
+    async def hand_over(self, run: Run) -> None:
+        run.account.handover_at = run.now
+        run.say(
+            run.t(
+                N_(
+                    "I have passed your conversation to the centre's staff. They will reply here during "
+                    "working hours. Your answers so far are saved.\n\nTo go back to the assistant, send /menu."
+                )
+            )
+        )
+
+
+def to_json(value: Any) -> Any:
+    """Answers are stored as JSON: dates as ISO strings, rich values by their `value`."""
+    from datetime import date
+
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    raise TypeError(f"cannot store answer of type {type(value).__name__}")

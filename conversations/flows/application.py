@@ -1,0 +1,238 @@
+"""The application (/apply): programme questions, the product form, documents, summary, submit.
+
+Every answer lands in the draft `Application` row in the same transaction as the position in
+the flow, so the owner can stop at any question and continue days later, after a restart, or
+from another channel linked to the same account, landing on the first unanswered question.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from conversations import documents, rules
+from conversations.flows.programme_questions import programme_options, steps_for
+from conversations.i18n import N_
+from conversations.programmes import Programme
+from conversations.run import Run
+from conversations.steps import (
+    Action,
+    AskChoice,
+    AskText,
+    Checklist,
+    EndFlow,
+    Flow,
+    Goto,
+    Option,
+    Say,
+    Step,
+    Summary,
+    Transition,
+)
+from conversations.validators import Result, bounded_text, number
+from storage import applications
+from storage.models import Application
+
+REVENUE_BANDS = (
+    Option("lt1", N_("Under 1 billion VND")),
+    Option("1to3", N_("1 to 3 billion VND")),
+    Option("3to10", N_("3 to 10 billion VND")),
+    Option("10to50", N_("10 to 50 billion VND")),
+    Option("gt50", N_("Over 50 billion VND")),
+)
+
+
+def _text(min_len: int, max_len: int):  # type: ignore[no-untyped-def]
+    def validate(text: str) -> Result:
+        return bounded_text(text, min_len=min_len, max_len=max_len)
+
+    return validate
+
+
+def _staff_count(text: str) -> Result:
+    return number(text, minimum=1, maximum=100_000)
+
+
+def _year_started(text: str) -> Result:
+    return number(text, minimum=1900, maximum=date.today().year)
+
+
+def _plain_number(run: Run, value: Any) -> str:
+    return str(value)
+
+
+def create_draft(run: Run, programme: str, answers: dict[str, Any]) -> Application:
+    assert run.facility is not None
+    application = Application(
+        facility_id=run.facility.id,
+        programme=programme,
+        status="draft",
+        answers={**answers, "programme": programme},
+        created_at=run.now,
+        updated_at=run.now,
+        last_activity_at=run.now,
+    )
+    run.session.add(application)
+    run.application = application
+    return application
+
+
+async def _draft_from_prefill(run: Run) -> Transition:
+    """Coming from an eligibility check: start the draft with the answers already given."""
+    prefill = run.pop_data("prefill")
+    if run.application is None and prefill and prefill.get("programme") in run.programmes:
+        create_draft(run, prefill["programme"], prefill)
+        await run.session.flush()
+        run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
+        run.say(run.t(N_("I have carried over your answers from the eligibility check.")))
+    return None
+
+
+async def _programme_chosen(run: Run, value: Any) -> Transition:
+    create_draft(run, value, {})
+    await run.session.flush()
+    run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
+    return None
+
+
+def _title(run: Run) -> str:
+    assert run.application is not None
+    programme = run.programmes[run.application.programme]
+    return run.t(N_("Please check your dossier for {programme}:"), programme=run.t(programme.name))
+
+
+async def submit(run: Run) -> Transition:
+    application = run.application
+    assert application is not None
+    programme = run.programmes[application.programme]
+    verdict = rules.evaluate(programme, run.facts())
+    application.verdict = verdict.to_json()
+    application.rules_version = verdict.rules_version
+    if application.receipt_code is None:
+        code = applications.new_receipt_code(run.now)
+        while not await applications.receipt_code_free(run.session, code):
+            code = applications.new_receipt_code(run.now)
+        application.receipt_code = code
+    resubmission = application.status == "returned"
+    applications.record_event(
+        run.session,
+        application,
+        actor="owner",
+        action="resubmitted" if resubmission else "submitted",
+        to_status="resubmitted" if resubmission else "submitted",
+        at=run.now,
+        detail={"rules_version": verdict.rules_version, "verdict": verdict.outcome},
+    )
+    application.submitted_at = run.now
+    application.last_activity_at = run.now
+    lines = [
+        run.t(N_("Your dossier has been sent to the Industrial Extension Centre.")),
+        run.t(N_("Receipt code: {code}"), code=application.receipt_code),
+        run.t(N_("Please keep this code. You can follow your dossier at any time with /status.")),
+    ]
+    if application.programme == "selection":
+        lines += [
+            "",
+            run.t(
+                N_(
+                    "Remember: the centre also needs two paper copies of the dossier and a sample of the "
+                    "product for the council. Staff will tell you when and where to bring them."
+                )
+            ),
+        ]
+    run.say("\n".join(lines))
+    return EndFlow()
+
+
+async def _open_documents(run: Run) -> Transition:
+    return Goto(documents.STEP_ID)
+
+
+def build(programmes: dict[str, Programme]) -> Flow:
+    def is_support(run: Run) -> bool:
+        return run.answers.get("programme") == "support"
+
+    steps: list[Step] = [
+        Action(id="draft", run=_draft_from_prefill),
+        AskChoice(
+            id="programme",
+            prompt=N_("Which programme is this dossier for?"),
+            options=programme_options(programmes),
+            store=False,
+            on_answer=_programme_chosen,
+            when=lambda run: run.application is None,
+        ),
+    ]
+    for programme in programmes.values():
+        steps += steps_for(programme)
+    steps += [
+        Say(
+            id="form_intro",
+            text=N_("Now a few details about the product for the dossier. Each answer is saved as you go."),
+        ),
+        AskText(
+            id="product_name",
+            label=N_("Product name"),
+            prompt=N_("What is the product's name?"),
+            example=N_("For example: Giỏ mây đan thủ công Phú Vinh"),
+            validate=_text(3, 150),
+        ),
+        AskText(
+            id="product_description",
+            label=N_("Short description"),
+            prompt=N_("Describe the product in a few sentences: materials, how it is made, what makes it special."),
+            validate=_text(10, 1000),
+        ),
+        AskText(
+            id="capacity",
+            label=N_("Production capacity"),
+            prompt=N_("How much can you produce, and in what time?"),
+            example=N_("For example: 2,000 products a month"),
+            validate=_text(2, 200),
+        ),
+        AskText(
+            id="sales_market",
+            label=N_("Where it is sold"),
+            prompt=N_("Where do you sell the product?"),
+            example=N_("For example: shops in the province, Hà Nội, exported to Japan"),
+            validate=_text(2, 300),
+        ),
+        AskText(
+            id="staff_count",
+            label=N_("Number of workers"),
+            prompt=N_("How many people work at the facility, including family members?"),
+            example=N_("For example: 12"),
+            validate=_staff_count,
+        ),
+        AskChoice(
+            id="revenue_band",
+            label=N_("Revenue last year"),
+            prompt=N_("About how much revenue did the facility have last year?"),
+            options=REVENUE_BANDS,
+        ),
+        AskText(
+            id="year_started",
+            label=N_("Year production started"),
+            prompt=N_("In which year did the facility start making this product?"),
+            example=N_("For example: 2015"),
+            validate=_year_started,
+            display=_plain_number,
+        ),
+        AskText(
+            id="project_goal",
+            label=N_("What the support is for"),
+            prompt=N_("What will the support be used for, and what results do you expect?"),
+            example=N_("For example: buy a CNC wood carving machine to double output and cut waste"),
+            validate=_text(10, 1000),
+            when=is_support,
+        ),
+        Checklist(id=documents.STEP_ID),
+        Summary(
+            id="summary",
+            title=_title,
+            confirm_label=N_("✅ Submit the dossier"),
+            on_confirm=submit,
+            extras=(("docs", N_("📎 Documents"), _open_documents),),
+        ),
+    ]
+    return Flow(id="apply", version=1, steps=tuple(steps), store="application")

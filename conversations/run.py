@@ -1,0 +1,110 @@
+"""`Run`: everything one handled update can see and change, passed to every step.
+
+One `Run` lives for one update inside one database transaction: whatever a step changes (an
+answer, the draft, the profile) is committed together with the new conversation state, so a
+crash never leaves an answer saved without its position or the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.i18n import Translator
+from conversations.messages import Choice, Incoming, Outgoing
+from conversations.programmes import Programme
+from storage.files import FileStore
+from storage.models import Account, Application, ConversationState, Facility
+
+if TYPE_CHECKING:
+    from conversations.engine import Engine
+
+
+@dataclass
+class Settings:
+    """Knobs a deployment may change; defaults fit a province."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    max_file_bytes: int = 10 * 1024 * 1024
+    consent_version: str = "2026-01"
+    upload_link_base: str = ""
+
+
+@dataclass
+class Run:
+    session: AsyncSession
+    account: Account
+    state: ConversationState
+    incoming: Incoming
+    t: Translator
+    now: datetime
+    files: FileStore
+    programmes: dict[str, Programme]
+    settings: Settings
+    engine: Engine
+    facility: Facility | None = None
+    application: Application | None = None
+    out: list[Outgoing] = field(default_factory=list)
+
+    # --- answers of the active flow -------------------------------------------------------
+    @property
+    def answers(self) -> dict[str, Any]:
+        """The active flow's answers: the draft's when the flow keeps one, else the state's."""
+        if self.application is not None and self.state.data.get("store") == "application":
+            return self.application.answers
+        return self.state.data.setdefault("answers", {})
+
+    def set_answer(self, key: str, value: Any) -> None:
+        # JSON columns track reassignment, not in-place mutation: always store a new dict.
+        self.replace_answers({**self.answers, key: value})
+
+    def drop_answer(self, key: str) -> None:
+        self.replace_answers({k: v for k, v in self.answers.items() if k != key})
+
+    def replace_answers(self, answers: dict[str, Any]) -> None:
+        if self.application is not None and self.state.data.get("store") == "application":
+            self.application.answers = answers
+            self.application.last_activity_at = self.now
+        else:
+            self.set_data("answers", answers)
+
+    def set_data(self, key: str, value: Any) -> None:
+        self.state.data = {**self.state.data, key: value}
+
+    def pop_data(self, key: str) -> Any:
+        value = self.state.data.get(key)
+        if key in self.state.data:
+            self.state.data = {k: v for k, v in self.state.data.items() if k != key}
+        return value
+
+    # --- facts the programme rules read ------------------------------------------------------
+    def facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = dict(self.answers)
+        if self.facility is not None:
+            from conversations.places import province_by_name
+
+            facts["facility_kind"] = self.facility.kind
+            facts["commune_kind"] = self.facility.commune_kind
+            facts["craft_village"] = self.facility.craft_village
+            facts["province"] = self.facility.province
+            try:
+                province = province_by_name(self.facility.province)
+            except KeyError:
+                pass
+            else:
+                facts["province_is_city"] = province.is_city
+                facts["province_region"] = province.region
+        return facts
+
+    # --- output --------------------------------------------------------------------------------
+    def say(self, text: str, choices: list[Choice] | None = None, **extra: Any) -> Outgoing:
+        message = Outgoing(text=text, choices=choices or [], **extra)
+        self.out.append(message)
+        return message
+
+
+SayFn = Callable[[Run], str]

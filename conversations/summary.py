@@ -1,0 +1,129 @@
+"""The summary step: every answer (and, for a dossier, every document) with a way to change it.
+
+Changing an answer drops it and asks it again; afterwards the flow moves forward from the top,
+so a change that makes new questions relevant (another product group) asks those too, then
+comes back here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from conversations import documents
+from conversations.i18n import N_
+from conversations.messages import Choice
+from conversations.run import Run
+from conversations.steps import AskChoice, EndFlow, Flow, Goto, Question, Summary, Transition
+
+if TYPE_CHECKING:
+    from conversations.engine import Engine
+
+
+def answered_questions(run: Run, flow: Flow) -> list[Question]:
+    answers = run.answers
+    return [
+        step
+        for step in flow.steps
+        if isinstance(step, Question)
+        and step.store
+        and step.id in answers
+        and (step.when is None or step.when(run))
+    ]
+
+
+def label_of(run: Run, step: Question) -> str:
+    if step.label:
+        return run.t(step.label)
+    prompt = step.prompt(run) if callable(step.prompt) else run.t(step.prompt)
+    return prompt.split("\n", 1)[0]
+
+
+def display(run: Run, step: Question, value: Any) -> str:
+    from conversations.engine import option_label, options_of
+
+    if value is None:
+        return run.t(N_("(skipped)"))
+    if step.display is not None:
+        return step.display(run, value)
+    if isinstance(step, AskChoice):
+        for option in options_of(run, step):
+            if option.value == value:
+                return option_label(run.t, option)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return run.t.number(value)
+    return str(value)
+
+
+async def lines(run: Run, flow: Flow) -> list[str]:
+    out = [f"• {label_of(run, q)}: {display(run, q, run.answers.get(q.id))}" for q in answered_questions(run, flow)]
+    if flow.store == "application" and run.application is not None:
+        statuses = await documents.status(run)
+        out += ["", documents.progress_line(run, statuses)]
+        out += [documents.item_line(run, s) for s in statuses]
+    return out
+
+
+def show_sync_parts(run: Run, step: Summary, complete: bool) -> list[Choice]:
+    choices: list[Choice] = []
+    if complete:
+        choices.append(Choice(run.t(step.confirm_label), f"{step.id}:confirm"))
+    choices.append(Choice(run.t(N_("Change an answer")), f"{step.id}:edit"))
+    for suffix, label, _ in step.extras:
+        choices.append(Choice(run.t(label), f"{step.id}:x:{suffix}"))
+    choices.append(Choice(run.t(N_("Save and finish later")), f"{step.id}:later"))
+    return choices
+
+
+async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
+    body = await lines(run, flow)
+    complete = True
+    if flow.store == "application" and run.application is not None:
+        missing = documents.missing_required(await documents.status(run))
+        if missing:
+            complete = False
+            body += ["", run.t(N_("Some required documents are still missing, so the dossier cannot be submitted yet."))]
+    title = step.title(run) if callable(step.title) else run.t(step.title)
+    text = head + title + "\n\n" + "\n".join(body)
+    run.say(text, show_sync_parts(run, step, complete))
+
+
+async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transition:
+    action = (run.incoming.choice or "").removeprefix(f"{step.id}:")
+    if run.incoming.choice is None and run.incoming.text:
+        run.say(run.t(N_("Please use the buttons under the summary.")))
+        await show(run, flow, step)
+        return None
+    if action == "confirm":
+        if flow.store == "application" and run.application is not None:
+            missing = documents.missing_required(await documents.status(run))
+            if missing:
+                await show(run, flow, step)
+                return None
+        return await step.on_confirm(run)
+    if action == "edit":
+        questions = answered_questions(run, flow)
+        run.say(
+            run.t(N_("Which answer do you want to change?")),
+            [Choice(label_of(run, q)[:60], f"{step.id}:e:{q.id}") for q in questions]
+            + [Choice(run.t(N_("Back to the summary")), f"{step.id}:back")],
+        )
+        return None
+    if action.startswith("e:"):
+        step_id = action[2:]
+        if step_id not in {q.id for q in answered_questions(run, flow)}:
+            await show(run, flow, step)
+            return None
+        current = display(run, flow.step(step_id), run.answers.get(step_id))  # type: ignore[arg-type]
+        run.drop_answer(step_id)
+        run.set_data("return_to", step.id)
+        run.say(run.t(N_("Current answer: {value}"), value=current))
+        return Goto(step_id)
+    if action.startswith("x:"):
+        for suffix, _, handler in step.extras:
+            if action[2:] == suffix:
+                return await handler(run)
+    if action == "later":
+        run.say(run.t(N_("Saved. Send /apply whenever you want to continue.")))
+        return EndFlow()
+    await show(run, flow, step)
+    return None

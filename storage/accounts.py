@@ -1,0 +1,100 @@
+"""Accounts, their channel identities, conversation state and inbound idempotency."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Account, ConversationState, DeadLetter, Facility, Identity, ProcessedUpdate
+
+
+class DuplicateUpdate(Exception):
+    """The (channel, update id) was applied before: a redelivery."""
+
+
+async def mark_processed(session: AsyncSession, channel: str, update_id: str) -> None:
+    """Record the update inside the caller's transaction; raise DuplicateUpdate if seen before.
+
+    Recorded in the same transaction as the update's effects: if handling fails and rolls back,
+    the update is not marked and a redelivery is processed again.
+    """
+    if await session.get(ProcessedUpdate, (channel, update_id)) is not None:
+        raise DuplicateUpdate(update_id)
+    session.add(ProcessedUpdate(channel=channel, update_id=update_id))
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent worker recorded it first
+        raise DuplicateUpdate(update_id) from exc
+
+
+async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
+    return await session.scalar(
+        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+    )
+
+
+async def get_or_create_account(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[Account, Identity]:
+    identity = await find_identity(session, channel, external_id)
+    if identity is not None:
+        account = await session.get(Account, identity.account_id)
+        assert account is not None
+        return account, identity
+    account = Account()
+    session.add(account)
+    await session.flush()
+    identity = Identity(channel=channel, external_id=external_id, account_id=account.id)
+    session.add(identity)
+    await session.flush()
+    return account, identity
+
+
+async def locked_state(session: AsyncSession, account_id: int) -> ConversationState:
+    """The account's conversation state, locked for this transaction on PostgreSQL so two workers
+    never advance one conversation at once (SQLite serialises writers anyway)."""
+    state = await session.scalar(
+        select(ConversationState).where(ConversationState.account_id == account_id).with_for_update()
+    )
+    if state is None:
+        state = ConversationState(account_id=account_id, data={})
+        session.add(state)
+        await session.flush()
+    return state
+
+
+async def facility_of(session: AsyncSession, account_id: int) -> Facility | None:
+    return await session.scalar(select(Facility).where(Facility.account_id == account_id))
+
+
+async def delete_personal_data(session: AsyncSession, account: Account) -> None:
+    """Erase the profile, dossiers and files' records; the account keeps only its language so the
+    bot can still answer in it. Irreversible, as the user was told."""
+    await session.execute(delete(Facility).where(Facility.account_id == account.id))
+    await session.execute(delete(ConversationState).where(ConversationState.account_id == account.id))
+    account.consent_at = None
+    account.consent_version = None
+    account.handover_at = None
+
+
+async def record_dead_letter(session: AsyncSession, channel: str, update_id: str, error: str) -> None:
+    session.add(DeadLetter(channel=channel, update_id=update_id, error=error[:4000]))
+
+
+async def mark_unreachable(session: AsyncSession, channel: str, external_id: str, reason: str) -> bool:
+    """The user blocked the bot or deleted their account: stop sending to this identity."""
+    identity = await find_identity(session, channel, external_id)
+    if identity is None:
+        return False
+    identity.reachable = False
+    identity.unreachable_reason = reason[:200]
+    return True
+
+
+async def mark_reachable(session: AsyncSession, channel: str, external_id: str) -> None:
+    """The user wrote to us again (or unblocked the bot): they can be reached once more."""
+    identity = await find_identity(session, channel, external_id)
+    if identity is not None and not identity.reachable:
+        identity.reachable = True
+        identity.unreachable_reason = None

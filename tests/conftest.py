@@ -1,0 +1,126 @@
+"""Shared fixtures: a migrated SQLite database per test, the real dialogue and pipeline, and a
+`Chat` that talks to the pipeline as a channel would."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from conversations.dialogue import Dialogue
+from conversations.messages import FileRef, Incoming, Outgoing
+from conversations.programmes import load_programmes
+from handlers.pipeline import Pipeline
+from storage.db import create_engine, session_factory
+from storage.files import FileStore
+from storage.migrate import migrate
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def db_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(db_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(db_engine)
+
+
+@pytest.fixture
+def pipeline(sessions: async_sessionmaker[AsyncSession], tmp_path: Path, clock: Clock) -> Pipeline:
+    dialogue = Dialogue(programmes=load_programmes(), files=FileStore(tmp_path / "files"), clock=clock)
+    return Pipeline(sessions, dialogue)
+
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Chat:
+    """One user talking to the bot through the pipeline, as a channel adapter would."""
+
+    pipeline: Pipeline
+    user_id: str = "u1"
+    channel: str = "web"
+    last: list[Outgoing] = field(default_factory=list)
+
+    async def send(self, text: str) -> list[Outgoing]:
+        from conversations.messages import command_of
+
+        cmd = command_of(text)
+        incoming = Incoming(
+            channel=self.channel,
+            user_id=self.user_id,
+            update_id=str(next(_ids)),
+            text=None if cmd else text,
+            command=cmd[0] if cmd else None,
+            command_args=cmd[1] if cmd else "",
+        )
+        return await self._go(incoming)
+
+    async def tap(self, label_part: str) -> list[Outgoing]:
+        """Tap the button of the latest message whose label contains `label_part`."""
+        for message in reversed(self.last):
+            for choice in message.choices:
+                if label_part.lower() in choice.label.lower():
+                    incoming = Incoming(
+                        channel=self.channel, user_id=self.user_id, update_id=str(next(_ids)), choice=choice.payload
+                    )
+                    return await self._go(incoming)
+        labels = [c.label for m in self.last for c in m.choices]
+        raise AssertionError(f"no button with {label_part!r}; buttons: {labels}")
+
+    async def upload(self, filename: str, data: bytes, content_type: str) -> list[Outgoing]:
+        async def read() -> bytes:
+            return data
+
+        incoming = Incoming(
+            channel=self.channel,
+            user_id=self.user_id,
+            update_id=str(next(_ids)),
+            file=FileRef(filename=filename, content_type=content_type, size=len(data), read=read),
+        )
+        return await self._go(incoming)
+
+    async def _go(self, incoming: Incoming) -> list[Outgoing]:
+        self.last = await self.pipeline.handle(incoming)
+        return self.last
+
+    @property
+    def text(self) -> str:
+        return "\n---\n".join(m.text for m in self.last)
+
+    @property
+    def buttons(self) -> list[str]:
+        return [c.label for m in self.last for c in m.choices]
+
+
+@pytest.fixture
+def chat(pipeline: Pipeline) -> Chat:
+    return Chat(pipeline)

@@ -1,0 +1,196 @@
+"""Storage on SQLite and, when 127.0.0.1:5432 answers, on PostgreSQL: migrations, idempotency,
+time zones, row locks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import accounts, applications
+from storage.db import create_engine, session_factory
+from storage.files import FileStore
+from storage.migrate import migrate
+from storage.models import Application, Base, Facility
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _postgres_reachable() -> str | None:
+    """None when reachable, else the reason to skip."""
+    try:
+        import asyncpg
+
+        conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_URL), timeout=3)
+    except Exception as exc:  # any failure means: no PostgreSQL here
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        await migrate(engine)
+        yield engine
+        await engine.dispose()
+        return
+    reason = await _postgres_reachable()
+    if reason:
+        pytest.skip(reason)
+    import asyncpg
+
+    name = f"kc_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    engine = create_engine(f"{base}/{name}")
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_migrations_match_the_models(any_engine: AsyncEngine) -> None:
+    def diff(conn):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+    async with any_engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
+
+
+async def test_migrate_twice_is_harmless(any_engine: AsyncEngine) -> None:
+    await migrate(any_engine)
+    async with any_engine.connect() as conn:
+        version = (await conn.execute(text("select version_num from alembic_version"))).scalar_one()
+    assert version
+
+
+async def test_redelivered_update_is_recognised(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
+    async with sessions() as s, s.begin():
+        await accounts.mark_processed(s, "telegram", "1001")
+    with pytest.raises(accounts.DuplicateUpdate):
+        async with sessions() as s, s.begin():
+            await accounts.mark_processed(s, "telegram", "1001")
+    async with sessions() as s, s.begin():
+        await accounts.mark_processed(s, "zalo", "1001")  # another channel's id space
+
+
+async def test_failed_transaction_does_not_mark_the_update(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
+    with pytest.raises(RuntimeError):
+        async with sessions() as s, s.begin():
+            await accounts.mark_processed(s, "web", "x1")
+            raise RuntimeError("handler failed")
+    async with sessions() as s, s.begin():
+        await accounts.mark_processed(s, "web", "x1")  # the retry is processed
+
+
+async def test_one_account_per_channel_identity(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
+    async with sessions() as s, s.begin():
+        a1, _ = await accounts.get_or_create_account(s, "telegram", "42")
+    async with sessions() as s, s.begin():
+        a2, identity = await accounts.get_or_create_account(s, "telegram", "42")
+        a3, _ = await accounts.get_or_create_account(s, "zalo", "42")
+    assert a1.id == a2.id != a3.id
+    assert identity.reachable
+
+
+async def test_times_come_back_aware_and_equal(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
+    hanoi = timezone(timedelta(hours=7))
+    moment = datetime(2026, 11, 22, 9, 30, tzinfo=hanoi)
+    async with sessions() as s, s.begin():
+        account, _ = await accounts.get_or_create_account(s, "web", "t")
+        account.consent_at = moment
+    async with sessions() as s:
+        account, _ = await accounts.get_or_create_account(s, "web", "t")
+        assert account.consent_at == moment
+        assert account.consent_at.tzinfo is not None
+
+
+async def test_draft_answers_persist_and_receipt_codes_are_unique(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    async with sessions() as s, s.begin():
+        account, _ = await accounts.get_or_create_account(s, "web", "d")
+        facility = Facility(
+            account_id=account.id, name="HTX", kind="cooperative", province="Hưng Yên", commune="Xã A",
+            commune_kind="commune", craft_village=False, tax_code="0100109106", contact_name="A",
+            phone="0912345678", products="mây tre",
+        )
+        s.add(facility)
+        await s.flush()
+        app = Application(facility_id=facility.id, programme="selection", answers={"product_name": "Giỏ mây"})
+        s.add(app)
+        await s.flush()
+        code = applications.new_receipt_code(now)
+        app.receipt_code = code
+    assert code.startswith("KC-2611-") and len(code) == 13
+    async with sessions() as s:
+        stored = await s.scalar(select(Application))
+        assert stored is not None and stored.answers == {"product_name": "Giỏ mây"}
+        assert not await applications.receipt_code_free(s, code)
+
+
+async def test_state_row_lock_serialises_two_workers(any_engine: AsyncEngine) -> None:
+    """Two transactions advancing one conversation: the second waits for the first."""
+    if any_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time; FOR UPDATE is a PostgreSQL row lock")
+    sessions = session_factory(any_engine)
+    async with sessions() as s, s.begin():
+        account, _ = await accounts.get_or_create_account(s, "web", "lock")
+        await accounts.locked_state(s, account.id)
+    order: list[str] = []
+    first_has_lock = asyncio.Event()
+
+    async def first() -> None:
+        async with sessions() as s, s.begin():
+            state = await accounts.locked_state(s, account.id)
+            first_has_lock.set()
+            await asyncio.sleep(0.3)
+            state.strikes = 1
+            order.append("first")
+
+    async def second() -> None:
+        await first_has_lock.wait()
+        async with sessions() as s, s.begin():
+            state = await accounts.locked_state(s, account.id)
+            order.append(f"second saw {state.strikes}")
+
+    await asyncio.gather(first(), second())
+    assert order == ["first", "second saw 1"]
+
+
+async def test_sqlite_runs_in_wal_mode_with_busy_timeout(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one() >= 5000
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+    await engine.dispose()
+
+
+def test_file_store_is_content_addressed_and_refuses_escapes(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    a = store.save(b"%PDF-1.4 same", ".pdf")
+    b = store.save(b"%PDF-1.4 same", ".pdf")
+    assert a.key == b.key and store.read(a.key) == b"%PDF-1.4 same"
+    with pytest.raises(ValueError):
+        store.path("../../etc/passwd")
