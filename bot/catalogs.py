@@ -46,8 +46,16 @@ def save(catalog: Catalog, locale: str) -> None:
     path = LOCALES / locale / "LC_MESSAGES" / "messages.po"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
-        write_po(fh, catalog, width=100, omit_header=False, sort_output=True, ignore_obsolete=True,
-                 include_previous=False, no_location=True)
+        write_po(
+            fh,
+            catalog,
+            width=100,
+            omit_header=False,
+            sort_output=True,
+            ignore_obsolete=True,
+            include_previous=False,
+            no_location=True,
+        )
 
 
 def incoming_translations() -> dict[str, str]:
@@ -58,12 +66,13 @@ def incoming_translations() -> dict[str, str]:
 
 
 def sync() -> list[str]:
-    template = extract()
     handed_over = incoming_translations()
     untranslated: list[str] = []
     for locale in ("vi", "en"):
+        # A fresh template each time: Catalog.update shares the template's message objects, so
+        # filling one locale's strings would otherwise leak into the next.
         catalog = load(locale)
-        catalog.update(template, no_fuzzy_matching=True)
+        catalog.update(extract(), no_fuzzy_matching=True)
         for message in catalog:
             if not message.id:
                 continue

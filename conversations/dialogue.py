@@ -7,6 +7,7 @@ anything else goes to the active flow, and free text outside a flow gets help, n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,6 +27,9 @@ from conversations.validators import fold
 from storage import accounts, applications
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
+
+# Button labels start with an emoji ("📎 Documents"); typed answers don't.
+_LEADING_SYMBOLS = re.compile(r"^[^\w]+")
 
 STATUS_LABELS = {
     "draft": N_("Draft, not sent yet"),
@@ -134,7 +138,7 @@ class Dialogue:
             return incoming  # the step matches words itself (accents or not, yes/no)
         folded = fold(typed)
         for label, payload in remembered:
-            if folded and fold(label).strip("📎🔁✅📝🏠📋🏪⚙️❓🔁 ").strip() == folded:
+            if folded and _LEADING_SYMBOLS.sub("", fold(label)) == folded:
                 return replace(incoming, choice=payload, text=None)
         return incoming
 
@@ -168,7 +172,9 @@ class Dialogue:
 
     async def _onboard_then(self, run: Run, then: str | None) -> None:
         if run.account.locale is not None and run.account.consent_at is not None and run.facility is None:
-            run.say(run.t(N_("First, a few questions about your facility, so I can give you the right answers.")))
+            run.say(
+                run.t(N_("First, a few questions about your facility, so I can give you the right answers."))
+            )
         await self.engine.start(run, "onboarding", {"then": then} if then else None)
 
     async def _cmd_start(self, run: Run, args: str) -> None:
@@ -293,7 +299,9 @@ class Dialogue:
             programme = run.t(self.programmes[app.programme].name)
             title = app.answers.get("product_name") or programme
             block = [f"📄 {title}", "   " + programme]
-            block.append("   " + run.t(N_("Status: {status}"), status=run.t(STATUS_LABELS.get(app.status, app.status))))
+            block.append(
+                "   " + run.t(N_("Status: {status}"), status=run.t(STATUS_LABELS.get(app.status, app.status)))
+            )
             if app.receipt_code:
                 block.append("   " + run.t(N_("Receipt code: {code}"), code=app.receipt_code))
             if app.status == "draft":
@@ -326,7 +334,9 @@ class Dialogue:
     async def _cmd_settings(self, run: Run, args: str) -> None:
         self.engine.leave(run, keep=True)
         notify = (
-            N_("🔕 Stop announcements") if run.account.announcements_opt_in else N_("🔔 Receive announcements")
+            N_("🔕 Stop announcements")
+            if run.account.announcements_opt_in
+            else N_("🔔 Receive announcements")
         )
         choices = [Choice(run.t(N_("🌐 Language")), "go:language"), Choice(run.t(notify), "go:notify")]
         if run.account.consent_at is not None:
@@ -362,11 +372,18 @@ class Dialogue:
             answers = profile_answers(run.facility)
             for step in flow.steps:
                 if step.id in answers:
-                    lines.append(f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}")  # type: ignore[arg-type]
+                    lines.append(
+                        f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}"
+                    )  # type: ignore[arg-type]
             apps = await applications.of_facility(run.session, run.facility.id)
             lines.append(run.t(N_("Dossiers: {count}"), count=len(apps)))
-        run.say("\n".join(lines), [Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
-                                   Choice(run.t(N_("🏠 Main menu")), "go:menu")])
+        run.say(
+            "\n".join(lines),
+            [
+                Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
+                Choice(run.t(N_("🏠 Main menu")), "go:menu"),
+            ],
+        )
 
     async def _cmd_profile(self, run: Run, args: str) -> None:
         self.engine.leave(run, keep=True)

@@ -149,7 +149,9 @@ def _ask_for_file(run: Run, s: ItemStatus) -> None:
         )
     choices = [Choice(run.t(N_("Back to the list")), f"{STEP_ID}:list")]
     if s.count:
-        choices.insert(0, Choice(run.t(N_("Delete the files sent and start again")), f"{STEP_ID}:clear:{s.item.id}"))
+        choices.insert(
+            0, Choice(run.t(N_("Delete the files sent and start again")), f"{STEP_ID}:clear:{s.item.id}")
+        )
     run.say(what, choices)
 
 
@@ -169,7 +171,9 @@ async def _receive(run: Run, statuses: list[ItemStatus]) -> Transition:
     assert file is not None and run.application is not None
     limit_mb = run.settings.max_file_bytes // (1024 * 1024)
     if file.size > run.settings.max_file_bytes:
-        run.say(run.t(N_("This file is larger than {mb} MB. Please send a smaller file or a photo."), mb=limit_mb))
+        run.say(
+            run.t(N_("This file is larger than {mb} MB. Please send a smaller file or a photo."), mb=limit_mb)
+        )
         return None
     target_id = run.state.data.get("upload_for")
     target = _find(statuses, target_id) if target_id else None
@@ -179,7 +183,9 @@ async def _receive(run: Run, statuses: list[ItemStatus]) -> Transition:
         return None
     data = await file.read()
     if len(data) > run.settings.max_file_bytes:
-        run.say(run.t(N_("This file is larger than {mb} MB. Please send a smaller file or a photo."), mb=limit_mb))
+        run.say(
+            run.t(N_("This file is larger than {mb} MB. Please send a smaller file or a photo."), mb=limit_mb)
+        )
         return None
     sniffed = filecheck.sniff(data[:16])
     if sniffed is None:
@@ -202,14 +208,19 @@ async def _receive(run: Run, statuses: list[ItemStatus]) -> Transition:
             run.set_data("pending_file", record)
             run.say(
                 run.t(N_("I have received the file. Which document is it?")),
-                [Choice(run.t(s.item.label), f"{STEP_ID}:up:{s.item.id}") for s in statuses
-                 if sniffed.kind in s.item.accept],
+                [
+                    Choice(run.t(s.item.label), f"{STEP_ID}:up:{s.item.id}")
+                    for s in statuses
+                    if sniffed.kind in s.item.accept
+                ],
             )
             return None
     return await _attach_pending(run, target, record, statuses)
 
 
-async def _attach_pending(run: Run, target: ItemStatus, record: dict, statuses: list[ItemStatus]) -> Transition:
+async def _attach_pending(
+    run: Run, target: ItemStatus, record: dict, statuses: list[ItemStatus]
+) -> Transition:
     assert run.application is not None
     if record["kind"] not in target.item.accept:
         run.say(_refusal(run, target.item.accept))
@@ -232,8 +243,12 @@ async def _attach_pending(run: Run, target: ItemStatus, record: dict, statuses: 
     if count < target.item.min_files:
         run.set_data("upload_for", target.item.id)
         run.say(
-            run.t(N_("Received for “{item}” ({count}/{needed}). Please send the next one."), item=label,
-                  count=count, needed=target.item.min_files),
+            run.t(
+                N_("Received for “{item}” ({count}/{needed}). Please send the next one."),
+                item=label,
+                count=count,
+                needed=target.item.min_files,
+            ),
             [Choice(run.t(N_("Back to the list")), f"{STEP_ID}:list")],
         )
         return None

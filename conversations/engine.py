@@ -75,8 +75,10 @@ def choices_for(run: Run, step: AskChoice) -> list[Choice]:
 
 
 # Words people type for yes and no, so "ok" or "ko" work where buttons are not shown.
-_YES = {"co", "yes", "y", "ok", "dong y", "vang", "da", "u", "uh", "roi", "co a"}
-_NO = {"khong", "no", "n", "ko", "k", "chua", "khong a", "kg"}
+_YES = {"co", "yes", "y", "ok", "dong y", "toi dong y", "vang", "da", "u", "uh", "roi", "co a", "agree"}
+_NO = {"khong", "no", "n", "ko", "k", "chua", "khong a", "kg", "khong dong y", "disagree"}
+_YES_VALUES = ("yes", "agree")
+_NO_VALUES = ("no", "decline")
 
 
 def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
@@ -90,10 +92,11 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
         if folded in (fold(option_label(run.t, option)), fold(option.value)):
             return option
     values = {o.value: o for o in options}
-    if folded in _YES and "yes" in values:
-        return values["yes"]
-    if folded in _NO and "no" in values:
-        return values["no"]
+    for words, wanted in ((_YES, _YES_VALUES), (_NO, _NO_VALUES)):
+        if folded in words:
+            found = [values[v] for v in wanted if v in values]
+            if len(found) == 1:
+                return found[0]
     # A unique option whose label starts with what was typed ("thu cong" for handicrafts).
     starts = [o for o in options if len(folded) >= 3 and fold(option_label(run.t, o)).startswith(folded)]
     return starts[0] if len(starts) == 1 else None
@@ -182,8 +185,10 @@ class Engine:
                     return
             elif isinstance(step, Question) and step.store and step.id in run.answers:
                 pass  # answered already (resumed or prefilled draft)
-            elif isinstance(step, Checklist) and quiet and not documents.missing_required(
-                await documents.status(run)
+            elif (
+                isinstance(step, Checklist)
+                and quiet
+                and not documents.missing_required(await documents.status(run))
             ):
                 pass  # resuming: the documents are complete, go on to the summary
             else:
@@ -241,8 +246,10 @@ class Engine:
         if incoming.choice in (SYS_SKIP, SYS_STAFF, SYS_STOP):
             await self._system_choice(run, flow, step, incoming.choice)
             return
-        if incoming.choice and not incoming.choice.startswith(f"{step.id}:") and not isinstance(
-            step, Checklist | Summary
+        if (
+            incoming.choice
+            and not incoming.choice.startswith(f"{step.id}:")
+            and not isinstance(step, Checklist | Summary)
         ):
             run.say(run.t(N_("That button belongs to an earlier question. Here is where we are now:")))
             await self.prompt(run, step)
@@ -331,7 +338,9 @@ class Engine:
         choices.append(Choice(run.t(N_("Talk to staff")), SYS_STAFF))
         choices.append(Choice(run.t(N_("Stop for now")), SYS_STOP))
         run.say(
-            text + "\n\n" + run.t(N_("If it is still unclear, you can skip it, ask our staff, or stop here.")),
+            text
+            + "\n\n"
+            + run.t(N_("If it is still unclear, you can skip it, ask our staff, or stop here.")),
             choices,
         )
 

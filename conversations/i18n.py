@@ -33,7 +33,7 @@ def locales_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "locales"
 
 
-def N_(msgid: str) -> str:  # noqa: N802 - the conventional gettext marker name
+def N_(msgid: str) -> str:
     """Mark a string for extraction without translating it yet."""
     return msgid
 

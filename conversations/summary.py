@@ -55,7 +55,10 @@ def display(run: Run, step: Question, value: Any) -> str:
 
 
 async def lines(run: Run, flow: Flow) -> list[str]:
-    out = [f"• {label_of(run, q)}: {display(run, q, run.answers.get(q.id))}" for q in answered_questions(run, flow)]
+    out = [
+        f"• {label_of(run, q)}: {display(run, q, run.answers.get(q.id))}"
+        for q in answered_questions(run, flow)
+    ]
     if flow.store == "application" and run.application is not None:
         statuses = await documents.status(run)
         out += ["", documents.progress_line(run, statuses)]
@@ -81,7 +84,12 @@ async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
         missing = documents.missing_required(await documents.status(run))
         if missing:
             complete = False
-            body += ["", run.t(N_("Some required documents are still missing, so the dossier cannot be submitted yet."))]
+            body += [
+                "",
+                run.t(
+                    N_("Some required documents are still missing, so the dossier cannot be submitted yet.")
+                ),
+            ]
     title = step.title(run) if callable(step.title) else run.t(step.title)
     text = head + title + "\n\n" + "\n".join(body)
     run.say(text, show_sync_parts(run, step, complete))

@@ -39,7 +39,9 @@ class Pipeline:
         self.default_locale = default_locale
         # One lock per user: two updates of one user never run at once in this process; across
         # processes the state row is locked FOR UPDATE inside the transaction.
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def _lock(self, channel: str, user_id: str) -> asyncio.Lock:
         key = (channel, user_id)
@@ -55,14 +57,18 @@ class Pipeline:
             try:
                 async with self.sessions() as session, session.begin():
                     await accounts.mark_processed(session, incoming.channel, incoming.update_id)
-                    account, _ = await accounts.get_or_create_account(session, incoming.channel, incoming.user_id)
+                    account, _ = await accounts.get_or_create_account(
+                        session, incoming.channel, incoming.user_id
+                    )
                     state = await accounts.locked_state(session, account.id)
                     return await self.dialogue.handle(session, account, state, incoming)
             except accounts.DuplicateUpdate:
                 return []
             except Exception as exc:
                 # Type and place only: the message text may hold personal data and is not logged.
-                log.exception("update %s/%s failed: %s", incoming.channel, incoming.update_id, type(exc).__name__)
+                log.exception(
+                    "update %s/%s failed: %s", incoming.channel, incoming.update_id, type(exc).__name__
+                )
                 await self._dead_letter(incoming, exc)
                 locale = await self.locale_of(incoming.channel, incoming.user_id)
                 return [Outgoing(text=translator(locale)(APOLOGY))]

@@ -34,6 +34,10 @@ async def find_identity(session: AsyncSession, channel: str, external_id: str) -
     )
 
 
+async def identities_of(session: AsyncSession, account_id: int) -> list[Identity]:
+    return list(await session.scalars(select(Identity).where(Identity.account_id == account_id)))
+
+
 async def get_or_create_account(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[Account, Identity]:

@@ -90,7 +90,10 @@ class Chat:
             for choice in message.choices:
                 if label_part.lower() in choice.label.lower():
                     incoming = Incoming(
-                        channel=self.channel, user_id=self.user_id, update_id=str(next(_ids)), choice=choice.payload
+                        channel=self.channel,
+                        user_id=self.user_id,
+                        update_id=str(next(_ids)),
+                        choice=choice.payload,
                     )
                     return await self._go(incoming)
         labels = [c.label for m in self.last for c in m.choices]

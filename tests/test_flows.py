@@ -65,7 +65,9 @@ async def state_of(sessions: async_sessionmaker[AsyncSession], user_id: str = "u
         return state
 
 
-async def answer_current(chat: Chat, sessions: async_sessionmaker[AsyncSession], answers: dict[str, str]) -> str:
+async def answer_current(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession], answers: dict[str, str]
+) -> str:
     """Answer whatever question the bot is waiting on; returns its step id."""
     state = await state_of(sessions, chat.user_id)
     step = state.step or ""
@@ -119,7 +121,9 @@ async def test_old_province_name_is_explained(chat: Chat) -> None:
     assert "Hưng Yên" in chat.text and "Thái Bình" in chat.text
 
 
-async def test_declining_consent_stores_nothing(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_declining_consent_stores_nothing(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await chat.send("/start")
     await chat.tap("English")
     await chat.tap("I do not agree")
@@ -138,7 +142,7 @@ async def test_bad_tax_code_refused_and_bad_check_digit_warned(chat: Chat) -> No
     for _, answer in PROFILE_EN[:6]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     await chat.send("12345")
-    assert len(chat.last) == 1 and "0101234567" not in chat.text or "digits" in chat.text
+    assert (len(chat.last) == 1 and "0101234567" not in chat.text) or "digits" in chat.text
     await chat.send("0100109107")  # wrong check digit: accepted with a warning
     assert len(chat.last) == 2
     assert "contact" in chat.last[1].text.lower()
@@ -205,7 +209,9 @@ async def upload_required(chat: Chat, sessions: async_sessionmaker[AsyncSession]
     raise AssertionError("documents never completed")
 
 
-async def test_application_from_start_to_receipt(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_application_from_start_to_receipt(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     await onboard_english(chat)
     await full_application(chat, sessions)
     await upload_required(chat, sessions)
@@ -312,12 +318,18 @@ async def test_free_text_outside_a_flow_gets_help(chat: Chat) -> None:
     assert "didn't understand" in chat.text and "Check eligibility" in " ".join(chat.buttons)
 
 
-async def test_duplicate_update_is_applied_once(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_duplicate_update_is_applied_once(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     from conversations.messages import Incoming
 
     await chat.send("/start")
-    first = await chat.pipeline.handle(Incoming(channel="web", user_id="u1", update_id="dup-1", choice="language:en"))
-    again = await chat.pipeline.handle(Incoming(channel="web", user_id="u1", update_id="dup-1", choice="language:en"))
+    first = await chat.pipeline.handle(
+        Incoming(channel="web", user_id="u1", update_id="dup-1", choice="language:en")
+    )
+    again = await chat.pipeline.handle(
+        Incoming(channel="web", user_id="u1", update_id="dup-1", choice="language:en")
+    )
     assert first and again == []
 
 

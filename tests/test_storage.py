@@ -131,9 +131,17 @@ async def test_draft_answers_persist_and_receipt_codes_are_unique(any_engine: As
     async with sessions() as s, s.begin():
         account, _ = await accounts.get_or_create_account(s, "web", "d")
         facility = Facility(
-            account_id=account.id, name="HTX", kind="cooperative", province="Hưng Yên", commune="Xã A",
-            commune_kind="commune", craft_village=False, tax_code="0100109106", contact_name="A",
-            phone="0912345678", products="mây tre",
+            account_id=account.id,
+            name="HTX",
+            kind="cooperative",
+            province="Hưng Yên",
+            commune="Xã A",
+            commune_kind="commune",
+            craft_village=False,
+            tax_code="0100109106",
+            contact_name="A",
+            phone="0912345678",
+            products="mây tre",
         )
         s.add(facility)
         await s.flush()

@@ -8,9 +8,10 @@ from sqlalchemy import delete, select
 
 from conversations.flows.onboarding import LANGUAGES
 from conversations.i18n import N_, translator
+from conversations.messages import WEB
 from conversations.run import Run
 from conversations.steps import AskChoice, EndFlow, Flow, Option, Transition
-from storage import accounts
+from storage import accounts, transcripts
 from storage.models import Application
 
 
@@ -32,7 +33,11 @@ async def _delete_confirmed(run: Run, value: Any) -> Transition:
             delete(Application).where(Application.facility_id == facility.id, Application.status == "draft")
         )
         kept_dossiers = len(
-            list(await run.session.scalars(select(Application.id).where(Application.facility_id == facility.id)))
+            list(
+                await run.session.scalars(
+                    select(Application.id).where(Application.facility_id == facility.id)
+                )
+            )
         )
         if kept_dossiers:
             # Submitted dossiers stay on the centre's record; the personal details in them go.
@@ -40,6 +45,10 @@ async def _delete_confirmed(run: Run, value: Any) -> Transition:
             facility.phone = ""
             if len(facility.tax_code) == 12:  # a personal identification number, not a tax code
                 facility.tax_code = ""
+    # The web chat transcript repeats what was typed (names, phone numbers): it goes too.
+    for identity in await accounts.identities_of(run.session, run.account.id):
+        if identity.channel == WEB:
+            await transcripts.forget(run.session, identity.external_id)
     if kept_dossiers == 0:
         await accounts.delete_personal_data(run.session, run.account)
     else:
@@ -58,7 +67,9 @@ async def _delete_confirmed(run: Run, value: Any) -> Transition:
             )
         )
     else:
-        run.say(run.t(N_("All your data has been deleted. Send /start if you want to use the assistant again.")))
+        run.say(
+            run.t(N_("All your data has been deleted. Send /start if you want to use the assistant again."))
+        )
     return EndFlow(show_menu=False)
 
 

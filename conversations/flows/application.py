@@ -180,7 +180,9 @@ def build(programmes: dict[str, Programme]) -> Flow:
         AskText(
             id="product_description",
             label=N_("Short description"),
-            prompt=N_("Describe the product in a few sentences: materials, how it is made, what makes it special."),
+            prompt=N_(
+                "Describe the product in a few sentences: materials, how it is made, what makes it special."
+            ),
             validate=_text(10, 1000),
         ),
         AskText(

@@ -38,11 +38,13 @@ def verdict_text(run: Run, programme: Programme, verdict: rules.Verdict) -> str:
         if finding.next and finding.outcome != "ok":
             line += "\n   → " + run.t(finding.next, **values)
         lines.append(line)
-    if verdict.support_estimate_vnd:
+    if verdict.support_estimate_vnd and verdict.outcome != "not_yet":
         lines += [
             "",
             run.t(
-                N_("Estimated maximum support: {amount} (the final level is set when the project is approved)."),
+                N_(
+                    "Estimated maximum support: {amount} (the final level is set when the project is approved)."
+                ),
                 amount=run.t.money(verdict.support_estimate_vnd),
             ),
         ]

@@ -155,7 +155,9 @@ FLOW = Flow(
     steps=(
         AskChoice(
             id="language",
-            prompt=N_("Xin chào! Anh/chị muốn dùng tiếng Việt hay tiếng Anh?\nHello! Which language do you prefer?"),
+            prompt=N_(
+                "Xin chào! Anh/chị muốn dùng tiếng Việt hay tiếng Anh?\nHello! Which language do you prefer?"
+            ),
             options=LANGUAGES,
             store=False,
             on_answer=_set_language,
@@ -183,7 +185,9 @@ FLOW = Flow(
         ),
         Say(
             id="profile_intro",
-            text=N_("Now a few questions about your facility. It takes about 3 minutes, and every answer is saved."),
+            text=N_(
+                "Now a few questions about your facility. It takes about 3 minutes, and every answer is saved."
+            ),
             when=lambda run: run.facility is None,
         ),
         AskText(

@@ -1,0 +1,112 @@
+"""Engine time per answer on SQLite: the whole pipeline (dedupe, lock, transaction, state load,
+validation, durable save, reply) for real answers of onboarding and the application form.
+
+Run: `python -m benchmarks.engine_answers [answers]` (default 10,000). Each simulated owner
+gives the same 31 answers a real one gives; timings are per `Pipeline.handle` call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from conversations.dialogue import Dialogue
+from conversations.messages import Incoming
+from conversations.programmes import load_programmes
+from handlers.pipeline import Pipeline
+from storage.db import create_engine, session_factory
+from storage.files import FileStore
+from storage.migrate import migrate
+
+# (kind, value): "text" typed, "choice" a button payload, "cmd" a command.
+SCRIPT: list[tuple[str, str]] = [
+    ("cmd", "start"),
+    ("choice", "language:vi"),
+    ("choice", "consent:agree"),
+    ("text", "Hợp tác xã Mây tre đan Phú Vinh"),
+    ("choice", "facility_kind:cooperative"),
+    ("text", "Thái Bình"),
+    ("choice", "commune_kind:commune"),
+    ("text", "Xã Phú Vinh"),
+    ("choice", "craft_village:yes"),
+    ("text", "0100109106"),
+    ("text", "Nguyễn Văn An"),
+    ("text", "0912 345 678"),
+    ("text", "Giỏ mây, khay tre"),
+    ("choice", "profile_summary:confirm"),
+    ("cmd", "apply"),
+    ("choice", "programme:selection"),
+    ("choice", "level:province"),
+    ("choice", "product_group:handicraft"),
+    ("choice", "made_in_house:yes"),
+    ("choice", "original:yes"),
+    ("choice", "series:yes"),
+    ("choice", "market:yes"),
+    ("choice", "compliant:yes"),
+    ("text", "Giỏ mây đan Phú Vinh"),
+    ("text", "Giỏ đan tay từ mây rừng, nhuộm màu tự nhiên, bền và nhẹ."),
+    ("text", "2.000 sản phẩm mỗi tháng"),
+    ("text", "Hà Nội, xuất khẩu Nhật Bản"),
+    ("text", "25"),
+    ("choice", "revenue_band:1to3"),
+    ("text", "2012"),
+    ("cmd", "status"),
+]
+
+
+def _incoming(user: str, n: int, kind: str, value: str) -> Incoming:
+    base = {"channel": "web", "user_id": user, "update_id": f"{user}-{n}"}
+    if kind == "cmd":
+        return Incoming(**base, command=value)
+    if kind == "choice":
+        return Incoming(**base, choice=value)
+    return Incoming(**base, text=value)
+
+
+async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
+    engine = create_engine(f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
+    await migrate(engine)
+    pipeline = Pipeline(
+        session_factory(engine), Dialogue(programmes=load_programmes(), files=FileStore(workdir / "files"))
+    )
+    timings: list[float] = []
+    users = -(-total_answers // len(SCRIPT))
+    started = time.perf_counter()
+    for u in range(users):
+        user = f"owner{u}"
+        for n, (kind, value) in enumerate(SCRIPT):
+            if len(timings) >= total_answers:
+                break
+            t0 = time.perf_counter()
+            out = await pipeline.handle(_incoming(user, n, kind, value))
+            timings.append(time.perf_counter() - t0)
+            if not out or "sự cố" in out[0].text:
+                raise RuntimeError(f"step {n} of {user} failed: {out}")
+    elapsed = time.perf_counter() - started
+    await engine.dispose()
+    quantiles = statistics.quantiles(timings, n=100)
+    return {
+        "answers": len(timings),
+        "p50_ms": quantiles[49] * 1000,
+        "p99_ms": quantiles[98] * 1000,
+        "mean_ms": statistics.fmean(timings) * 1000,
+        "answers_per_s": len(timings) / elapsed,
+    }
+
+
+async def run(total_answers: int = 10_000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = await measure(total_answers, Path(tmp))
+    print(
+        f"engine answers on SQLite: {result['answers']:.0f} answers, p50 {result['p50_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms, mean {result['mean_ms']:.2f} ms, {result['answers_per_s']:.0f} answers/s"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))

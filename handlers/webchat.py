@@ -1,0 +1,540 @@
+"""The local web chat: a small mobile-first page and its JSON API, served by our aiohttp server.
+
+A browser is one web user, known by the `kc_web` cookie (a random token that is the user id on the
+`web` channel). The page (handlers/static/webchat/) shows the transcript kept by
+storage/transcripts.py, posts what the user types, taps or uploads, and renders the replies.
+Every update goes through the same `ChatPipeline` as Telegram and Zalo (dedupe, per-user lock,
+session, locale); this module knows only HTTP and how the page shows an `Outgoing`.
+
+Routes (URLs in the page are relative, so the whole thing can also be mounted under a prefix):
+GET / (the page), GET /static/webchat/* (its assets), GET /api/chat/state, GET /api/chat/updates,
+POST /api/chat/send, POST /api/chat/upload, GET /api/chat/files/{id} (a document the bot sent).
+Nothing here logs what a user typed or uploaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import json
+import logging
+import re
+import secrets
+import weakref
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, unquote
+
+from aiohttp import BodyPartReader, hdrs, web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale, translator
+from conversations.messages import WEB, FileRef, Incoming, Outgoing, command_of
+from storage import transcripts
+
+log = logging.getLogger(__name__)
+
+COOKIE = "kc_web"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+HISTORY_LIMIT = 300
+MAX_TEXT = 4000  # characters; Telegram's limit is 4096, so every channel can echo it back
+MAX_JSON_BYTES = 64 * 1024
+MULTIPART_SLACK = 64 * 1024  # headers and boundaries around the file in an upload
+RECENT = 20  # messages looked at for a retried client id and for a tapped button's label
+STATIC_DIR = Path(__file__).resolve().parent / "static" / "webchat"
+
+_COOKIE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# What the page says, by key; the page never holds a sentence of its own.
+UI_STRINGS: dict[str, str] = {
+    "title": N_("Industrial Extension Assistant"),
+    "subtitle": N_("Support for rural industrial facilities"),
+    "placeholder": N_("Type a message…"),
+    "send": N_("Send"),
+    "attach": N_("Send a photo or a PDF file"),
+    "uploading": N_("Uploading…"),
+    "upload_failed": N_("The file was not sent. Check the connection and try again."),
+    "too_large": N_("This file is too large. Please send a file of at most {limit} MB."),
+    "empty_file": N_("This file is empty. Please choose another one."),
+    "offline": N_("No connection. Your message has not been sent yet."),
+    "no_connection": N_("No connection. Check the Wi-Fi or mobile data."),
+    "load_failed": N_("The conversation could not be loaded. Check the connection."),
+    "retry": N_("Try again"),
+    "cancel": N_("Cancel"),
+    "new_messages": N_("New messages"),
+    "typing": N_("The assistant is writing…"),
+    "open_link": N_("Open the page"),
+    "download": N_("Download"),
+    "error": N_("Something went wrong. Please try again."),
+    "you": N_("You"),
+    "bot": N_("Assistant"),
+}
+BAD_REQUEST = N_("The request could not be read. Please reload the page and try again.")
+TOO_LONG = N_("The message is too long. Please write at most {limit} characters.")
+CROSS_SITE = N_("This request came from another website and was refused.")
+FILE_GONE = N_("This file is no longer available.")
+
+
+class ChatPipeline(Protocol):
+    """What the web chat needs from handlers/pipeline.py (the pipeline every channel uses)."""
+
+    async def handle(self, incoming: Incoming) -> list[Outgoing]:
+        """Run one update through the engine; [] when the update was a duplicate."""
+        ...
+
+    async def locale_of(self, channel: str, user_id: str) -> str:
+        """The user's language: "vi" or "en"."""
+        ...
+
+
+def setup_webchat(
+    app: web.Application,
+    pipeline: ChatPipeline,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    max_upload_bytes: int = 20 * 1024 * 1024,
+) -> None:
+    """Register the web chat's page, assets and API on `app`."""
+    chat = _WebChat(pipeline, sessions, max_upload_bytes)
+    app.router.add_get("/", chat.index, name="webchat.index")
+    app.router.add_static("/static/webchat", STATIC_DIR, name="webchat.static")
+    app.router.add_get("/api/chat/state", chat.state, name="webchat.state")
+    app.router.add_get("/api/chat/updates", chat.updates, name="webchat.updates")
+    app.router.add_post("/api/chat/send", chat.send, name="webchat.send")
+    app.router.add_post("/api/chat/upload", chat.upload, name="webchat.upload")
+    app.router.add_get(r"/api/chat/files/{message_id:\d{1,18}}", chat.download, name="webchat.file")
+
+
+async def deliver_to_web(session: AsyncSession, web_user: str, messages: list[Outgoing]) -> list[int]:
+    """Put messages the bot sends on its own (reminders, broadcasts, staff replies) in a web user's
+    transcript, inside the caller's transaction; the open page picks them up by polling."""
+    return [
+        await transcripts.append(session, web_user, transcripts.OUT, _outgoing_payload(m)) for m in messages
+    ]
+
+
+class _WebChat:
+    def __init__(
+        self, pipeline: ChatPipeline, sessions: async_sessionmaker[AsyncSession], max_upload_bytes: int
+    ) -> None:
+        self.pipeline = pipeline
+        self.sessions = sessions
+        self.max_upload = max_upload_bytes
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        assets = b"".join((STATIC_DIR / name).read_bytes() for name in ("chat.css", "chat.js"))
+        self._version = hashlib.sha256(assets).hexdigest()[:12]
+        self._page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+
+    # --- routes -------------------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        user, fresh = _web_user(request)
+        locale = await self._locale(user, request)
+        boot = self._boot(locale)
+        page = (
+            self._page.replace("{{lang}}", locale)
+            .replace("{{title}}", html.escape(boot["ui"]["title"]))
+            .replace("{{version}}", self._version)
+            .replace("{{boot}}", _script_json(boot))
+        )
+        response = web.Response(text=page, content_type="text/html", headers=_PAGE_HEADERS)
+        return _with_cookie(request, response, user, fresh)
+
+    async def state(self, request: web.Request) -> web.StreamResponse:
+        user, fresh = _web_user(request)
+        locale = await self._locale(user, request)
+        rows = [] if fresh else await self._history(user)
+        data = self._boot(locale) | {"messages": [_message(row) for row in rows]}
+        return _with_cookie(request, _json(data), user, fresh)
+
+    async def updates(self, request: web.Request) -> web.StreamResponse:
+        """Messages after the page's last known id: bot messages that arrived without a request."""
+        user, fresh = _web_user(request)
+        after = request.query.get("after", "0")
+        if not after.isdigit() or len(after) > 18:
+            return await self._error(request, user, 400, BAD_REQUEST)
+        rows = [] if fresh else await self._history(user, after=int(after))
+        return _with_cookie(request, _json({"messages": [_message(row) for row in rows]}), user, fresh)
+
+    async def send(self, request: web.Request) -> web.StreamResponse:
+        user, fresh = _web_user(request)
+        if _cross_site(request):
+            return await self._error(request, user, 403, CROSS_SITE)
+        body = await _read_json(request)
+        client_id = body.get("id") if body else None
+        if body is None or not _valid_client_id(client_id):
+            return await self._error(request, user, 400, BAD_REQUEST)
+        hint = _locale_hint(request)
+        text, choice = body.get("text"), body.get("choice")
+        if choice is not None:
+            if not isinstance(choice, str) or not 0 < len(choice) <= 256:
+                return await self._error(request, user, 400, BAD_REQUEST)
+            label = body.get("label")
+            label = label.strip()[:200] if isinstance(label, str) else ""
+            incoming = Incoming(
+                channel=WEB, user_id=user, update_id=client_id, choice=choice, locale_hint=hint
+            )
+            record: dict[str, Any] | None = {"text": label, "choice": choice}
+        elif isinstance(text, str) and text.strip():
+            text = text.strip()
+            if len(text) > MAX_TEXT:
+                return await self._error(request, user, 400, TOO_LONG, limit=lambda t: t.number(MAX_TEXT))
+            command = command_of(text)
+            incoming = Incoming(
+                channel=WEB,
+                user_id=user,
+                update_id=client_id,
+                text=None if command else text,
+                command=command[0] if command else None,
+                command_args=command[1] if command else "",
+                locale_hint=hint,
+            )
+            # The page starts a new conversation with a silent /start: no "/start" bubble.
+            record = None if (command and body.get("silent") is True) else {"text": text}
+        else:
+            return await self._error(request, user, 400, BAD_REQUEST)
+        return await self._dispatch(request, user, fresh, incoming, record)
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        user, fresh = _web_user(request)
+        if _cross_site(request):
+            return await self._error(request, user, 403, CROSS_SITE)
+        if not request.content_type.startswith("multipart/"):
+            return await self._error(request, user, 400, BAD_REQUEST)
+        # Refuse before reading when the browser says how big the body is; otherwise while streaming.
+        if (request.content_length or 0) > self.max_upload + MULTIPART_SLACK:
+            return await self._error(request, user, 413, UI_STRINGS["too_large"], limit=self._limit_mb)
+        try:
+            client_id, upload = await self._read_upload(request)
+        except _TooLarge:
+            return await self._error(request, user, 413, UI_STRINGS["too_large"], limit=self._limit_mb)
+        except Exception:  # a malformed body from a client: its problem, not a crash of ours
+            log.info("web chat: unreadable upload body", exc_info=True)
+            return await self._error(request, user, 400, BAD_REQUEST)
+        if upload is None or not _valid_client_id(client_id):
+            return await self._error(request, user, 400, BAD_REQUEST)
+        filename, content_type, data = upload
+        if not data:
+            return await self._error(request, user, 400, UI_STRINGS["empty_file"])
+
+        async def read() -> bytes:
+            return data
+
+        file = FileRef(filename=filename, content_type=content_type, size=len(data), read=read)
+        incoming = Incoming(
+            channel=WEB, user_id=user, update_id=client_id, file=file, locale_hint=_locale_hint(request)
+        )
+        record = {"text": "", "file": {"name": filename, "size": len(data)}}
+        return await self._dispatch(request, user, fresh, incoming, record)
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """A document the bot sent to this user (a receipt, a form to fill in)."""
+        user, fresh = _web_user(request)
+        row = None
+        if not fresh:
+            async with self.sessions() as session:
+                row = await transcripts.get(session, user, int(request.match_info["message_id"]))
+        document = row["payload"].get("document") if row and row["dir"] == transcripts.OUT else None
+        path = Path(document["path"]) if document else None
+        if document is None or path is None or not path.is_file():
+            return await self._error(request, user, 404, FILE_GONE)
+        name = document.get("filename") or path.name
+        ascii_name = name.encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+        disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+        headers = {
+            hdrs.CONTENT_TYPE: document.get("content_type") or "application/octet-stream",
+            hdrs.CONTENT_DISPOSITION: disposition,
+            hdrs.CACHE_CONTROL: "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+        return web.FileResponse(path, headers=headers)
+
+    # --- the one path every user action takes ---------------------------------------------------
+
+    async def _dispatch(
+        self,
+        request: web.Request,
+        user: str,
+        fresh: bool,
+        incoming: Incoming,
+        record: dict[str, Any] | None,
+    ) -> web.StreamResponse:
+        """Run the update through the pipeline and keep the user's message and the replies.
+
+        One request per web user at a time (a double tap and a retry racing each other), so the
+        check for an already recorded client id and the recording itself cannot interleave.
+        """
+        client_id = incoming.update_id
+        async with self._lock(user):
+            recent = [] if fresh else await self._history(user, limit=RECENT)
+            if any(m["dir"] == transcripts.IN and m["payload"].get("cid") == client_id for m in recent):
+                # A retry of a request whose answer got lost on the way: the page re-reads the transcript.
+                return _with_cookie(request, _json({"messages": [], "duplicate": True}), user, fresh)
+            try:
+                outs = await self.pipeline.handle(incoming)
+            except Exception:
+                log.exception("web chat: the pipeline failed on update %s", client_id)
+                return await self._error(request, user, 500, UI_STRINGS["error"])
+            sent: dict[str, Any] | None = None
+            replies: list[dict[str, Any]] = []
+            async with self.sessions() as session, session.begin():
+                if record is not None:
+                    if incoming.choice is not None:
+                        # The label the bot showed wins over the one the page sent.
+                        record["text"] = (
+                            _label_of(recent, incoming.choice) or record["text"] or incoming.choice
+                        )
+                    record["cid"] = client_id
+                    sent_id = await transcripts.append(session, user, transcripts.IN, record)
+                    sent = {"id": sent_id, "dir": transcripts.IN, "payload": record}
+                for out in outs:
+                    payload = _outgoing_payload(out)
+                    reply_id = await transcripts.append(session, user, transcripts.OUT, payload)
+                    replies.append({"id": reply_id, "dir": transcripts.OUT, "payload": payload})
+        data: dict[str, Any] = {"messages": [_message(r) for r in replies]}
+        if sent is not None:
+            data["sent"] = _message(sent)
+        if not outs:
+            data["duplicate"] = True
+        # The answer may have switched the language (/language): the page reloads its strings.
+        data["locale"] = await self._locale(user, request)
+        return _with_cookie(request, _json(data), user, fresh)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _lock(self, user: str) -> asyncio.Lock:
+        lock = self._locks.get(user)
+        if lock is None:
+            lock = self._locks[user] = asyncio.Lock()
+        return lock
+
+    async def _history(self, user: str, limit: int = HISTORY_LIMIT, after: int | None = None) -> list[dict]:
+        async with self.sessions() as session:
+            return await transcripts.history(session, user, limit, after=after)
+
+    async def _locale(self, user: str, request: web.Request) -> str:
+        try:
+            locale = await self.pipeline.locale_of(WEB, user)
+        except Exception:
+            log.exception("web chat: could not read a user's locale")
+            locale = None
+        return normalise_locale(locale) or _locale_hint(request) or DEFAULT_LOCALE
+
+    def _boot(self, locale: str) -> dict[str, Any]:
+        t = translator(locale)
+        ui = {key: t(msgid) for key, msgid in UI_STRINGS.items()}
+        ui["too_large"] = t(UI_STRINGS["too_large"], limit=self._limit_mb(t))
+        return {"locale": locale, "ui": ui, "max_upload_bytes": self.max_upload, "max_text": MAX_TEXT}
+
+    def _limit_mb(self, t: Translator) -> str:
+        return _megabytes(self.max_upload, t)
+
+    async def _error(
+        self, request: web.Request, user: str, status: int, msgid: str, **values: Any
+    ) -> web.Response:
+        """A JSON `{"error": ...}` in the user's language; a value may be a function of the translator."""
+        t = translator(await self._locale(user, request))
+        values = {k: v(t) if callable(v) else v for k, v in values.items()}
+        return _json({"error": t(msgid, **values)}, status=status)
+
+    async def _read_upload(self, request: web.Request) -> tuple[str | None, tuple[str, str, bytes] | None]:
+        """The `id` field and the `file` (name, type, bytes) of a multipart upload, streamed with
+        a cap so an oversized file is refused after at most `max_upload_bytes` have been read."""
+        reader = await request.multipart()
+        client_id: str | None = None
+        upload: tuple[str, str, bytes] | None = None
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise ValueError("nested multipart")
+            if part.name == "file" and upload is None:
+                data = await _read_part(part, self.max_upload)
+                if data is None:
+                    raise _TooLarge
+                content_type = part.headers.get(hdrs.CONTENT_TYPE, "")
+                upload = (_clean_filename(part.filename), _clean_content_type(content_type), data)
+            else:
+                value = await _read_part(part, 256)
+                if value is None:
+                    raise ValueError(f"oversized field {part.name!r}")
+                if part.name == "id":
+                    client_id = value.decode("utf-8")
+        return client_id, upload
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# Helpers that know HTTP and the page, not the chat.
+
+_PAGE_HEADERS = {
+    hdrs.CACHE_CONTROL: "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+_dumps = partial(json.dumps, ensure_ascii=False, default=str)
+
+
+def _json(data: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps, headers={hdrs.CACHE_CONTROL: "no-store"})
+
+
+def _script_json(data: dict[str, Any]) -> str:
+    """JSON safe inside <script type="application/json">: no "</script>" can close it early."""
+    return _dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _web_user(request: web.Request) -> tuple[str, bool]:
+    """The cookie's user id, and whether it is new (no or malformed cookie: a new id is issued)."""
+    value = request.cookies.get(COOKIE, "")
+    if _COOKIE_RE.fullmatch(value):
+        return value, False
+    return secrets.token_urlsafe(24), True
+
+
+def _with_cookie(request: web.Request, response: web.Response, user: str, fresh: bool) -> web.Response:
+    if fresh:
+        response.set_cookie(
+            COOKIE,
+            user,
+            max_age=COOKIE_MAX_AGE,
+            path="/",
+            httponly=True,
+            samesite="Lax",
+            secure=request.secure,
+        )
+    return response
+
+
+def _cross_site(request: web.Request) -> bool:
+    """Browsers say where a request comes from; a page of another site may not post as our user
+    (SameSite=Lax already keeps the cookie off such posts; this also refuses them)."""
+    return request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site"
+
+
+def _locale_hint(request: web.Request) -> str | None:
+    first = request.headers.get(hdrs.ACCEPT_LANGUAGE, "").split(",", 1)[0].split(";", 1)[0]
+    return normalise_locale(first.strip())
+
+
+def _valid_client_id(value: object) -> bool:
+    return isinstance(value, str) and _CLIENT_ID_RE.fullmatch(value) is not None
+
+
+async def _read_json(request: web.Request) -> dict[str, Any] | None:
+    """The request's JSON object, or None when it is missing, too big or not an object."""
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        return None
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_JSON_BYTES + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            return None
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes | None:
+    """A multipart field's bytes, or None as soon as it grows past `limit` (the rest is not read)."""
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
+def _clean_filename(name: str | None) -> str:
+    """The file's own name: percent-escapes undone (browsers send a quote as %22, some clients
+    escape every non-ASCII letter), no folders (old browsers send "C:\\..."), no control
+    characters, at most 200 characters with the extension kept."""
+    name = unquote(name or "")
+    name = _CONTROL_RE.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = stem[: 199 - len(ext)] + dot + ext if dot and len(ext) <= 10 else name[:200]
+    return name or "file"
+
+
+def _clean_content_type(value: str) -> str:
+    value = value.split(";", 1)[0].strip().lower()
+    return value[:80] if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", value) else "application/octet-stream"
+
+
+def _megabytes(n: int, t: Translator) -> str:
+    """A byte count as megabytes for a sentence: "20", "0,5" in Vietnamese."""
+    mb = round(n / (1024 * 1024), 1)
+    return t.number(int(mb) if mb == int(mb) else mb)
+
+
+def _safe_url(url: str | None) -> str | None:
+    """Only web links leave the engine for the page: http(s) or a path on this server."""
+    if not url:
+        return None
+    if url.lower().startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith("//")):
+        return url
+    return None
+
+
+def _outgoing_payload(out: Outgoing) -> dict[str, Any]:
+    """How an `Outgoing` is kept in the transcript (what the page needs, and the document's path)."""
+    payload: dict[str, Any] = {
+        "text": out.text,
+        "choices": [{"label": c.label, "payload": c.payload} for c in out.choices],
+    }
+    url = _safe_url(out.url)
+    if url:
+        payload["url"] = url
+        payload["url_label"] = out.url_label
+    if out.document is not None:
+        path = Path(out.document.path)
+        payload["document"] = {
+            "path": out.document.path,
+            "filename": out.document.filename,
+            "content_type": out.document.content_type,
+            "size": path.stat().st_size if path.is_file() else None,
+        }
+    return payload
+
+
+def _message(row: dict[str, Any]) -> dict[str, Any]:
+    """A transcript row as the page gets it; a document's path on disk never leaves the server."""
+    payload = row["payload"]
+    file = payload.get("file")
+    document = payload.get("document")
+    if document:
+        file = {
+            "name": document["filename"],
+            "size": document.get("size"),
+            "href": f"api/chat/files/{row['id']}",
+        }
+    return {
+        "id": row["id"],
+        "dir": row["dir"],
+        "text": payload.get("text") or "",
+        "choices": payload.get("choices") or [],
+        "url": payload.get("url"),
+        "url_label": payload.get("url_label"),
+        "file": file,
+    }
+
+
+def _label_of(recent: list[dict[str, Any]], payload: str) -> str | None:
+    """The label of the button with this payload in the bot's latest messages."""
+    for message in reversed(recent):
+        if message["dir"] == transcripts.OUT:
+            for choice in message["payload"].get("choices") or []:
+                if choice.get("payload") == payload:
+                    return choice.get("label")
+    return None
