@@ -123,7 +123,7 @@ async def handle(run: Run, step: Checklist) -> Transition:
         return Next()
     if action == "later":
         run.say(run.t(N_("Your draft is saved. Send /apply whenever you want to continue.")))
-        return EndFlow()
+        return EndFlow(keep=True)
     if action == "list":
         run.pop_data("upload_for")
         await show(run)

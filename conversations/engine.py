@@ -208,7 +208,7 @@ class Engine:
         elif isinstance(transition, StartFlow):
             await self.start(run, transition.flow, transition.options)
         elif isinstance(transition, EndFlow):
-            self.leave(run)
+            self.leave(run, keep=transition.keep)
             if transition.show_menu and self.show_menu is not None:
                 self.show_menu(run)
 

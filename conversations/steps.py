@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from conversations.i18n import N_
 from conversations.validators import Result
 
 if TYPE_CHECKING:
@@ -39,9 +40,11 @@ class StartFlow:
 
 @dataclass(frozen=True, slots=True)
 class EndFlow:
-    """Leave the flow; `show_menu` offers the main menu afterwards."""
+    """Leave the flow; `show_menu` offers the main menu afterwards; `keep` keeps the answers of
+    a flow without a draft record, for "save and finish later"."""
 
     show_menu: bool = True
+    keep: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,8 @@ class Summary(Step):
     title: str | Callable[[Run], str]
     confirm_label: str
     on_confirm: Callable[[Run], Awaitable[Transition]]
+    # What "save and finish later" says: how to come back to this flow.
+    later_message: str = N_("Saved. You can pick up where you left off from the menu.")
     # Extra buttons (e.g. documents) as (payload suffix, msgid, handler).
     extras: Sequence[tuple[str, str, Callable[[Run], Awaitable[Transition]]]] = ()
 

@@ -131,7 +131,7 @@ async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transit
             if action[2:] == suffix:
                 return await handler(run)
     if action == "later":
-        run.say(run.t(N_("Saved. Send /apply whenever you want to continue.")))
-        return EndFlow()
+        run.say(run.t(step.later_message))
+        return EndFlow(keep=True)
     await show(run, flow, step)
     return None

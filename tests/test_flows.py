@@ -377,3 +377,15 @@ async def test_delete_my_data(chat: Chat, sessions: async_sessionmaker[AsyncSess
     assert "deleted" in chat.text
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Facility)) == 0
+
+
+async def test_profile_finish_later_keeps_every_answer(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.tap("English")
+    await chat.tap("I agree")
+    for _, answer in PROFILE_EN:
+        await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
+    await chat.tap("Save and finish later")
+    assert "/start" in chat.text
+    await chat.send("/start")
+    assert "Please check your facility profile" in chat.text and "Nguyễn Văn An" in chat.text

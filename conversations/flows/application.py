@@ -234,6 +234,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
             title=_title,
             confirm_label=N_("✅ Submit the dossier"),
             on_confirm=submit,
+            later_message=N_("Saved. Send /apply whenever you want to continue."),
             extras=(("docs", N_("📎 Documents"), _open_documents),),
         ),
     ]

@@ -275,6 +275,7 @@ FLOW = Flow(
             title=N_("Please check your facility profile:"),
             confirm_label=N_("Save the profile"),
             on_confirm=save_profile,
+            later_message=N_("Saved. Send /start whenever you want to finish your profile."),
         ),
     ),
 )
