@@ -8,7 +8,7 @@ anything else goes to the active flow, and free text outside a flow gets help, n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import documents, summary
 from conversations.engine import Engine
+from conversations.feature import Feature
+from conversations.features import FEATURES
 from conversations.flows import build_flows
 from conversations.flows.onboarding import profile_answers
 from conversations.i18n import N_, translator
@@ -66,12 +68,19 @@ class Dialogue:
         files: FileStore,
         settings: Settings | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        features: Sequence[Feature] | None = None,
     ) -> None:
         self.programmes = dict(programmes)
         self.files = files
         self.settings = settings or Settings()
         self.clock = clock
-        self.engine = Engine(build_flows(self.programmes), show_menu=self.show_menu)
+        self.features = list(FEATURES if features is None else features)
+        flows = build_flows(self.programmes)
+        for feature in self.features:
+            if feature.flows is not None:
+                flows.update({flow.id: flow for flow in feature.flows(self.programmes)})
+        self.engine = Engine(flows, show_menu=self.show_menu)
+        self.commands = {name: handler for f in self.features for name, handler in f.commands.items()}
 
     async def handle(
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
@@ -160,12 +169,19 @@ class Dialogue:
 
     # --- commands -------------------------------------------------------------------------------
     async def command(self, run: Run, name: str, args: str) -> None:
+        if name in self.commands:
+            await self.commands[name](run, args, self)
+            return
         handler = getattr(self, f"_cmd_{name}", None)
         if handler is None:
-            run.say(run.t(N_("I don't know that command.")) + "\n\n" + run.t(HELP))
-            self.show_menu(run)
+            await self.unknown_command(run)
             return
         await handler(run, args)
+
+    async def unknown_command(self, run: Run) -> None:
+        """Also what a non-staff user gets for a staff command: nothing about staff features."""
+        run.say(run.t(N_("I don't know that command.")) + "\n\n" + run.t(HELP))
+        await self.show_menu(run)
 
     def _needs_profile(self, run: Run) -> bool:
         return run.account.locale is None or run.account.consent_at is None or run.facility is None
@@ -183,13 +199,13 @@ class Dialogue:
             await self._onboard_then(run, None)
             return
         run.say(run.t(N_("Hello again! Good to see you.")))
-        self.show_menu(run)
+        await self.show_menu(run)
 
     async def _cmd_menu(self, run: Run, args: str) -> None:
         if run.state.flow == "apply" and run.application is not None:
             run.say(run.t(N_("Your draft is saved. Send /apply to continue it.")))
         self.engine.leave(run, keep=True)
-        self.show_menu(run)
+        await self.show_menu(run)
 
     async def _cmd_cancel(self, run: Run, args: str) -> None:
         if run.state.flow is None:
@@ -199,7 +215,7 @@ class Dialogue:
         else:
             run.say(run.t(N_("Stopped. Your answers so far are kept.")))
         self.engine.leave(run, keep=True)
-        self.show_menu(run)
+        await self.show_menu(run)
 
     async def _cmd_help(self, run: Run, args: str) -> None:
         run.say(run.t(HELP))
@@ -208,7 +224,7 @@ class Dialogue:
             run.say(run.t(N_("We were in the middle of this question:")))
             await self.engine.prompt(run, found[1])
         else:
-            self.show_menu(run)
+            await self.show_menu(run)
 
     async def _cmd_language(self, run: Run, args: str) -> None:
         self.engine.leave(run, keep=True)
@@ -287,12 +303,12 @@ class Dialogue:
         self.engine.leave(run, keep=True)
         if run.facility is None:
             run.say(run.t(N_("You have no dossiers yet. Send /apply to prepare one.")))
-            self.show_menu(run)
+            await self.show_menu(run)
             return
         apps = await applications.of_facility(run.session, run.facility.id)
         if not apps:
             run.say(run.t(N_("You have no dossiers yet. Send /apply to prepare one.")))
-            self.show_menu(run)
+            await self.show_menu(run)
             return
         blocks = []
         for app in apps[:10]:
@@ -361,7 +377,7 @@ class Dialogue:
                     )
                 )
             )
-        self.show_menu(run)
+        await self.show_menu(run)
 
     async def _cmd_mydata(self, run: Run, args: str) -> None:
         lines = [run.t(N_("This is what we keep about you:"))]
@@ -397,7 +413,7 @@ class Dialogue:
         await self.engine.start(run, "delete_data")
 
     # --- menu and idle --------------------------------------------------------------------------
-    def show_menu(self, run: Run) -> None:
+    async def show_menu(self, run: Run) -> None:
         if self._needs_profile(run) and run.account.consent_at is None:
             run.say(
                 run.t(N_("Send /start when you want to begin.")),
@@ -414,6 +430,7 @@ class Dialogue:
                 Choice(run.t(N_("🏪 Trade fairs")), "go:fairs"),
                 Choice(run.t(N_("⚙️ Settings and my data")), "go:settings"),
                 Choice(run.t(N_("❓ Help")), "go:help"),
+                *[c for f in self.features if f.menu is not None for c in await f.menu(run)],
             ],
         )
 
@@ -425,4 +442,4 @@ class Dialogue:
             return
         else:
             run.say(run.t(N_("Sorry, I didn't understand that. Please choose from the menu.")))
-        self.show_menu(run)
+        await self.show_menu(run)

@@ -16,7 +16,7 @@ Rules users of good form tools ask for, and which live here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,7 +103,7 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
 
 
 class Engine:
-    def __init__(self, flows: Mapping[str, Flow], show_menu: Callable[[Run], None] | None = None) -> None:
+    def __init__(self, flows: Mapping[str, Flow], show_menu: Callable[[Run], Awaitable[None]] | None = None) -> None:
         self.flows = dict(flows)
         # The main menu belongs to the dialogue around the engine; a finished flow offers it.
         self.show_menu = show_menu
@@ -210,7 +210,7 @@ class Engine:
         elif isinstance(transition, EndFlow):
             self.leave(run, keep=transition.keep)
             if transition.show_menu and self.show_menu is not None:
-                self.show_menu(run)
+                await self.show_menu(run)
 
     async def resume(self, run: Run) -> None:
         """Continue the current flow at its first unanswered question."""

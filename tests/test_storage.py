@@ -20,7 +20,8 @@ from storage import accounts, applications
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
-from storage.models import Application, Base, Facility
+from storage.models import Application, Facility
+from storage.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -66,7 +67,7 @@ async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 async def test_migrations_match_the_models(any_engine: AsyncEngine) -> None:
     def diff(conn):  # type: ignore[no-untyped-def]
-        return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        return compare_metadata(MigrationContext.configure(conn), metadata)
 
     async with any_engine.connect() as conn:
         differences = await conn.run_sync(diff)

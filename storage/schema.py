@@ -1,0 +1,12 @@
+"""Every table of the application, for migrations and schema checks.
+
+Models live beside the repository that owns them (`storage/models.py` for the core ones); each
+module that declares tables is imported here so Alembic and the tests see the whole schema.
+"""
+
+from __future__ import annotations
+
+from storage import models  # noqa: F401  (core tables)
+from storage.models import Base
+
+metadata = Base.metadata
