@@ -39,11 +39,66 @@ async def _migrate(config: Config) -> None:
     print("database is at the newest schema")
 
 
+async def _staff(config: Config, args: argparse.Namespace) -> int:
+    from storage import staff
+    from storage.db import create_engine, session_factory
+    from storage.migrate import migrate
+
+    province = getattr(args, "province", None)
+    if province:
+        from conversations.places import find_province
+
+        match = find_province(province)
+        if match is None:
+            print(f"error: unknown province {province!r}", file=sys.stderr)
+            return 2
+        province = match.province.name
+    engine = create_engine(config.database_url)
+    try:
+        await migrate(engine)
+        async with session_factory(engine)() as session, session.begin():
+            if args.staff_command == "add":
+                await staff.add_staff(
+                    session,
+                    channel=args.channel,
+                    external_id=str(args.user_id),
+                    role=args.role,
+                    province=province,
+                    added_by="cli",
+                )
+                scope = province or "all provinces"
+                print(f"{args.channel}:{args.user_id} is now {args.role} for {scope}")
+            else:
+                removed = await staff.remove_staff(
+                    session, channel=args.channel, external_id=str(args.user_id), role=args.role
+                )
+                print(f"removed {removed} role(s) of {args.channel}:{args.user_id}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý Khuyến công")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start the web chat and every configured channel")
     sub.add_parser("migrate", help="bring the database to the newest schema")
+    staff_parser = sub.add_parser("staff", help="manage staff roles")
+    staff_sub = staff_parser.add_subparsers(dest="staff_command", required=True)
+    for name in ("add", "remove"):
+        cmd = staff_sub.add_parser(name, help=f"{name} a staff role")
+        cmd.add_argument("--channel", required=True, choices=["telegram", "zalo", "web"])
+        cmd.add_argument("--user-id", required=True)
+        cmd.add_argument(
+            "--role", required=(name == "add"), choices=["reviewer", "broadcaster", "admin"], default=None
+        )
+        if name == "add":
+            cmd.add_argument(
+                "--province", default=None, help="the province they work for (none: national admin)"
+            )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -55,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_run(config))
     elif args.command == "migrate":
         asyncio.run(_migrate(config))
+    elif args.command == "staff":
+        return asyncio.run(_staff(config, args))
     return 0
 
 

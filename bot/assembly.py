@@ -17,6 +17,7 @@ from conversations.programmes import load_programmes
 from conversations.run import Settings
 from handlers.pipeline import Pipeline
 from handlers.webchat import setup_webchat
+from storage import staff
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
@@ -57,10 +58,25 @@ class System:
         await self.engine.dispose()
 
 
+async def bootstrap_admins(sessions: async_sessionmaker[AsyncSession], config: Config) -> None:
+    """STAFF_ADMINS are national admins from the first start, so someone can add the others."""
+    async with sessions() as session, session.begin():
+        for admin in config.staff_admins:
+            await staff.add_staff(
+                session,
+                channel=admin.channel,
+                external_id=admin.user_id,
+                role="admin",
+                province=None,
+                added_by="STAFF_ADMINS",
+            )
+
+
 async def build_system(config: Config) -> System:
     engine = create_engine(config.database_url)
     await migrate(engine)
     sessions = session_factory(engine)
+    await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
     settings = Settings(timezone=config.timezone)
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
