@@ -6,17 +6,19 @@ Kept separate from the command line so tests start exactly what `python -m bot r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.components import FACTORIES, Component, Context
 from bot.config import Config
 from conversations.dialogue import Dialogue
+from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
 from handlers.pipeline import Pipeline
-from handlers.webchat import setup_webchat
+from handlers.webchat import WebSender, setup_webchat
 from storage import staff
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
@@ -33,6 +35,8 @@ class System:
     sessions: async_sessionmaker[AsyncSession]
     pipeline: Pipeline
     web_app: web.Application
+    context: Context
+    components: list[Component] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
     @property
@@ -51,8 +55,15 @@ class System:
         site = web.TCPSite(self.runner, self.config.http_host, self.config.http_port)
         await site.start()
         log.info("web chat on http://%s:%s", self.config.http_host, self.port)
+        for component in self.components:
+            await component.start()
 
     async def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(component).__name__)
         if self.runner is not None:
             await self.runner.cleanup()
         await self.engine.dispose()
@@ -83,4 +94,23 @@ async def build_system(config: Config) -> System:
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
     setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
-    return System(config=config, engine=engine, sessions=sessions, pipeline=pipeline, web_app=app)
+    context = Context(
+        config=config,
+        sessions=sessions,
+        pipeline=pipeline,
+        dialogue=dialogue,
+        files=files,
+        senders={WEB: WebSender(sessions)},
+    )
+    components = [c for c in (factory(context) for factory in FACTORIES) if c is not None]
+    for component in components:
+        component.attach_routes(app)
+    return System(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        pipeline=pipeline,
+        web_app=app,
+        context=context,
+        components=components,
+    )

@@ -117,6 +117,20 @@ async def deliver_to_web(session: AsyncSession, web_user: str, messages: list[Ou
     ]
 
 
+class WebSender:
+    """The web chat as a channel for proactive messages: they land in the transcript, and the
+    open page (or the next visit) shows them."""
+
+    channel = WEB
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def send(self, external_id: str, messages: list[Outgoing]) -> None:
+        async with self.sessions() as session, session.begin():
+            await deliver_to_web(session, external_id, messages)
+
+
 class _WebChat:
     def __init__(
         self, pipeline: ChatPipeline, sessions: async_sessionmaker[AsyncSession], max_upload_bytes: int

@@ -1,0 +1,46 @@
+"""The optional parts of the running system (channels, workers), each started when configured.
+
+A component attaches its web routes before the server starts, starts after it, and stops before
+the database closes. Each is built by a factory listed in `FACTORIES`, which returns None when
+the component is not configured (no token): adding a channel or a worker is one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from conversations.dialogue import Dialogue
+from handlers.pipeline import Pipeline
+from handlers.senders import Sender
+from storage.files import FileStore
+
+
+class Component(Protocol):
+    def attach_routes(self, app: web.Application) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Context:
+    """What components share: configuration, the database, the pipeline, the channels' senders."""
+
+    config: Config
+    sessions: async_sessionmaker[AsyncSession]
+    pipeline: Pipeline
+    dialogue: Dialogue
+    files: FileStore
+    senders: dict[str, Sender] = field(default_factory=dict)
+
+
+Factory = Callable[[Context], Component | None]
+
+FACTORIES: list[Factory] = []

@@ -1,0 +1,40 @@
+"""What a channel offers the delivery worker: a way to send proactive messages, and the errors
+that tell the worker what to do next (wait, give up on this person, try again later)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from conversations.messages import Outgoing
+
+
+class SendError(Exception):
+    """Base of the errors a sender raises; anything else is treated as transient."""
+
+
+class RetryAfter(SendError):
+    """The platform asked us to slow down (Telegram 429): wait `seconds`, then retry."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class Unreachable(SendError):
+    """The user blocked the bot or no longer exists: mark them and never retry."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Transient(SendError):
+    """A network error or a 5xx: retry with backoff, up to a bound."""
+
+
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, external_id: str, messages: list[Outgoing]) -> None:
+        """Deliver the messages to one user, in order; raise a `SendError` on failure."""
+        ...
