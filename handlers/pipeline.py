@@ -10,13 +10,16 @@ import asyncio
 import logging
 import traceback
 import weakref
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from conversations import filecheck
 from conversations.dialogue import Dialogue
 from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
 from conversations.messages import Incoming, Outgoing
 from storage import accounts
+from storage.db import claim_writer
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +54,38 @@ class Pipeline:
             self._locks[key] = lock
         return lock
 
+    async def _prefetch(self, incoming: Incoming) -> Incoming:
+        """Download a file before the transaction: a slow download inside it would hold the
+        database's write lock (SQLite) and make every other user wait. Files larger than the
+        engine accepts, or of a type it refuses, are left alone: it refuses them unread."""
+        file = incoming.file
+        if file is None or file.size > self.dialogue.settings.max_file_bytes:
+            return incoming
+        if filecheck.kind_from_name(file.filename, file.content_type) is None:
+            return incoming  # refused by its name alone (a .docx): never downloaded
+        try:
+            data = await file.read()
+        except Exception as exc:
+            failure = exc
+
+            async def failed() -> bytes:
+                # Handled like any failing update: dead letter, apology, the same file works later.
+                raise failure
+
+            return replace(incoming, file=replace(file, read=failed))
+
+        async def read() -> bytes:
+            return data
+
+        return replace(incoming, file=replace(file, size=len(data), read=read))
+
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
         """Apply one update; [] when it is a redelivery of one already applied."""
         async with self._lock(incoming.channel, incoming.user_id):
+            incoming = await self._prefetch(incoming)
             try:
                 async with self.sessions() as session, session.begin():
+                    await claim_writer(session)
                     await accounts.mark_processed(session, incoming.channel, incoming.update_id)
                     account, _ = await accounts.get_or_create_account(
                         session, incoming.channel, incoming.user_id

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+IMMEDIATE = "kc_sqlite_immediate"
 
 
 def is_sqlite(url: str) -> bool:
@@ -43,9 +44,27 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            # Otherwise the driver's own behaviour: reads in autocommit, BEGIN before the first
+            # write, which then waits for the lock under busy_timeout.
+            if conn.get_execution_options().get(IMMEDIATE, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def claim_writer(session: AsyncSession) -> None:
+    """Call first in a transaction that reads and then writes (handling an update).
+
+    On SQLite such a transaction, begun deferred, can fail at once with SQLITE_BUSY when another
+    writer committed in between (two linked channels of one account, the upload page and the
+    chat); BEGIN IMMEDIATE takes the write lock up front so it queues under busy_timeout
+    instead. On PostgreSQL it changes nothing: row locks do that work there.
+    """
+    await session.connection(execution_options={IMMEDIATE: True})

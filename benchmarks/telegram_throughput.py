@@ -1,0 +1,397 @@
+"""Telegram: updates per second and reply latency of our bot beside a bare python-telegram-bot echo bot.
+
+Both bots poll the same fake Bot API server (tests/fake_telegram.py) on loopback. The server runs
+in a child process with the load driver, so the bot under test has its own CPU and the server's
+work is not counted against it. The load is closed-loop, like people in a chat: USERS users at
+once, each sending their next message as soon as the bot's whole answer to the previous one has
+arrived. Latency is measured at the server: from the moment an update is available to getUpdates
+to the moment the answer's last sendMessage arrives.
+
+Our bot answers the real application journey, every step typed as a facility owner would (menu
+choices by their number): /start, language, consent, the facility profile, /apply, the programme,
+the selection questions and the dossier form up to the document checklist. Each update is a full
+step: the update recorded once, the state loaded and locked, the answer validated, the state and
+draft saved in one SQLite transaction, the reply rendered and sent. The echo bot answers the same
+texts with one sendMessage each and touches no database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from benchmarks import Figure
+
+USERS = 50  # people typing at the same time
+WARMUP_USERS = 10
+ROUNDS = 2  # measured runs per bot; the best counts
+LIGHT_USERS = 4  # a light load, for the latency of one reply rather than of a queue
+TIMEOUT = 600.0  # seconds for one measured run; a stall (a missing reply) fails loudly
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the benchmark bots need of bot.config.Config."""
+
+    telegram_token: str
+    telegram_api_base_url: str
+    telegram_file_base_url: str
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+
+
+# --- the server process ---------------------------------------------------------------------------------
+
+
+def _server_main(conn: Connection) -> None:
+    asyncio.run(_serve(conn))
+
+
+async def _serve(conn: Connection) -> None:
+    from tests.fake_telegram import FakeTelegram
+
+    fake = FakeTelegram()
+    await fake.start()
+    conn.send(fake.port)
+    while True:
+        command = await asyncio.to_thread(conn.recv)
+        if command[0] == "stop":
+            break
+        _, script, users, first_id = command
+        conn.send(await _drive(fake, script, users, first_id))
+    await fake.stop()
+
+
+async def _drive(fake: Any, script: list[tuple[str, int]], users: int, first_id: int) -> dict[str, Any]:
+    """Play `script` for `users` users at once; each line is (text, messages the answer has)."""
+    from tests.fake_telegram import FakeUser
+
+    people = {first_id + i: FakeUser(first_id + i, language_code="en") for i in range(users)}
+    position = dict.fromkeys(people, 0)
+    seen = dict.fromkeys(people, 0)
+    sent_at: dict[int, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+    finished = 0
+    calls_before = len(fake.calls)
+
+    def send_next(chat_id: int) -> None:
+        text = script[position[chat_id]][0]
+        sent_at[chat_id] = time.perf_counter()
+        fake.enqueue(fake.message_update(people[chat_id], text))
+
+    def on_call(call: Any) -> None:
+        nonlocal finished
+        chat_id = call.chat_id
+        if call.method != "sendMessage" or not call.ok or chat_id not in people:
+            return
+        seen[chat_id] += 1
+        if seen[chat_id] < script[position[chat_id]][1]:
+            return
+        latencies.append(time.perf_counter() - sent_at[chat_id])
+        seen[chat_id] = 0
+        position[chat_id] += 1
+        if position[chat_id] < len(script):
+            send_next(chat_id)
+        else:
+            finished += 1
+            if finished == users:
+                done.set()
+
+    fake.on_call = on_call
+    started = time.perf_counter()
+    for chat_id in people:
+        send_next(chat_id)
+    try:
+        await asyncio.wait_for(done.wait(), TIMEOUT)
+    finally:
+        fake.on_call = None
+    elapsed = time.perf_counter() - started
+    calls = fake.calls[calls_before:]
+    return {
+        "updates": len(latencies),
+        "elapsed": elapsed,
+        "latencies": latencies,
+        "api_calls": len(calls),
+        "failed_calls": sum(1 for c in calls if not c.ok),
+    }
+
+
+# --- the bots -------------------------------------------------------------------------------------------
+
+
+class EchoBot:
+    """The reference: python-telegram-bot as its examples show it, nothing in between."""
+
+    def __init__(self, settings: Settings) -> None:
+        from telegram import Update
+        from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            assert update.message is not None and update.message.text is not None
+            await update.message.reply_text(update.message.text)
+
+        self.application = (
+            ApplicationBuilder()
+            .token(settings.telegram_token)
+            .base_url(settings.telegram_api_base_url)
+            .base_file_url(settings.telegram_file_base_url)
+            .concurrent_updates(True)
+            .build()
+        )
+        self.application.add_handler(MessageHandler(filters.TEXT, echo))
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(timeout=30)
+
+    async def stop(self) -> None:
+        assert self.application.updater is not None
+        await self.application.updater.stop()
+        await self.application.stop()
+        await self.application.shutdown()
+
+
+@dataclass
+class Ours:
+    """Our bot as `python -m bot run` builds it: pipeline, dialogue, SQLite, TelegramChannel."""
+
+    directory: Path
+    settings: Settings
+
+    async def prepare(self) -> list[tuple[str, int]]:
+        from conversations.dialogue import Dialogue
+        from conversations.programmes import load_programmes
+        from handlers.pipeline import Pipeline
+        from handlers.telegram import ENGINE_SLOTS_SQLITE, TelegramChannel
+        from storage.db import create_engine, session_factory
+        from storage.files import FileStore
+        from storage.migrate import migrate
+
+        self.engine = create_engine(f"sqlite+aiosqlite:///{self.directory / 'bench.db'}")
+        await migrate(self.engine)
+        self.sessions = session_factory(self.engine)
+        self.files = FileStore(self.directory / "files")
+        dialogue = Dialogue(programmes=load_programmes(), files=self.files)
+        pipeline = Pipeline(self.sessions, dialogue)
+        script = await journey(pipeline, self.sessions)
+        self.channel = TelegramChannel(
+            self.settings, pipeline, self.sessions, self.files, engine_slots=ENGINE_SLOTS_SQLITE
+        )
+        return script
+
+    async def start(self) -> None:
+        await self.channel.start()
+
+    async def stop(self) -> None:
+        await self.channel.stop()
+
+
+async def journey(pipeline: Any, sessions: Any) -> list[tuple[str, int]]:
+    """Walk a probe user through the journey with the real pipeline, typing every answer; return
+    what to type at each step and how many messages the answer has (every user gets the same)."""
+    from sqlalchemy import select
+
+    from conversations.messages import TELEGRAM, Incoming, command_of
+    from storage.models import ConversationState, Identity
+    from tests.test_flows import FORM_ANSWERS, PROFILE_EN, SELECTION_ANSWERS
+
+    answers = {**dict(PROFILE_EN), **SELECTION_ANSWERS, **FORM_ANSWERS}
+    preferred = ("English", "I agree", "Save the profile", "typical rural industrial products")
+    script: list[tuple[str, int]] = []
+    counter = iter(range(1, 10_000))
+
+    async def say(text: str) -> list[Any]:
+        command = command_of(text)
+        incoming = Incoming(
+            channel=TELEGRAM,
+            user_id="probe",
+            update_id=f"probe-{next(counter)}",
+            text=None if command else text,
+            command=command[0] if command else None,
+            command_args=command[1] if command else "",
+        )
+        outs = await pipeline.handle(incoming)
+        script.append((text, len(outs)))
+        return outs
+
+    async def state() -> ConversationState:
+        async with sessions() as s:
+            identity = await s.scalar(select(Identity).where(Identity.external_id == "probe"))
+            found = await s.get(ConversationState, identity.account_id)
+            assert found is not None
+            return found
+
+    outs = await say("/start")
+    applied = False
+    for _ in range(100):
+        current = await state()
+        step = current.step or ""
+        if step == "documents":
+            return script
+        menu = next((m.choices for m in reversed(outs) if m.choices), [])
+        if current.flow is None and not applied:
+            outs, applied = await say("/apply"), True
+            continue
+        if any(c.payload.startswith(f"{step}:") for c in menu):
+            wanted = answers.get(step)
+            index = next(
+                (i for i, c in enumerate(menu) if wanted in (c.payload.split(":", 1)[1], c.label)),
+                next((i for i, c in enumerate(menu) if any(p in c.label for p in preferred)), 0),
+            )
+            outs = await say(str(index + 1))
+        elif step in answers:
+            outs = await say(answers[step])
+        elif menu:
+            index = next((i for i, c in enumerate(menu) if any(p in c.label for p in preferred)), 0)
+            outs = await say(str(index + 1))
+        else:
+            raise RuntimeError(f"the probe is stuck at step {step!r}")
+    raise RuntimeError("the probe never reached the document checklist")
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+class StubPipeline:
+    """Stands in for the engine to show what the adapter and PTB cost alone: one message back per
+    update, no database, like the echo bot."""
+
+    default_locale = "vi"
+
+    async def handle(self, incoming: Any) -> list[Any]:
+        from conversations.messages import Outgoing
+
+        return [Outgoing(text=incoming.text or f"/{incoming.command}")]
+
+    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str:
+        return "vi"
+
+
+def run() -> list[Figure]:
+    return asyncio.run(_run())
+
+
+async def _run() -> list[Figure]:
+    from tests.fake_telegram import TOKEN
+
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    server = context.Process(target=_server_main, args=(child,), daemon=True)
+    server.start()
+
+    async def receive() -> Any:
+        while not await asyncio.to_thread(parent.poll, 0.5):
+            if not server.is_alive():
+                raise RuntimeError("the fake Bot API server process died")
+        return parent.recv()
+
+    try:
+        port = await receive()
+        settings = Settings(
+            telegram_token=TOKEN,
+            telegram_api_base_url=f"http://127.0.0.1:{port}/bot",
+            telegram_file_base_url=f"http://127.0.0.1:{port}/file/bot",
+        )
+        with tempfile.TemporaryDirectory(prefix="kc-bench-") as directory:
+            ours = Ours(Path(directory), settings)
+            script = await ours.prepare()
+            one_each = [(text, 1) for text, _ in script]
+            ids = iter(range(10_000, 10_000_000, 10_000))
+
+            async def measure(bot: Any, lines: list[tuple[str, int]]) -> dict[str, Any]:
+                """Warm up, then the best of ROUNDS runs (other work on the machine only slows)."""
+                await bot.start()
+                try:
+                    parent.send(("run", lines, WARMUP_USERS, next(ids)))
+                    await receive()
+                    best: dict[str, Any] | None = None
+                    for _ in range(ROUNDS):
+                        parent.send(("run", lines, USERS, next(ids)))
+                        result = await receive()
+                        if best is None or result["elapsed"] < best["elapsed"]:
+                            best = result
+                    assert best is not None
+                    parent.send(("run", lines, LIGHT_USERS, next(ids)))
+                    best["light"] = await receive()
+                    return best
+                finally:
+                    await bot.stop()
+
+            from handlers.telegram import TelegramChannel
+
+            stub = TelegramChannel(settings, StubPipeline(), ours.sessions, ours.files)
+            echo = await measure(EchoBot(settings), one_each)
+            adapter = await measure(_Running(stub), one_each)
+            mine = await measure(ours, script)
+            await ours.engine.dispose()
+        parent.send(("stop",))
+    finally:
+        server.join(timeout=10)
+        if server.is_alive():
+            server.terminate()
+
+    replies = sum(n for _, n in script) / len(script)
+    figures: list[Figure] = []
+    runs = (
+        ("echo bot (bare PTB)", echo),
+        ("our adapter, engine stubbed", adapter),
+        ("our bot (application step)", mine),
+    )
+    for label, result in runs:
+        if result["failed_calls"]:
+            raise RuntimeError(f"{label}: {result['failed_calls']} Bot API calls failed during the run")
+        latencies = sorted(result["latencies"])
+        light = sorted(result["light"]["latencies"])
+        figures += [
+            Figure(
+                f"{label}: updates/s",
+                _rate(result),
+                "/s",
+                f"{result['updates']} updates, {USERS} users at once",
+            ),
+            Figure(f"{label}: reply latency p50", statistics.median(latencies) * 1000, "ms", "saturated"),
+            Figure(f"{label}: reply latency p99", _percentile(latencies, 0.99) * 1000, "ms", "saturated"),
+            Figure(f"{label}: light load p50", statistics.median(light) * 1000, "ms", f"{LIGHT_USERS} users"),
+            Figure(f"{label}: light load p99", _percentile(light, 0.99) * 1000, "ms", f"{LIGHT_USERS} users"),
+        ]
+    figures += [
+        Figure("adapter stubbed / echo throughput", _rate(adapter) / _rate(echo) * 100, "%"),
+        Figure(
+            "ours / echo throughput",
+            _rate(mine) / _rate(echo) * 100,
+            "%",
+            f"goal ≥ 80 %; ours sends {replies:.2f} messages per update",
+        ),
+    ]
+    return figures
+
+
+@dataclass
+class _Running:
+    """A TelegramChannel with the start/stop the measuring loop expects."""
+
+    channel: Any
+
+    async def start(self) -> None:
+        await self.channel.start()
+
+    async def stop(self) -> None:
+        await self.channel.stop()
+
+
+def _rate(result: dict[str, Any]) -> float:
+    return float(result["updates"] / result["elapsed"])
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -1,0 +1,753 @@
+"""The Telegram channel: Bot API updates -> `Incoming`, `Outgoing` -> messages and inline keyboards.
+
+Everything Telegram-specific lives here and nowhere else. The conversation itself (state, answers,
+drafts) is in our database through handlers/pipeline.py, never in python-telegram-bot's
+ConversationHandler or persistence: PTB keeps those in one process's memory (PTB #4452, #5225),
+so a second worker or a restart would lose the thread. PTB is used for what it is good at: the
+HTTP client, the Bot API types, long polling and running updates concurrently.
+
+How an update travels:
+- Long polling (default): PTB's Updater fetches updates and confirms them with the next offset.
+  Webhook (TELEGRAM_WEBHOOK_URL set): Telegram POSTs to `/telegram/<sha256(token)[:32]>` on our
+  aiohttp server; the secret header is checked in constant time (401, nothing read, otherwise) and
+  the update is processed before the 200 goes back, so a crash before the answer makes Telegram
+  deliver it again. Either way, `(telegram, update_id)` is recorded in the same transaction as the
+  update's effects, so a redelivery is never applied twice.
+- `_PerUserProcessor` runs one user's updates one at a time in arrival order and different users
+  concurrently (the pipeline's lock alone would not keep the order of a quick tap-then-type).
+- Replies: choices become an inline keyboard (one button per row, two when both are short); a
+  tapped keyboard is answered (answerCallbackQuery) and removed, the choice appended as "✓ label",
+  so an old button cannot be pressed twice into a finished step. Texts over 4096 characters are
+  split with the keyboard on the last part.
+- 403 "blocked" (or a `my_chat_member` "kicked") marks the identity unreachable; 429 waits
+  `retry_after` and retries twice at most. Anything else that breaks is recorded as a dead letter
+  and the user gets an apology: never silence.
+
+Nothing here logs what a user wrote, their name or their Telegram id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import traceback
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+
+from conversations.i18n import N_, translator
+from conversations.messages import TELEGRAM, Document, FileRef, Incoming, Outgoing, command_of
+from handlers.pipeline import APOLOGY
+from handlers.render import split_text
+from storage import accounts
+from storage.db import is_sqlite
+from storage.files import FileStore
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# What we ask Telegram for: my_chat_member tells us when a user blocks or unblocks the bot.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+# Updates handled at once (different users); each mostly waits on Telegram's answers. A tap makes
+# up to three requests at once (answer, edit, reply), so this stays well inside the connection pool.
+MAX_RUNNING = 128
+CONNECTIONS = 256  # PTB's default pool for Bot API calls (getUpdates has its own)
+POOL_TIMEOUT = 30.0  # seconds a request may wait for a free connection under a burst (PTB: 1 s)
+# Updates inside the engine (one database transaction each) at once. SQLite has one writer: more
+# would only take turns in SQLite's busy-wait, which sleeps in steps of up to 100 ms (measured: the
+# same throughput, p99 three times worse at 32). PostgreSQL locks per user and gains from more.
+ENGINE_SLOTS_SQLITE = 1
+ENGINE_SLOTS = 16
+MAX_WAITING = 10_000  # updates PTB may hold (waiting for their user's turn) before it stops fetching
+POLL_TIMEOUT = timedelta(seconds=30)  # long poll: Telegram answers at once when an update arrives
+WEBHOOK_CONNECTIONS = 40  # Telegram's default
+MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kilobytes
+REPLY_RETRIES = 2  # after a 429, for a reply the user is waiting for
+MAX_RETRY_WAIT = 30.0  # seconds; a longer flood wait is given up on (and recorded) rather than held
+DOWNLOAD_TIMEOUT = 60.0  # seconds for one file from Telegram (20 MB at most)
+MAX_CALLBACK_BYTES = 64
+STOP_GRACE = 10.0  # seconds stop() waits for webhook updates in hand
+SHORT_LABEL = 16  # characters: two such buttons share a row (Có / Không), longer ones get their own
+PRESSED = "✓"
+
+# Bot menu (setMyCommands), shown in the user's Telegram language.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", N_("Start or restart the conversation")),
+    ("help", N_("What the assistant can do")),
+    ("menu", N_("The main menu (your answers are kept)")),
+    ("apply", N_("Prepare, continue or submit a dossier")),
+    ("check", N_("Check whether your facility can join a programme")),
+    ("status", N_("See your dossiers and where they are")),
+    ("fairs", N_("Trade fairs open for registration")),
+    ("language", N_("Change the language")),
+    ("cancel", N_("Stop what you are doing (your answers are kept)")),
+)
+UNSUPPORTED = N_(
+    "I can read text messages, button taps, PDF files and photos. Please type your answer or tap a button."
+)
+
+T = TypeVar("T")
+
+
+class TelegramConfig(Protocol):
+    """What the channel reads from bot.config.Config (handlers/ does not import bot/)."""
+
+    @property
+    def telegram_token(self) -> str | None: ...
+    @property
+    def telegram_api_base_url(self) -> str: ...
+    @property
+    def telegram_file_base_url(self) -> str: ...
+    @property
+    def telegram_webhook_url(self) -> str | None: ...
+    @property
+    def telegram_webhook_secret(self) -> str | None: ...
+
+
+class ChannelPipeline(Protocol):
+    """What the channel needs from handlers/pipeline.py."""
+
+    default_locale: str
+
+    async def handle(self, incoming: Incoming) -> list[Outgoing]: ...
+
+    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str: ...
+
+
+class _Unreachable(Exception):
+    """Telegram refused to deliver to this user (blocked, deactivated): stop sending this update's
+    replies; the identity is marked when the refusal is permanent."""
+
+
+def webhook_path(token: str) -> str:
+    """The webhook's path: unguessable without the token, stable across restarts and workers."""
+    return "/telegram/" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+
+
+def webhook_target(public_url: str, token: str) -> str:
+    """TELEGRAM_WEBHOOK_URL is where the public reaches this server; the path is ours to add."""
+    path = webhook_path(token)
+    base = public_url.rstrip("/")
+    return base if base.endswith(path) else base + path
+
+
+class TelegramChannel:
+    """The Telegram side of `python -m bot run`.
+
+    `attach_routes(web_app)` before the aiohttp server starts (the webhook route), `start()` once it
+    runs, `stop()` first on shutdown (so no update is taken that could not be answered).
+    """
+
+    def __init__(
+        self,
+        config: TelegramConfig,
+        pipeline: ChannelPipeline,
+        sessions: async_sessionmaker[AsyncSession],
+        files: FileStore | None = None,
+        *,
+        max_running: int = MAX_RUNNING,
+        engine_slots: int = ENGINE_SLOTS,
+        poll_timeout: timedelta = POLL_TIMEOUT,
+    ) -> None:
+        token = config.telegram_token
+        if not token:
+            raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+        self.pipeline = pipeline
+        self.sessions = sessions
+        self.files = files
+        self.webhook_url = config.telegram_webhook_url
+        self.webhook_secret = config.telegram_webhook_secret
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
+        self.path = webhook_path(token)
+        self._target = webhook_target(self.webhook_url, token) if self.webhook_url else None
+        self._poll_timeout = poll_timeout
+        self._engine_slots = asyncio.Semaphore(engine_slots)
+        self._accepting = False
+        self._routes_attached = False
+        self._in_flight = 0  # webhook updates being handled
+        self._idle = asyncio.Event()
+        # httpx logs every request URL at INFO, and a Bot API URL contains the token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(config.telegram_api_base_url)
+            .base_file_url(config.telegram_file_base_url)
+            .concurrent_updates(_PerUserProcessor(max_running))
+            .connection_pool_size(CONNECTIONS)
+            .pool_timeout(POOL_TIMEOUT)
+            .job_queue(None)  # reminders are database rows swept by the scheduler, not PTB jobs
+        )
+        if self.webhook_mode:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.webhook_url)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def attach_routes(self, web_app: web.Application) -> None:
+        """Register the webhook route (webhook mode only); the app's router freezes when it starts."""
+        if self.webhook_mode and not self._routes_attached:
+            web_app.router.add_post(self.path, self._webhook, name="telegram.webhook")
+            self._routes_attached = True
+
+    async def start(self, web_app: web.Application | None = None) -> None:
+        if self.webhook_mode and not self._routes_attached:
+            if web_app is None or web_app.frozen:
+                raise RuntimeError(
+                    "TelegramChannel.attach_routes must be called before the web server starts"
+                )
+            self.attach_routes(web_app)
+        app = self.application
+        await app.initialize()  # getMe: fails here, loudly, on a wrong token
+        try:
+            await self._set_commands()
+            await app.start()
+            self._accepting = True
+            if self.webhook_mode:  # registered once we can take what Telegram sends right away
+                assert self._target is not None and self.webhook_secret is not None
+                await app.bot.set_webhook(
+                    url=self._target,
+                    secret_token=self.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    max_connections=WEBHOOK_CONNECTIONS,
+                )
+            else:
+                assert app.updater is not None
+                # Bootstrapping deletes a webhook left by an earlier deployment; pending updates stay.
+                await app.updater.start_polling(
+                    timeout=self._poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    bootstrap_retries=3,
+                    drop_pending_updates=False,
+                    error_callback=_polling_error,
+                )
+        except BaseException:
+            await self.stop()
+            raise
+        log.info(
+            "telegram: @%s %s", app.bot.username, "webhook registered" if self.webhook_mode else "polling"
+        )
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish the ones in hand, close the HTTP client.
+
+        The webhook stays registered: Telegram keeps updates while we restart, and another
+        worker behind the same URL may still be serving.
+        """
+        self._accepting = False
+        app = self.application
+        if self._in_flight:  # webhook requests being answered: let them finish their replies
+            try:
+                async with asyncio.timeout(STOP_GRACE):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.warning("telegram: stopped with %d webhook updates still being handled", self._in_flight)
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def _set_commands(self) -> None:
+        """The command menu in Vietnamese and English; Telegram picks by the user's app language."""
+        for language in (None, "vi", "en"):
+            t = translator(language or self.pipeline.default_locale)
+            commands = [BotCommand(name, t(description)) for name, description in COMMANDS]
+            try:
+                await self.application.bot.set_my_commands(commands, language_code=language)
+            except TelegramError as exc:  # the bot works without a menu; not worth failing start-up
+                log.warning("telegram: setMyCommands(%s) failed: %s", language or "default", exc)
+
+    # --- webhook ------------------------------------------------------------------------------------
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        expected = (self.webhook_secret or "").encode("utf-8")
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8")
+        if not expected or not hmac.compare_digest(given, expected):
+            log.warning("telegram webhook: request with a wrong or missing secret refused")
+            return web.Response(status=401)
+        if not self._accepting:
+            return web.Response(status=503, headers={"Retry-After": "5"})  # Telegram will retry
+        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
+            return web.Response(status=413)
+        try:
+            data = json.loads(await request.read())
+            update = Update.de_json(data, self.application.bot)
+        except Exception:
+            log.warning("telegram webhook: unreadable update refused")
+            return web.Response(status=400)
+        # Processed before answering: a crash midway leaves the update unanswered and Telegram
+        # redelivers it; the pipeline's dedupe makes the second delivery harmless.
+        app = self.application
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await app.update_processor.process_update(update, app.process_update(update))
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+        return web.Response(status=200)
+
+    # --- updates ------------------------------------------------------------------------------------
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            if update.my_chat_member is not None:
+                await self._member_changed(update.my_chat_member)
+            elif update.callback_query is not None:
+                await self._on_callback(update, update.callback_query)
+            elif update.message is not None:
+                await self._on_message(update, update.message)
+        except _Unreachable:
+            pass  # nothing more can reach this user; already marked when permanent
+        except Exception as exc:
+            await self._failed(update, exc)
+
+    async def _on_message(self, update: Update, message: Message) -> None:
+        user = message.from_user
+        if user is None or message.chat.type != ChatType.PRIVATE:
+            return  # a facility talks to the bot in a private chat; groups are not served
+        user_id = str(user.id)
+        common: dict[str, Any] = {
+            "channel": TELEGRAM,
+            "user_id": user_id,
+            "update_id": str(update.update_id),
+            "locale_hint": user.language_code,
+        }
+        if message.text is not None:
+            command = command_of(message.text)
+            if command is not None and command[0] == "start":
+                await self._set_reachable(user_id)  # "Restart bot" after unblocking sends /start
+            incoming = Incoming(
+                **common,
+                text=None if command else message.text,
+                command=command[0] if command else None,
+                command_args=command[1] if command else "",
+            )
+        else:
+            file = self._file_of(message)
+            if file is None:  # a sticker, a location, a contact...: say what we can read
+                locale = await self.pipeline.locale_of(TELEGRAM, user_id, user.language_code)
+                await self._send(user_id, message.chat.id, Outgoing(text=translator(locale)(UNSUPPORTED)))
+                return
+            incoming = Incoming(**common, file=file)
+        replies = await self._engine(incoming)
+        for reply in replies:  # [] for a redelivered update: it was answered the first time
+            await self._send(user_id, message.chat.id, reply)
+
+    async def _on_callback(self, update: Update, query: CallbackQuery) -> None:
+        user_id = str(query.from_user.id)
+        message = query.message
+        if (message is not None and message.chat.type != ChatType.PRIVATE) or not query.data:
+            await self._answer(user_id, query)
+            return
+        incoming = Incoming(
+            channel=TELEGRAM,
+            user_id=user_id,
+            update_id=str(update.update_id),
+            choice=query.data,
+            locale_hint=query.from_user.language_code,
+        )
+        replies = await self._engine(incoming)
+        if not replies:
+            return  # a redelivery: the first delivery answered the query and removed the keyboard
+        chat_id = message.chat.id if message is not None else query.from_user.id
+
+        async def send_replies() -> None:
+            for reply in replies:
+                await self._send(user_id, chat_id, reply)
+
+        # The spinner stops, the old keyboard goes and the reply comes, without waiting on each other.
+        results = await asyncio.gather(
+            self._answer(user_id, query),
+            self._mark_pressed(user_id, query),
+            send_replies(),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _member_changed(self, change: ChatMemberUpdated) -> None:
+        """In a private chat Telegram reports exactly this: the user blocked or unblocked the bot."""
+        if change.chat.type != ChatType.PRIVATE:
+            return
+        user_id = str(change.from_user.id)
+        status = change.new_chat_member.status
+        if status == ChatMemberStatus.BANNED:
+            await self._set_unreachable(user_id, "blocked the bot (my_chat_member: kicked)")
+        elif status == ChatMemberStatus.MEMBER:
+            await self._set_reachable(user_id)
+
+    def _file_of(self, message: Message) -> FileRef | None:
+        """The file in a message, sized from Telegram's metadata; fetched only if the engine wants it."""
+        if message.document is not None:
+            d = message.document
+            return self._file_ref(d.file_id, d.file_name or "document", d.mime_type, d.file_size)
+        if message.photo:
+            photo = message.photo[-1]  # the largest size Telegram made
+            return self._file_ref(
+                photo.file_id, f"photo_{photo.file_unique_id}.jpg", "image/jpeg", photo.file_size
+            )
+        for media, name in (
+            (message.video, "video"),
+            (message.audio, "audio"),
+            (message.voice, "voice.ogg"),
+            (message.video_note, "video_note.mp4"),
+        ):
+            if media is not None:  # refused by type in the engine, with the usual explanation
+                filename = getattr(media, "file_name", None) or name
+                return self._file_ref(
+                    media.file_id, filename, getattr(media, "mime_type", None), media.file_size
+                )
+        return None
+
+    def _file_ref(self, file_id: str, filename: str, content_type: str | None, size: int | None) -> FileRef:
+        bot = self.application.bot
+
+        async def read() -> bytes:
+            tg_file = await bot.get_file(file_id)
+            return bytes(await tg_file.download_as_bytearray(read_timeout=DOWNLOAD_TIMEOUT))
+
+        return FileRef(
+            filename=filename,
+            content_type=content_type or "application/octet-stream",
+            size=size or 0,  # unknown is rare; the engine checks the bytes' length after reading too
+            read=read,
+        )
+
+    async def _engine(self, incoming: Incoming) -> list[Outgoing]:
+        """The pipeline, a bounded number of updates at a time; sending the replies is not bounded
+        by this, so a slow Telegram answer never holds up the database."""
+        async with self._engine_slots:
+            return await self.pipeline.handle(incoming)
+
+    # --- replies --------------------------------------------------------------------------------------
+
+    async def _send(self, user_id: str, chat_id: int, out: Outgoing) -> None:
+        async def call(make: Callable[[], Awaitable[T]]) -> T:
+            return await self._api(user_id, make)
+
+        await send_outgoing(self.application.bot, chat_id, out, call=call, files=self.files)
+
+    async def _answer(self, user_id: str, query: CallbackQuery) -> None:
+        """Every tap is answered, or the user's button keeps spinning."""
+        try:
+            await self._api(user_id, query.answer)
+        except BadRequest as exc:  # too old (a slow redelivery): nothing left to stop
+            log.info("telegram: callback query not answered: %s", exc)
+
+    async def _mark_pressed(self, user_id: str, query: CallbackQuery) -> None:
+        """Remove the tapped keyboard so a finished step cannot be answered twice, and keep the
+        choice visible as "✓ label" under the question."""
+        message = query.message
+        if message is None:
+            return
+        bot = self.application.bot
+        label = None
+        if isinstance(message, Message) and message.reply_markup is not None:
+            for row in message.reply_markup.inline_keyboard:
+                for button in row:
+                    if button.callback_data == query.data:
+                        label = button.text
+        text = message.text if isinstance(message, Message) else None
+        try:
+            if text and label and len(text) + len(label) + 4 <= MessageLimit.MAX_TEXT_LENGTH:
+                new_text = f"{text}\n\n{PRESSED} {label}"
+                await self._api(
+                    user_id,
+                    lambda: bot.edit_message_text(
+                        new_text, chat_id=message.chat.id, message_id=message.message_id
+                    ),
+                )
+            else:
+                await self._api(
+                    user_id,
+                    lambda: bot.edit_message_reply_markup(
+                        chat_id=message.chat.id, message_id=message.message_id
+                    ),
+                )
+        except BadRequest as exc:  # already edited ("not modified"), or too old to edit
+            log.info("telegram: tapped keyboard not removed: %s", exc)
+
+    async def _api(self, user_id: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One Bot API call for this user: waits out a 429 (twice at most) and turns a refusal to
+        deliver into `_Unreachable`, marking the identity when the refusal is permanent."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except RetryAfter as exc:
+                wait = _retry_after_seconds(exc)
+                if attempt >= REPLY_RETRIES or wait > MAX_RETRY_WAIT:
+                    raise
+                attempt += 1
+                log.info("telegram: flood control, retrying in %.0f s", wait)
+                await asyncio.sleep(wait)
+            except Forbidden as exc:
+                if _permanently_gone(exc.message):
+                    await self._set_unreachable(user_id, exc.message)
+                else:  # "bot can't send messages to the user" is sometimes transient: don't mark
+                    log.warning("telegram: delivery refused: %s", exc.message)
+                raise _Unreachable(exc.message) from exc
+            except BadRequest as exc:
+                if "chat not found" in exc.message.lower():
+                    await self._set_unreachable(user_id, exc.message)
+                    raise _Unreachable(exc.message) from exc
+                raise
+
+    # --- accounts and failures ----------------------------------------------------------------------
+
+    async def _write(self, change: Callable[[AsyncSession], Awaitable[Any]]) -> None:
+        """A small transaction of the adapter's own, taking its turn with the engine's (SQLite has
+        one writer; a second one would only busy-wait)."""
+        async with self._engine_slots, self.sessions() as session, session.begin():
+            await change(session)
+
+    async def _set_unreachable(self, user_id: str, reason: str) -> None:
+        try:
+            await self._write(lambda session: accounts.mark_unreachable(session, TELEGRAM, user_id, reason))
+            log.info("telegram: a user is now unreachable (%s)", reason)
+        except Exception:
+            log.exception("telegram: could not mark a user unreachable")
+
+    async def _set_reachable(self, user_id: str) -> None:
+        await self._write(lambda session: accounts.mark_reachable(session, TELEGRAM, user_id))
+
+    async def _failed(self, update: Update, exc: Exception) -> None:
+        """Record the update as a dead letter and apologise: the user is never left in silence,
+        and the channel goes on with the next update."""
+        log.error("telegram: update %s failed: %s", update.update_id, type(exc).__name__, exc_info=exc)
+        error = "".join(traceback.format_exception(exc))
+        try:
+            await self._write(
+                lambda session: accounts.record_dead_letter(session, TELEGRAM, str(update.update_id), error)
+            )
+        except Exception:
+            log.exception("telegram: could not record dead letter for update %s", update.update_id)
+        user, chat = update.effective_user, update.effective_chat
+        if user is None:
+            return
+        user_id = str(user.id)
+        try:
+            if update.callback_query is not None:
+                await self._answer(user_id, update.callback_query)
+            locale = await self.pipeline.locale_of(TELEGRAM, user_id, user.language_code)
+            apology = translator(locale)(APOLOGY)
+            await self._api(
+                user_id, lambda: self.application.bot.send_message(chat.id if chat else user.id, apology)
+            )
+        except Exception as second:
+            log.warning(
+                "telegram: could not apologise for update %s: %s", update.update_id, type(second).__name__
+            )
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Errors PTB caught outside our handler; the type only (an update holds personal data)."""
+        error = context.error
+        log.error("telegram: %s", type(error).__name__, exc_info=error)
+
+
+class _PerUserProcessor(BaseUpdateProcessor):
+    """One user's updates one at a time and in arrival order; different users side by side, at
+    most `max_running` at once.
+
+    PTB's own semaphore (taken before `do_process_update`) is set high so that a user with a
+    backlog waits on their own lock without holding a slot other users need.
+    """
+
+    def __init__(self, max_running: int) -> None:
+        super().__init__(max_concurrent_updates=MAX_WAITING)
+        self._max_running = max_running
+        self._running: asyncio.Semaphore | None = None
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if self._running is None:
+            self._running = asyncio.Semaphore(self._max_running)
+        user = update.effective_user if isinstance(update, Update) else None
+        lock = asyncio.Lock()
+        if user is not None:
+            lock = self._locks.setdefault(user.id, lock)
+        async with lock, self._running:
+            await coroutine
+
+    async def initialize(self) -> None:
+        self._running = asyncio.Semaphore(self._max_running)
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def send_outgoing(
+    bot: Bot, chat_id: int, out: Outgoing, *, call: Call, files: FileStore | None
+) -> None:
+    """One `Outgoing` as Telegram messages: its text in parts of at most 4096 characters with the
+    keyboard on the last one, or its document with the text as caption when it fits.
+
+    `call` runs each Bot API request: the interactive channel retries a 429 and marks a blocked
+    user there; the outbox's sender (handlers/telegram_sender.py) classifies errors for its worker.
+    """
+    markup = keyboard(out)
+    text = out.text.strip()
+    if out.document is not None:
+        document = out.document
+        data = await _document_bytes(document, files)
+        if data is not None:
+            caption = text if len(text) <= MessageLimit.CAPTION_LENGTH else None
+            if text and caption is None:
+                await _send_text(bot, chat_id, text, None, call)
+            await call(
+                lambda: bot.send_document(
+                    chat_id,
+                    document=data,
+                    filename=document.filename,
+                    caption=caption or None,
+                    reply_markup=markup,
+                )
+            )
+            return
+    if not text and markup is None:
+        return
+    try:
+        await _send_text(bot, chat_id, text or "…", markup, call)
+    except BadRequest:
+        if out.url is None or markup is None:
+            raise
+        # Telegram refuses some links as buttons (a local address): give the link as text.
+        plain = keyboard(Outgoing(text="", choices=out.choices))
+        await _send_text(bot, chat_id, f"{text}\n\n{out.url_label or ''} {out.url}".strip(), plain, call)
+
+
+async def _send_text(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, call: Call
+) -> None:
+    parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        await call(
+            lambda part=part, last=last: bot.send_message(
+                chat_id, part, reply_markup=markup if last else None
+            )
+        )
+
+
+async def _document_bytes(document: Document, files: FileStore | None) -> bytes | None:
+    """A document to send: an absolute path, or a key of the file store."""
+    path = Path(document.path)
+    if not path.is_absolute() and files is not None:
+        path = files.path(document.path)
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        log.error("telegram: a document to send is missing from the file store")
+        return None
+
+
+class SystemConfig(TelegramConfig, Protocol):
+    @property
+    def database_url(self) -> str: ...
+
+
+class ComponentContext(Protocol):
+    """What `telegram_component` reads from bot.components.Context."""
+
+    @property
+    def config(self) -> SystemConfig: ...
+    @property
+    def pipeline(self) -> ChannelPipeline: ...
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def files(self) -> FileStore: ...
+
+
+def telegram_component(context: ComponentContext) -> TelegramChannel | None:
+    """The factory for bot.components.FACTORIES: Telegram runs when TELEGRAM_BOT_TOKEN is set.
+    (Proactive messages have their own Bot: handlers/telegram_sender.py.)"""
+    if not context.config.telegram_token:
+        return None
+    slots = ENGINE_SLOTS_SQLITE if is_sqlite(context.config.database_url) else ENGINE_SLOTS
+    return TelegramChannel(
+        context.config, context.pipeline, context.sessions, context.files, engine_slots=slots
+    )
+
+
+def keyboard(out: Outgoing) -> InlineKeyboardMarkup | None:
+    """The inline keyboard for an `Outgoing`: its choices, then its link as a URL button."""
+    rows: list[list[InlineKeyboardButton]] = []
+    pending: InlineKeyboardButton | None = None
+    for choice in out.choices:
+        if not 0 < len(choice.payload.encode("utf-8")) <= MAX_CALLBACK_BYTES:
+            log.error("telegram: a button was left out: its payload does not fit Telegram's 64 bytes")
+            continue
+        button = InlineKeyboardButton(choice.label, callback_data=choice.payload)
+        if len(choice.label) <= SHORT_LABEL:
+            if pending is None:
+                pending = button
+            else:
+                rows.append([pending, button])
+                pending = None
+            continue
+        if pending is not None:
+            rows.append([pending])
+            pending = None
+        rows.append([button])
+    if pending is not None:
+        rows.append([pending])
+    if out.url and out.url.lower().startswith(("https://", "http://")):
+        label = out.url_label or "🔗 " + (urlsplit(out.url).hostname or out.url)
+        rows.append([InlineKeyboardButton(label, url=out.url)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _permanently_gone(description: str) -> bool:
+    """Only these 403s mean the user is gone; others have been seen to pass within minutes."""
+    text = description.lower()
+    return any(word in text for word in ("blocked", "deactivated", "kicked"))
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the attribute becomes a timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _polling_error(exc: TelegramError) -> None:
+    """Polling keeps retrying by itself; say what happened without a traceback per attempt."""
+    log.warning("telegram: getUpdates failed (%s: %s); retrying", type(exc).__name__, exc)
