@@ -2,7 +2,8 @@
 
 Changing an answer drops it and asks it again; afterwards the flow moves forward from the top,
 so a change that makes new questions relevant (another product group) asks those too, then
-comes back here.
+comes back here. On a dossier returned for changes only the answers the reviewer flagged can be
+changed (`storage.review.open_items`): the rest is what the centre has already checked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.run import Run
 from conversations.steps import AskChoice, EndFlow, Flow, Goto, Question, Summary, Transition
+from storage.review import open_items
 
 if TYPE_CHECKING:
     from conversations.engine import Engine
@@ -29,6 +31,17 @@ def answered_questions(run: Run, flow: Flow) -> list[Question]:
         and step.id in answers
         and (step.when is None or step.when(run))
     ]
+
+
+def editable_questions(run: Run, flow: Flow) -> list[Question]:
+    """The answers the summary offers to change: all of them; on a returned dossier the flagged ones
+    and those it did not have when returned (asked because a flagged answer changed)."""
+    questions = answered_questions(run, flow)
+    changes = open_items(run.application) if flow.store == "application" else None
+    if changes is None:
+        return questions
+    flagged, before = changes.get("answers", {}), changes.get("answers_before", {})
+    return [q for q in questions if q.id in flagged or q.id not in before]
 
 
 def label_of(run: Run, step: Question) -> str:
@@ -66,11 +79,12 @@ async def lines(run: Run, flow: Flow) -> list[str]:
     return out
 
 
-def show_sync_parts(run: Run, step: Summary, complete: bool) -> list[Choice]:
+def show_sync_parts(run: Run, step: Summary, complete: bool, *, can_edit: bool = True) -> list[Choice]:
     choices: list[Choice] = []
     if complete:
         choices.append(Choice(run.t(step.confirm_label), f"{step.id}:confirm"))
-    choices.append(Choice(run.t(N_("Change an answer")), f"{step.id}:edit"))
+    if can_edit:
+        choices.append(Choice(run.t(N_("Change an answer")), f"{step.id}:edit"))
     for suffix, label, _ in step.extras:
         choices.append(Choice(run.t(label), f"{step.id}:x:{suffix}"))
     choices.append(Choice(run.t(N_("Save and finish later")), f"{step.id}:later"))
@@ -90,9 +104,12 @@ async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
                     N_("Some required documents are still missing, so the dossier cannot be submitted yet.")
                 ),
             ]
+    changes = open_items(run.application) if flow.store == "application" else None
+    if changes and changes.get("comment"):
+        body += ["", "💬 " + run.t(N_("The centre's comment: {comment}"), comment=changes["comment"])]
     title = step.title(run) if callable(step.title) else run.t(step.title)
     text = head + title + "\n\n" + "\n".join(body)
-    run.say(text, show_sync_parts(run, step, complete))
+    run.say(text, show_sync_parts(run, step, complete, can_edit=bool(editable_questions(run, flow))))
 
 
 async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transition:
@@ -109,7 +126,7 @@ async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transit
                 return None
         return await step.on_confirm(run)
     if action == "edit":
-        questions = answered_questions(run, flow)
+        questions = editable_questions(run, flow)
         run.say(
             run.t(N_("Which answer do you want to change?")),
             [Choice(label_of(run, q)[:60], f"{step.id}:e:{q.id}") for q in questions]
@@ -118,7 +135,7 @@ async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transit
         return None
     if action.startswith("e:"):
         step_id = action[2:]
-        if step_id not in {q.id for q in answered_questions(run, flow)}:
+        if step_id not in {q.id for q in editable_questions(run, flow)}:
             await show(run, flow, step)
             return None
         current = display(run, flow.step(step_id), run.answers.get(step_id))  # type: ignore[arg-type]

@@ -142,6 +142,13 @@ class Application(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     submitted_at: Mapped[datetime | None]
+    # The staff member ("telegram:12345") holding it under review, then the one who decided it;
+    # taken with a conditional UPDATE (storage.review.claim) so two reviewers never both hold it.
+    reviewer: Mapped[str | None] = mapped_column(String(80))
+    claimed_at: Mapped[datetime | None]
+    # While returned for changes: the flagged answers and documents with the reviewer's comments,
+    # and what the dossier held when it was returned (see the docstring of storage.review).
+    requested_changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     facility: Mapped[Facility] = relationship(back_populates="applications")
     documents: Mapped[list[StoredDocument]] = relationship(

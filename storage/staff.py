@@ -28,6 +28,9 @@ class StaffMember(Base):
     # None: every province (a national admin).
     province: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The name the channel gave them (Telegram's first and last name), so a reviewer told that a
+    # dossier is taken learns by whom; refreshed whenever they use a staff command.
+    name: Mapped[str | None] = mapped_column(String(120))
     added_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
@@ -89,3 +92,60 @@ async def remove_staff(
 
 def covers(member: StaffMember, province: str) -> bool:
     return member.province is None or member.province == province
+
+
+# --- who a staff member is, and what they may see ----------------------------------------------------
+
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "web": "Web"}
+
+
+def actor_key(channel: str, external_id: str) -> str:
+    """How a staff member is named in claims and audit events: "telegram:12345"."""
+    return f"{channel}:{external_id}"
+
+
+def scope_of(members: list[StaffMember], roles: tuple[str, ...]) -> set[str] | None:
+    """The provinces the given roles of one person cover: None for all (a national admin), else
+    the set of province names, empty when they hold none of these roles."""
+    provinces: set[str] = set()
+    for member in members:
+        if member.role not in roles:
+            continue
+        if member.province is None:
+            return None
+        provinces.add(member.province)
+    return provinces
+
+
+def note_name(members: list[StaffMember], name: str | None) -> None:
+    """Keep the channel's display name of a staff member current (shown to colleagues)."""
+    if not name:
+        return
+    for member in members:
+        if member.name != name[:120]:
+            member.name = name[:120]
+
+
+async def describe(session: AsyncSession, actor: str) -> str:
+    """ "Nguyễn Văn B (Telegram 12345)" for an actor key, or "Telegram 12345" without a name."""
+    channel, _, external_id = actor.partition(":")
+    where = f"{CHANNEL_NAMES.get(channel, channel)} {external_id}".strip()
+    name = await session.scalar(
+        select(StaffMember.name)
+        .where(
+            StaffMember.channel == channel,
+            StaffMember.external_id == external_id,
+            StaffMember.name.is_not(None),
+        )
+        .limit(1)
+    )
+    return f"{name} ({where})" if name else where
+
+
+async def listed(session: AsyncSession, province: str | None = None) -> list[StaffMember]:
+    """Active staff: everyone (no province given), or one province's staff and the national admins."""
+    query = select(StaffMember).where(StaffMember.active.is_(True))
+    if province is not None:
+        query = query.where((StaffMember.province == province) | StaffMember.province.is_(None))
+    rows = await session.scalars(query.order_by(StaffMember.province, StaffMember.role, StaffMember.id))
+    return list(rows)

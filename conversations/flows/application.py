@@ -3,14 +3,21 @@
 Every answer lands in the draft `Application` row in the same transaction as the position in
 the flow, so the owner can stop at any question and continue days later, after a restart, or
 from another channel linked to the same account, landing on the first unanswered question.
+
+A dossier the centre returned for changes (`storage.review.open_items`) had its flagged answers
+removed by the reviewer's action, so resuming it asks exactly those, each with the reviewer's
+comment and the answer it had; the checklist opens only for flagged documents (and for those a
+changed answer newly requires), and the summary offers only those answers for change. Submitting
+it again records what changed.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from conversations import documents, rules
+from conversations import documents, rules, summary
 from conversations.flows.programme_questions import programme_options, steps_for
 from conversations.i18n import N_
 from conversations.programmes import Programme
@@ -24,13 +31,14 @@ from conversations.steps import (
     Flow,
     Goto,
     Option,
+    Question,
     Say,
     Step,
     Summary,
     Transition,
 )
 from conversations.validators import Result, bounded_text, number
-from storage import applications
+from storage import applications, review
 from storage.models import Application
 
 REVENUE_BANDS = (
@@ -104,6 +112,10 @@ def _title(run: Run) -> str:
 async def submit(run: Run) -> Transition:
     application = run.application
     assert application is not None
+    if application.status not in applications.OPEN_STATUSES:
+        # A stale summary of a dossier already sent (and maybe decided): it is frozen.
+        run.say(run.t(N_("This dossier has already been sent, so it can no longer be changed.")))
+        return EndFlow()
     programme = run.programmes[application.programme]
     verdict = rules.evaluate(programme, run.facts())
     application.verdict = verdict.to_json()
@@ -114,6 +126,10 @@ async def submit(run: Run) -> Transition:
             code = applications.new_receipt_code(run.now)
         application.receipt_code = code
     resubmission = application.status == "returned"
+    detail: dict[str, Any] = {"rules_version": verdict.rules_version, "verdict": verdict.outcome}
+    if resubmission:
+        detail["changes"] = await review.changes_since_return(run.session, application)
+        application.requested_changes = None
     applications.record_event(
         run.session,
         application,
@@ -121,7 +137,7 @@ async def submit(run: Run) -> Transition:
         action="resubmitted" if resubmission else "submitted",
         to_status="resubmitted" if resubmission else "submitted",
         at=run.now,
-        detail={"rules_version": verdict.rules_version, "verdict": verdict.outcome},
+        detail=detail,
     )
     application.submitted_at = run.now
     application.last_activity_at = run.now
@@ -145,7 +161,47 @@ async def submit(run: Run) -> Transition:
 
 
 async def _open_documents(run: Run) -> Transition:
+    if not _documents_open(run):
+        run.say(
+            run.t(N_("The centre did not ask for changes to the documents, so they stay as you sent them."))
+        )
+        return Goto("summary")
     return Goto(documents.STEP_ID)
+
+
+def _returned(run: Run) -> bool:
+    return review.open_items(run.application) is not None
+
+
+def _documents_open(run: Run) -> bool:
+    """The checklist is part of the flow, except on a returned dossier with no document open."""
+    open_ids = documents.open_item_ids(run)
+    return open_ids is None or bool(open_ids)
+
+
+def _with_review_note(step: Step) -> Step:
+    """A question asked again on a returned dossier shows the reviewer's comment and the answer
+    it replaces; everywhere else it reads as declared."""
+    if not isinstance(step, Question):
+        return step
+    base = step.prompt
+
+    def prompt(run: Run) -> str:
+        text = base(run) if callable(base) else run.t(base)
+        changes = review.open_items(run.application)
+        comment = changes.get("answers", {}).get(step.id) if changes else None
+        if not comment:
+            return text
+        note = "💬 " + run.t(N_("The centre's comment: {comment}"), comment=comment)
+        before = changes.get("answers_before", {}).get(step.id) if changes else None
+        if before is not None:
+            note += "\n" + run.t(
+                N_("Your answer as sent to the centre: {value}"), value=summary.display(run, step, before)
+            )
+        return f"{text}\n\n{note}"
+
+    prompt.__wrapped__ = base  # type: ignore[attr-defined]  # the msgid, for notices to the owner
+    return replace(step, prompt=prompt)
 
 
 def build(programmes: dict[str, Programme]) -> Flow:
@@ -169,6 +225,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
         Say(
             id="form_intro",
             text=N_("Now a few details about the product for the dossier. Each answer is saved as you go."),
+            when=lambda run: not _returned(run),
         ),
         AskText(
             id="product_name",
@@ -228,7 +285,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
             validate=_text(10, 1000),
             when=is_support,
         ),
-        Checklist(id=documents.STEP_ID),
+        Checklist(id=documents.STEP_ID, when=_documents_open),
         Summary(
             id="summary",
             title=_title,
@@ -238,4 +295,4 @@ def build(programmes: dict[str, Programme]) -> Flow:
             extras=(("docs", N_("📎 Documents"), _open_documents),),
         ),
     ]
-    return Flow(id="apply", version=1, steps=tuple(steps), store="application")
+    return Flow(id="apply", version=1, steps=tuple(_with_review_note(s) for s in steps), store="application")
