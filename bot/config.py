@@ -6,6 +6,7 @@ Read once at start-up into a frozen value; nothing else in the code reads os.env
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ class Config:
     zalo_webhook_secret: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Where users reach this server from outside (links in chats: the upload page); unset means
+    # http://HTTP_HOST:HTTP_PORT, right only on a local machine.
+    public_base_url: str | None = None
     files_dir: Path = Path("data/files")
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
@@ -63,6 +67,7 @@ class Config:
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
             http_host=get("HTTP_HOST") or cls.http_host,
             http_port=int(get("HTTP_PORT") or cls.http_port),
+            public_base_url=get("PUBLIC_BASE_URL"),
             files_dir=Path(get("FILES_DIR") or "data/files"),
             timezone=get("TIMEZONE") or cls.timezone,
             default_locale=get("DEFAULT_LOCALE") or cls.default_locale,
@@ -70,6 +75,13 @@ class Config:
         )
         config.validate()
         return config
+
+    @property
+    def public_base(self) -> str:
+        """PUBLIC_BASE_URL without a trailing slash, or this server's own address."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.http_host}:{self.http_port}"
 
     def validate(self) -> None:
         from zoneinfo import ZoneInfo
@@ -79,6 +91,12 @@ class Config:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
         if self.zalo_webhook_url and not self.zalo_webhook_secret:
             raise ValueError("ZALO_WEBHOOK_SECRET is required when ZALO_WEBHOOK_URL is set")
+        if self.zalo_webhook_url and not 8 <= len(self.zalo_webhook_secret or "") <= 256:
+            raise ValueError("ZALO_WEBHOOK_SECRET must be 8 to 256 characters (the platform's rule)")
+        if self.telegram_webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.telegram_webhook_secret):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET may hold only A-Z a-z 0-9 _ - (1 to 256 characters)")
+        if self.public_base_url and not self.public_base_url.lower().startswith(("https://", "http://")):
+            raise ValueError("PUBLIC_BASE_URL must start with https:// (or http:// on a local network)")
         if self.default_locale not in ("vi", "en"):
             raise ValueError("DEFAULT_LOCALE must be vi or en")
 

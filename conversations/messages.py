@@ -34,6 +34,12 @@ class Incoming:
     `choice` is the payload of a tapped button (see `Choice.payload`); `command` is the bare
     command name without the slash ("start", "menu"); `update_id` is the channel's id for the
     update, used to drop redeliveries.
+
+    The last two fields say what the user's channel can do, so the engine words its questions
+    for it without knowing the platform: `can_send_documents` is False where the user can send
+    photos but no PDF (Zalo Bot: a document is asked for through a one-time upload link), and
+    `has_buttons` is False where choices are shown as a numbered menu ("type its number"
+    instead of "tap a button").
     """
 
     channel: str
@@ -46,6 +52,8 @@ class Incoming:
     file: FileRef | None = None
     locale_hint: str | None = None
     display_name: str | None = None
+    can_send_documents: bool = True
+    has_buttons: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,410 @@
+"""The Zalo channel (Zalo Bot Platform): events -> `Incoming`, `Outgoing` -> plain text messages.
+
+Everything Zalo-specific lives here and in handlers/zalo_client.py. The platform is Telegram-like
+but smaller, and this adapter bridges the gaps:
+- No buttons: choices are sent as a numbered menu ("1. Có"), and the dialogue takes "1" or the
+  option's words back (`Incoming.has_buttons` False). Only the last menu of a reply is numbered,
+  since it is the one the dialogue resolves numbers against; earlier ones are bullet lists.
+- Texts over 2,000 characters are split at paragraphs, lines or words (handlers/render.py).
+- Photos arrive as a URL: the `FileRef` downloads it only if the engine wants it, reading at most
+  one byte more than the size limit. No PDFs either way (`Incoming.can_send_documents` False): the
+  checklist answers with a one-time link to our upload page (handlers/upload_page.py), attached
+  here, whose links are made absolute with PUBLIC_BASE_URL.
+- No update id: events are deduplicated on `message_id` by the pipeline, like Telegram's.
+- Stickers, voice and withheld content ("message.unsupported.received", sent instead of what a
+  protected user wrote) get a short reply saying what the bot can read.
+
+How an event arrives: with ZALO_WEBHOOK_URL set, Zalo POSTs each event to
+`/zalo/<sha256(token)[:32]>` on our aiohttp server; the `X-Bot-Api-Secret-Token` header is
+compared in constant time before anything is read (401 otherwise), and the event is handled
+before the 200 goes back. Without it, one loop long-polls getUpdates (one event per call). One
+user's events are handled one at a time in arrival order; different users side by side.
+
+A failing event is recorded as a dead letter and the user gets an apology, never silence.
+Nothing here logs what a user wrote, their name, their Zalo id, or the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import traceback
+import weakref
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from conversations.dialogue import Dialogue
+from conversations.i18n import N_, translator
+from conversations.messages import ZALO, FileRef, Incoming, Outgoing, command_of
+from handlers.pipeline import APOLOGY
+from handlers.senders import RetryAfter, Sender, Unreachable
+from handlers.upload_page import UploadPage
+from handlers.zalo_client import ZaloClient, ZaloError, ZaloSender, render, send_error
+from storage import accounts
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+MAX_WEBHOOK_BODY = 256 * 1024  # one event is a few hundred bytes
+MAX_RUNNING = 32  # events of different users in the engine at once (polling)
+POLL_WAIT = 30  # seconds a getUpdates call waits for an event
+MAX_BACKOFF = 30.0  # seconds between failed getUpdates calls, at most
+REPLY_RETRIES = 2  # after a 429, for a reply the user is waiting for
+MAX_UPDATE_ID = 64  # the pipeline's processed_updates column
+
+TEXT = "message.text.received"
+IMAGE = "message.image.received"
+STICKER = "message.sticker.received"
+VOICE = "message.voice.received"
+WITHHELD = "message.unsupported.received"
+
+CANNOT_READ = N_("I can read text and photos only. Please type your answer, or the number of an option.")
+VOICE_REPLY = N_("I cannot listen to voice messages. Please type your answer, or the number of an option.")
+WITHHELD_REPLY = N_(
+    "Zalo did not pass the content of this message on to me. Please type your answer as text, or send /menu."
+)
+
+
+class ZaloConfig(Protocol):
+    """What the channel reads from bot.config.Config (handlers/ does not import bot/)."""
+
+    @property
+    def zalo_token(self) -> str | None: ...
+    @property
+    def zalo_api_base_url(self) -> str: ...
+    @property
+    def zalo_webhook_url(self) -> str | None: ...
+    @property
+    def zalo_webhook_secret(self) -> str | None: ...
+    @property
+    def public_base(self) -> str: ...
+
+
+class ChannelPipeline(Protocol):
+    async def handle(self, incoming: Incoming) -> list[Outgoing]: ...
+
+    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str: ...
+
+
+class ZaloContext(Protocol):
+    """The part of bot.components.Context the factory uses."""
+
+    @property
+    def config(self) -> ZaloConfig: ...
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def pipeline(self) -> ChannelPipeline: ...
+    @property
+    def dialogue(self) -> Dialogue: ...
+    @property
+    def senders(self) -> dict[str, Sender]: ...
+
+
+def zalo_component(context: ZaloContext) -> ZaloChannel | None:
+    """bot.components' factory: the channel when ZALO_BOT_TOKEN is set, its sender registered."""
+    if not context.config.zalo_token:
+        return None
+    channel = ZaloChannel(
+        context.config, context.pipeline, context.sessions, context.dialogue, context.senders
+    )
+    context.senders[ZALO] = channel.sender
+    return channel
+
+
+def webhook_path(token: str) -> str:
+    """Unguessable without the token, stable across restarts and workers."""
+    return "/zalo/" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+
+
+def webhook_target(public_url: str, token: str) -> str:
+    """ZALO_WEBHOOK_URL is where Zalo reaches this server; the path is ours to add."""
+    path, base = webhook_path(token), public_url.rstrip("/")
+    return base if base.endswith(path) else base + path
+
+
+class _Gone(Exception):
+    """Zalo refused to deliver to this user: the rest of this event's replies are dropped."""
+
+
+class ZaloChannel:
+    """The Zalo side of `python -m bot run`: `attach_routes` before the web server starts (webhook
+    and upload page), `start()` once it runs, `stop()` first on shutdown."""
+
+    def __init__(
+        self,
+        config: ZaloConfig,
+        pipeline: ChannelPipeline,
+        sessions: async_sessionmaker[AsyncSession],
+        dialogue: Dialogue,
+        senders: dict[str, Sender],
+        *,
+        poll_wait: int = POLL_WAIT,
+        max_running: int = MAX_RUNNING,
+    ) -> None:
+        token = config.zalo_token
+        if not token:
+            raise ValueError("ZALO_BOT_TOKEN is not set")
+        self.webhook_url = config.zalo_webhook_url
+        self.webhook_secret = config.zalo_webhook_secret or ""
+        if self.webhook_url and not 8 <= len(self.webhook_secret) <= 256:
+            raise ValueError("ZALO_WEBHOOK_SECRET must be 8 to 256 characters when ZALO_WEBHOOK_URL is set")
+        self.pipeline = pipeline
+        self.sessions = sessions
+        self.settings = dialogue.settings
+        self.client = ZaloClient(token, config.zalo_api_base_url)
+        self.sender = ZaloSender(self.client, config.public_base)
+        self.upload_page = UploadPage(sessions, dialogue, senders)
+        self.path = webhook_path(token)
+        self._target = webhook_target(self.webhook_url, token) if self.webhook_url else None
+        self._poll_wait = poll_wait
+        self._slots = asyncio.Semaphore(max_running)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._poller: asyncio.Task[None] | None = None
+        self._accepting = False
+        self.received = 0  # events taken from getUpdates so far (tests wait on it)
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.webhook_url)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def attach_routes(self, web_app: web.Application) -> None:
+        if self.webhook_mode:
+            web_app.router.add_post(self.path, self._webhook, name="zalo.webhook")
+        self.upload_page.attach(web_app)
+
+    async def start(self) -> None:
+        await self.client.open()
+        await self.client.get_me()  # a wrong token fails here, loudly, not at the first message
+        if self.webhook_mode:
+            assert self._target is not None
+            await self.client.set_webhook(self._target, self.webhook_secret)
+        elif (await self.client.get_webhook_info()).get("url"):
+            # getUpdates answers nothing while a webhook is set (left from an earlier deployment).
+            await self.client.delete_webhook()
+            log.info("zalo: removed the webhook of an earlier deployment to poll instead")
+        self._accepting = True
+        if not self.webhook_mode:
+            self._poller = asyncio.create_task(self._poll(), name="zalo-poll")
+        log.info("zalo: %s", "webhook registered" if self.webhook_mode else "polling")
+
+    async def stop(self) -> None:
+        """Stop taking events, finish the ones in hand, close the HTTP client."""
+        self._accepting = False
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        await self.drain()
+        await self.client.close()
+
+    async def drain(self) -> None:
+        """Wait until every event taken so far is handled and answered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # --- receiving --------------------------------------------------------------------------------
+
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
+            return web.Response(status=413)
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8")
+        if not hmac.compare_digest(given, self.webhook_secret.encode("utf-8")):
+            log.warning("zalo webhook: request with a wrong or missing secret refused")
+            return web.Response(status=401)
+        if not self._accepting:
+            return web.Response(status=503, headers={"Retry-After": "5"})
+        raw = await request.content.read(MAX_WEBHOOK_BODY + 1)
+        try:
+            body = json.loads(raw) if len(raw) <= MAX_WEBHOOK_BODY else None
+        except ValueError:
+            body = None
+        event = body.get("result", body) if isinstance(body, dict) else None
+        if not isinstance(event, dict) or not isinstance(event.get("event_name"), str):
+            log.warning("zalo webhook: unreadable event refused")
+            return web.Response(status=400)
+        # Handled before answering: the pipeline's dedupe makes a redelivery harmless.
+        await self._track(self._dispatch(event))
+        return web.json_response({"ok": True})
+
+    async def _poll(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                event = await self.client.get_update(self._poll_wait)
+            except ZaloError as exc:
+                log.warning("zalo: getUpdates failed (%s); retrying in %.0f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            backoff = 1.0
+            if event is None:
+                continue
+            await self._slots.acquire()  # a backlog waits at Zalo, not in our memory
+            self.received += 1
+            self._track(self._dispatch(event)).add_done_callback(lambda _: self._slots.release())
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run an event's handling as a task `drain()` (and so `stop()`) waits for."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _dispatch(self, event: dict[str, Any]) -> None:
+        """One event, in its user's turn; never raises."""
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        chat_id = str(chat.get("id") or "")
+        if not chat_id or str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
+            return  # a facility talks to the bot in a private chat; groups (beta) are not served
+        name = str(event.get("event_name"))
+        update_id = _update_id(name, message)
+        async with self._lock(chat_id):
+            try:
+                await self._handle(name, message, chat_id, update_id)
+            except _Gone:
+                pass
+            except Exception as exc:
+                await self._failed(update_id, chat_id, exc)
+
+    async def _handle(self, name: str, message: dict[str, Any], chat_id: str, update_id: str) -> None:
+        incoming = self._incoming(name, message, chat_id, update_id)
+        async with self.sessions() as session, session.begin():
+            await accounts.mark_reachable(session, ZALO, chat_id)  # they wrote: we may write back
+        if incoming is None:
+            await self._cannot_read(name, chat_id, update_id)
+            return
+        typing = asyncio.create_task(self._typing(chat_id))
+        replies = await self.pipeline.handle(incoming)
+        await typing
+        await self._reply(chat_id, replies)  # [] for a redelivered event: answered the first time
+
+    def _incoming(self, name: str, message: dict[str, Any], chat_id: str, update_id: str) -> Incoming | None:
+        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        common: dict[str, Any] = {
+            "channel": ZALO,
+            "user_id": chat_id,  # in a private chat the chat is the user, and it is what we send to
+            "update_id": update_id,
+            "display_name": sender.get("display_name")
+            if isinstance(sender.get("display_name"), str)
+            else None,
+            "can_send_documents": False,
+            "has_buttons": False,
+        }
+        text = message.get("text")
+        if name == TEXT and isinstance(text, str) and text.strip():
+            command = command_of(text)
+            return Incoming(
+                **common,
+                text=None if command else text.strip(),
+                command=command[0] if command else None,
+                command_args=command[1] if command else "",
+            )
+        photo = message.get("photo")
+        if name == IMAGE and isinstance(photo, str) and photo.lower().startswith(("https://", "http://")):
+            return Incoming(**common, file=self._photo(photo, update_id))
+        return None
+
+    def _photo(self, url: str, update_id: str) -> FileRef:
+        client, settings = self.client, self.settings
+
+        async def read() -> bytes:
+            return await client.download(url, settings.max_file_bytes)
+
+        # The size is unknown until downloaded; the engine checks the bytes it reads.
+        safe = "".join(ch for ch in update_id if ch.isalnum())[:40] or "photo"
+        return FileRef(filename=f"zalo_{safe}.jpg", content_type="image/jpeg", size=0, read=read)
+
+    async def _cannot_read(self, name: str, chat_id: str, update_id: str) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                await accounts.mark_processed(session, ZALO, update_id)
+        except accounts.DuplicateUpdate:
+            return
+        t = translator(await self.pipeline.locale_of(ZALO, chat_id))
+        msgid = {VOICE: VOICE_REPLY, WITHHELD: WITHHELD_REPLY}.get(name, CANNOT_READ)
+        await self._reply(chat_id, [Outgoing(text=t(msgid))])
+
+    # --- replying ---------------------------------------------------------------------------------
+
+    async def _reply(self, chat_id: str, replies: list[Outgoing]) -> None:
+        for text in render(replies, self.sender.public_base):
+            await self._send_text(chat_id, text)
+
+    async def _send_text(self, chat_id: str, text: str) -> None:
+        """One message, waiting out a 429 twice at most; a refusal to deliver marks the user."""
+        attempt = 0
+        while True:
+            try:
+                await self.client.send_message(chat_id, text)
+                return
+            except ZaloError as exc:
+                error = send_error(exc)
+            if isinstance(error, RetryAfter) and attempt < REPLY_RETRIES:
+                attempt += 1
+                await asyncio.sleep(error.seconds)
+                continue
+            if isinstance(error, Unreachable):
+                await self._set_unreachable(chat_id, error.reason)
+                raise _Gone(error.reason)
+            raise error
+
+    async def _typing(self, chat_id: str) -> None:
+        try:
+            await self.client.send_chat_action(chat_id)
+        except ZaloError as exc:  # only a nicety
+            log.info("zalo: typing indicator not sent (%s)", type(exc).__name__)
+
+    def _lock(self, chat_id: str) -> asyncio.Lock:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = self._locks[chat_id] = asyncio.Lock()
+        return lock
+
+    # --- accounts and failures --------------------------------------------------------------------
+
+    async def _set_unreachable(self, chat_id: str, reason: str) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                await accounts.mark_unreachable(session, ZALO, chat_id, reason)
+            log.info("zalo: a user is now unreachable (%s)", reason)
+        except Exception:
+            log.exception("zalo: could not mark a user unreachable")
+
+    async def _failed(self, update_id: str, chat_id: str, exc: Exception) -> None:
+        """Record the event as a dead letter and apologise; the channel goes on with the next."""
+        log.error("zalo: event %s failed: %s", update_id, type(exc).__name__, exc_info=exc)
+        try:
+            async with self.sessions() as session, session.begin():
+                await accounts.record_dead_letter(
+                    session, ZALO, update_id, "".join(traceback.format_exception(exc))
+                )
+        except Exception:
+            log.exception("zalo: could not record dead letter for event %s", update_id)
+        try:
+            t = translator(await self.pipeline.locale_of(ZALO, chat_id))
+            await self._send_text(chat_id, t(APOLOGY))
+        except Exception as second:
+            log.warning("zalo: could not apologise for event %s: %s", update_id, type(second).__name__)
+
+
+def _update_id(name: str, message: dict[str, Any]) -> str:
+    """`message_id` is the only id an event has; an event without one (never seen, not promised
+    otherwise) is known by a digest of its content, which a redelivery repeats."""
+    message_id = message.get("message_id")
+    if isinstance(message_id, str | int) and 0 < len(str(message_id)) <= MAX_UPDATE_ID:
+        return str(message_id)
+    digest = hashlib.sha256(json.dumps([name, message], sort_keys=True, default=str).encode("utf-8"))
+    return "sha256:" + digest.hexdigest()[:48]
