@@ -16,8 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from conversations.dialogue import Dialogue
+from handlers.delivery import delivery_component, scheduler_component
 from handlers.pipeline import Pipeline
 from handlers.senders import Sender
+from handlers.telegram import telegram_component
+from handlers.telegram_sender import telegram_sender_component
+from handlers.zalo import zalo_component
 from storage.files import FileStore
 
 
@@ -43,4 +47,12 @@ class Context:
 
 Factory = Callable[[Context], Component | None]
 
-FACTORIES: list[Factory] = []
+# Channels first (the Telegram channel before the Telegram sender for broadcasts), then the
+# workers that use their senders.
+FACTORIES: list[Factory] = [
+    telegram_component,
+    zalo_component,
+    telegram_sender_component,
+    delivery_component,
+    scheduler_component,
+]

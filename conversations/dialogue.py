@@ -25,7 +25,7 @@ from conversations.messages import Choice, Incoming, Outgoing
 from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
-from conversations.validators import fold
+from conversations.validators import Invalid, fold
 from storage import accounts, applications
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
@@ -85,20 +85,7 @@ class Dialogue:
     async def handle(
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
     ) -> list[Outgoing]:
-        run = Run(
-            session=session,
-            account=account,
-            state=state,
-            incoming=incoming,
-            t=translator(account.locale or incoming.locale_hint),
-            now=self.clock(),
-            files=self.files,
-            programmes=self.programmes,
-            settings=self.settings,
-            engine=self.engine,
-        )
-        run.facility = await accounts.facility_of(session, account.id)
-        await self._load_draft(run)
+        run = await self.run_for(session, account, state, incoming)
         run.incoming = self._resolve_typed_choice(run)
         command, args = self._command_of(run.incoming)
         if command is not None:
@@ -118,8 +105,32 @@ class Dialogue:
             await self.engine.answer(run)
         else:
             await self._idle(run)
-        self._remember_choices(run)
+        self.remember_choices(run)
         return run.out
+
+    async def run_for(
+        self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
+    ) -> Run:
+        """The `Run` an update of this account gets: its language, profile and open draft.
+
+        Public for work that reaches an account outside its own messages (a file from the
+        upload page), so that it speaks and decides exactly as the chat does.
+        """
+        run = Run(
+            session=session,
+            account=account,
+            state=state,
+            incoming=incoming,
+            t=translator(account.locale or incoming.locale_hint),
+            now=self.clock(),
+            files=self.files,
+            programmes=self.programmes,
+            settings=self.settings,
+            engine=self.engine,
+        )
+        run.facility = await accounts.facility_of(session, account.id)
+        await self._load_draft(run)
+        return run
 
     # --- input resolution ---------------------------------------------------------------------
     async def _load_draft(self, run: Run) -> None:
@@ -136,15 +147,23 @@ class Dialogue:
         if incoming.text is None or incoming.command or incoming.choice:
             return incoming
         found = self.engine.current(run)
-        if found is not None and isinstance(found[1], AskText):
-            return incoming  # "12" is an answer here (a number of workers), not a menu number
         remembered = run.state.data.get("last_choices") or []
         typed = incoming.text.strip().rstrip(".)")
+        if found is not None and isinstance(found[1], AskText):
+            # "12" is an answer here (a number of workers), not a menu number; it picks from the
+            # menu shown after three failed tries (talk to staff, stop) only when it is no answer.
+            if not (typed.isdigit() and isinstance(found[1].validate(incoming.text), Invalid)):
+                return self._typed_label(incoming, typed, remembered)
         if typed.isdigit() and 1 <= int(typed) <= len(remembered):
             # The number refers to the list the user saw, whatever buttons it held.
             return replace(incoming, choice=remembered[int(typed) - 1][1], text=None)
         if found is not None and isinstance(found[1], AskChoice):
             return incoming  # the step matches words itself (accents or not, yes/no)
+        return self._typed_label(incoming, typed, remembered)
+
+    @staticmethod
+    def _typed_label(incoming: Incoming, typed: str, remembered: list[list[str]]) -> Incoming:
+        """The option whose whole label was typed ("dong y" for "Đồng ý"), accents or not."""
         folded = fold(typed)
         for label, payload in remembered:
             if folded and _LEADING_SYMBOLS.sub("", fold(label)) == folded:
@@ -160,7 +179,9 @@ class Dialogue:
             return name, args
         return None, ""
 
-    def _remember_choices(self, run: Run) -> None:
+    def remember_choices(self, run: Run) -> None:
+        """Keep the labels and payloads of the latest choices shown, so "2" or the option's words
+        typed on a channel without buttons can be resolved against what the user saw."""
         last = next((m for m in reversed(run.out) if m.choices), None)
         run.state.data = {
             **run.state.data,
@@ -336,17 +357,6 @@ class Dialogue:
         choices.append(Choice(run.t(N_("🏠 Main menu")), "go:menu"))
         run.say(run.t(N_("Your dossiers:")) + "\n\n" + "\n\n".join(blocks), choices)
 
-    async def _cmd_fairs(self, run: Run, args: str) -> None:
-        run.say(
-            run.t(
-                N_(
-                    "No trade fair is open for registration through the assistant right now. When the "
-                    "centre announces one, you will get a message here."
-                )
-            ),
-            [Choice(run.t(N_("🏠 Main menu")), "go:menu")],
-        )
-
     async def _cmd_settings(self, run: Run, args: str) -> None:
         self.engine.leave(run, keep=True)
         notify = (
@@ -361,6 +371,7 @@ class Dialogue:
                 Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
                 Choice(run.t(N_("🗑 Delete my data")), "go:delete"),
             ]
+        choices += [c for f in self.features if f.settings is not None for c in await f.settings(run)]
         choices.append(Choice(run.t(N_("🏠 Main menu")), "go:menu"))
         run.say(run.t(N_("Settings and your data:")), choices)
 

@@ -103,7 +103,9 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
 
 
 class Engine:
-    def __init__(self, flows: Mapping[str, Flow], show_menu: Callable[[Run], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, flows: Mapping[str, Flow], show_menu: Callable[[Run], Awaitable[None]] | None = None
+    ) -> None:
         self.flows = dict(flows)
         # The main menu belongs to the dialogue around the engine; a finished flow offers it.
         self.show_menu = show_menu
@@ -278,10 +280,16 @@ class Engine:
         elif incoming.text:
             option = match_option(run, step, incoming.text)
         if option is None:
-            if incoming.file is not None:
+            if incoming.file is not None and incoming.has_buttons:
                 error = run.t(N_("This question needs an answer, not a file. Please tap one of the buttons."))
-            else:
+            elif incoming.file is not None:
+                error = run.t(
+                    N_("This question needs an answer, not a file. Please type the number of an option.")
+                )
+            elif incoming.has_buttons:
                 error = run.t(N_("Please tap one of the buttons below, or type its number."))
+            else:
+                error = run.t(N_("Please type the number of one of the options below."))
             await self._strike(run, step, error, with_choices=True)
             return
         await self._store(run, flow, step, option.value)

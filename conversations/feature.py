@@ -30,3 +30,5 @@ class Feature:
     flows: Callable[[Mapping[str, Programme]], Sequence[Flow]] | None = None
     # Buttons this feature adds to the main menu for this user (staff tools for staff only).
     menu: Callable[[Run], Awaitable[list[Choice]]] | None = None
+    # Entries this feature adds to the settings menu (linking another app, ...).
+    settings: Callable[[Run], Awaitable[list[Choice]]] | None = None

@@ -3,5 +3,8 @@
 from __future__ import annotations
 
 from conversations.feature import Feature
+from conversations.linking import LINKING
+from conversations.outreach import FEATURE as OUTREACH
+from conversations.staff import FEATURE as STAFF
 
-FEATURES: list[Feature] = []
+FEATURES: list[Feature] = [LINKING, OUTREACH, STAFF]

@@ -6,7 +6,7 @@ module that declares tables is imported here so Alembic and the tests see the wh
 
 from __future__ import annotations
 
-from storage import models, outbox, staff  # noqa: F401  (every module that declares tables)
+from storage import certificates, links, models, outbox, outreach, review, staff, upload_links  # noqa: F401  (every module that declares tables)
 from storage.models import Base
 
 metadata = Base.metadata

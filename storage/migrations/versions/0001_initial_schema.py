@@ -32,6 +32,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "audit_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("subject", sa.String(length=120), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_events_at"), ["at"], unique=False)
+
+    op.create_table(
         "dead_letters",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -40,6 +53,26 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "fairs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("province", sa.String(length=64), nullable=True),
+        sa.Column("place", sa.String(length=200), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("ends_on", sa.Date(), nullable=False),
+        sa.Column("registration_deadline", sa.Date(), nullable=False),
+        sa.Column("funded_booths", sa.Integer(), nullable=False),
+        sa.Column("conditions", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("fairs", schema=None) as batch_op:
+        batch_op.create_index("ix_fairs_status_deadline", ["status", "registration_deadline"], unique=False)
+
     op.create_table(
         "processed_updates",
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -51,6 +84,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_processed_updates_at"), ["at"], unique=False)
 
     op.create_table(
+        "rounds",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("programme", sa.String(length=32), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=True),
+        sa.Column("province", sa.String(length=64), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("deadline", sa.Date(), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("rounds", schema=None) as batch_op:
+        batch_op.create_index("ix_rounds_programme_level", ["programme", "level"], unique=False)
+
+    op.create_table(
+        "sweep_marks",
+        sa.Column("key", sa.String(length=40), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_table(
         "web_messages",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("web_user", sa.String(length=64), nullable=False),
@@ -61,6 +116,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("web_messages", schema=None) as batch_op:
         batch_op.create_index("ix_web_messages_user", ["web_user", "id"], unique=False)
+
+    op.create_table(
+        "broadcasts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("staff_channel", sa.String(length=16), nullable=False),
+        sa.Column("staff_external_id", sa.String(length=128), nullable=False),
+        sa.Column("staff_locale", sa.String(length=8), nullable=False),
+        sa.Column("province", sa.String(length=64), nullable=True),
+        sa.Column("audience", sa.JSON(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("fair_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("channels", sa.JSON(), nullable=False),
+        sa.Column("progress_ref", sa.String(length=64), nullable=True),
+        sa.Column("progress_text", sa.Text(), nullable=True),
+        sa.Column("progress_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("progress_sent", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("report_sent", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["fair_id"], ["fairs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_broadcasts_status"), ["status"], unique=False)
 
     op.create_table(
         "conversation_states",
@@ -114,6 +195,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_identities_account_id"), ["account_id"], unique=False)
 
     op.create_table(
+        "reminder_plans",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("subject_id", sa.Integer(), nullable=False),
+        sa.Column("step", sa.String(length=8), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=True),
+        sa.Column("province", sa.String(length=64), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("basis", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("fired", sa.Integer(), nullable=False),
+        sa.Column("note", sa.String(length=120), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("kind", "subject_id", "step"),
+    )
+    with op.batch_alter_table("reminder_plans", schema=None) as batch_op:
+        batch_op.create_index("ix_reminder_plans_due", ["status", "due_at"], unique=False)
+
+    op.create_table(
         "staff_members",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -121,6 +223,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("province", sa.String(length=64), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=True),
         sa.Column("added_by", sa.String(length=80), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=True),
@@ -142,6 +245,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reviewer", sa.String(length=80), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("requested_changes", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(["facility_id"], ["facilities.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("receipt_code"),
@@ -154,6 +260,59 @@ def upgrade() -> None:
         batch_op.create_index("ix_applications_status_submitted", ["status", "submitted_at"], unique=False)
 
     op.create_table(
+        "fair_registrations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("fair_id", sa.Integer(), nullable=False),
+        sa.Column("facility_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("products", sa.String(length=400), nullable=False),
+        sa.Column("product_group", sa.String(length=32), nullable=True),
+        sa.Column("certificate_level", sa.String(length=16), nullable=True),
+        sa.Column("certificate_number", sa.String(length=64), nullable=True),
+        sa.Column("booths", sa.Integer(), nullable=False),
+        sa.Column("booth_needs", sa.String(length=400), nullable=True),
+        sa.Column("contact_name", sa.String(length=120), nullable=False),
+        sa.Column("phone", sa.String(length=15), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("registered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["facility_id"], ["facilities.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["fair_id"], ["fairs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("fair_id", "facility_id"),
+    )
+    with op.batch_alter_table("fair_registrations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_fair_registrations_facility_id"), ["facility_id"], unique=False)
+        batch_op.create_index("ix_fair_registrations_fair_status", ["fair_id", "status"], unique=False)
+
+    op.create_table(
+        "link_codes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("identity_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("link_codes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_link_codes_code_hash"), ["code_hash"], unique=False)
+        batch_op.create_index(batch_op.f("ix_link_codes_identity_id"), ["identity_id"], unique=False)
+
+    op.create_table(
+        "link_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("identity_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("link_failures", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_link_failures_identity_id"), ["identity_id"], unique=False)
+
+    op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("purpose", sa.String(length=120), nullable=False),
@@ -161,19 +320,23 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("priority", sa.SmallInteger(), nullable=False),
         sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("batch", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claimed_by", sa.String(length=40), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("doubtful", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("purpose", "identity_id"),
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outbox_batch"), ["batch"], unique=False)
-        batch_op.create_index("ix_outbox_due", ["status", "channel", "not_before"], unique=False)
+        batch_op.create_index("ix_outbox_due", ["status", "channel", "priority", "not_before"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_identity_id"), ["identity_id"], unique=False)
 
     op.create_table(
@@ -195,6 +358,38 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "certificates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("programme", sa.String(length=32), nullable=False),
+        sa.Column("facility_id", sa.Integer(), nullable=True),
+        sa.Column("application_id", sa.Integer(), nullable=True),
+        sa.Column("facility_name", sa.String(length=200), nullable=False),
+        sa.Column("tax_code", sa.String(length=20), nullable=True),
+        sa.Column("province", sa.String(length=64), nullable=False),
+        sa.Column("product", sa.String(length=200), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=False),
+        sa.Column("number", sa.String(length=64), nullable=False),
+        sa.Column("issue_date", sa.Date(), nullable=False),
+        sa.Column("valid_until", sa.Date(), nullable=False),
+        sa.Column("issuing_body", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("import_batch", sa.String(length=40), nullable=True),
+        sa.Column("recorded_by", sa.String(length=80), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["application_id"], ["applications.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["facility_id"], ["facilities.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("application_id"),
+        sa.UniqueConstraint("issuing_body", "number"),
+    )
+    with op.batch_alter_table("certificates", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_certificates_facility_id"), ["facility_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_certificates_import_batch"), ["import_batch"], unique=False)
+        batch_op.create_index(batch_op.f("ix_certificates_province"), ["province"], unique=False)
+        batch_op.create_index(batch_op.f("ix_certificates_tax_code"), ["tax_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_certificates_valid_until"), ["valid_until"], unique=False)
+
+    op.create_table(
         "documents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("application_id", sa.Integer(), nullable=False),
@@ -211,15 +406,47 @@ def upgrade() -> None:
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_documents_application_id"), ["application_id"], unique=False)
 
+    op.create_table(
+        "upload_links",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("identity_id", sa.Integer(), nullable=False),
+        sa.Column("application_id", sa.Integer(), nullable=False),
+        sa.Column("item_id", sa.String(length=48), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["application_id"], ["applications.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["identity_id"], ["identities.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("upload_links", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_upload_links_account_id"), ["account_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("upload_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_upload_links_account_id"))
+
+    op.drop_table("upload_links")
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_documents_application_id"))
 
     op.drop_table("documents")
+    with op.batch_alter_table("certificates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_certificates_valid_until"))
+        batch_op.drop_index(batch_op.f("ix_certificates_tax_code"))
+        batch_op.drop_index(batch_op.f("ix_certificates_province"))
+        batch_op.drop_index(batch_op.f("ix_certificates_import_batch"))
+        batch_op.drop_index(batch_op.f("ix_certificates_facility_id"))
+
+    op.drop_table("certificates")
     with op.batch_alter_table("application_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_application_events_application_id"))
 
@@ -230,6 +457,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_outbox_batch"))
 
     op.drop_table("outbox")
+    with op.batch_alter_table("link_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_link_failures_identity_id"))
+
+    op.drop_table("link_failures")
+    with op.batch_alter_table("link_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_link_codes_identity_id"))
+        batch_op.drop_index(batch_op.f("ix_link_codes_code_hash"))
+
+    op.drop_table("link_codes")
+    with op.batch_alter_table("fair_registrations", schema=None) as batch_op:
+        batch_op.drop_index("ix_fair_registrations_fair_status")
+        batch_op.drop_index(batch_op.f("ix_fair_registrations_facility_id"))
+
+    op.drop_table("fair_registrations")
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.drop_index("ix_applications_status_submitted")
         batch_op.drop_index(batch_op.f("ix_applications_last_activity_at"))
@@ -237,6 +478,10 @@ def downgrade() -> None:
 
     op.drop_table("applications")
     op.drop_table("staff_members")
+    with op.batch_alter_table("reminder_plans", schema=None) as batch_op:
+        batch_op.drop_index("ix_reminder_plans_due")
+
+    op.drop_table("reminder_plans")
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_identities_account_id"))
 
@@ -246,14 +491,31 @@ def downgrade() -> None:
 
     op.drop_table("facilities")
     op.drop_table("conversation_states")
+    with op.batch_alter_table("broadcasts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_broadcasts_status"))
+
+    op.drop_table("broadcasts")
     with op.batch_alter_table("web_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_web_messages_user")
 
     op.drop_table("web_messages")
+    op.drop_table("sweep_marks")
+    with op.batch_alter_table("rounds", schema=None) as batch_op:
+        batch_op.drop_index("ix_rounds_programme_level")
+
+    op.drop_table("rounds")
     with op.batch_alter_table("processed_updates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_processed_updates_at"))
 
     op.drop_table("processed_updates")
+    with op.batch_alter_table("fairs", schema=None) as batch_op:
+        batch_op.drop_index("ix_fairs_status_deadline")
+
+    op.drop_table("fairs")
     op.drop_table("dead_letters")
+    with op.batch_alter_table("audit_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_events_at"))
+
+    op.drop_table("audit_events")
     op.drop_table("accounts")
     # ### end Alembic commands ###
