@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.util import identity_key
 
-from storage.models import Account, ConversationState, DeadLetter, Facility, Identity, ProcessedUpdate
+from storage.models import Account, ConversationState, DeadLetter, Facility, Identity, ProcessedUpdate, utcnow
 
 
 class DuplicateUpdate(Exception):
@@ -17,15 +20,19 @@ async def mark_processed(session: AsyncSession, channel: str, update_id: str) ->
     """Record the update inside the caller's transaction; raise DuplicateUpdate if seen before.
 
     Recorded in the same transaction as the update's effects: if handling fails and rolls back,
-    the update is not marked and a redelivery is processed again.
+    the update is not marked and a redelivery is processed again. One statement ("insert, or
+    nothing if it is there"), since this runs for every update of every channel.
     """
-    if await session.get(ProcessedUpdate, (channel, update_id)) is not None:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ProcessedUpdate)
+        .values(channel=channel, update_id=update_id, at=utcnow())
+        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+    )
+    result = await session.execute(stmt)
+    if not result.rowcount:  # type: ignore[attr-defined]
         raise DuplicateUpdate(update_id)
-    session.add(ProcessedUpdate(channel=channel, update_id=update_id))
-    try:
-        await session.flush()
-    except IntegrityError as exc:  # a concurrent worker recorded it first
-        raise DuplicateUpdate(update_id) from exc
 
 
 async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
@@ -41,11 +48,17 @@ async def identities_of(session: AsyncSession, account_id: int) -> list[Identity
 async def get_or_create_account(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[Account, Identity]:
-    identity = await find_identity(session, channel, external_id)
-    if identity is not None:
-        account = await session.get(Account, identity.account_id)
-        assert account is not None
-        return account, identity
+    # Identity, account and profile in one query: this runs for every update.
+    row = (
+        await session.execute(
+            select(Identity, Account)
+            .join(Account, Identity.account_id == Account.id)
+            .options(joinedload(Account.facility))
+            .where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+    ).first()
+    if row is not None:
+        return row[1], row[0]
     account = Account()
     session.add(account)
     await session.flush()
@@ -69,6 +82,9 @@ async def locked_state(session: AsyncSession, account_id: int) -> ConversationSt
 
 
 async def facility_of(session: AsyncSession, account_id: int) -> Facility | None:
+    account = session.identity_map.get(identity_key(Account, account_id))
+    if account is not None and "facility" in account.__dict__:
+        return account.facility  # loaded with the account already, see get_or_create_account
     return await session.scalar(select(Facility).where(Facility.account_id == account_id))
 
 
