@@ -21,7 +21,7 @@ from conversations.features import FEATURES
 from conversations.flows import build_flows
 from conversations.flows.onboarding import profile_answers
 from conversations.i18n import N_, translator
-from conversations.messages import Choice, Incoming, Outgoing
+from conversations.messages import Choice, Incoming, Outgoing, short_label
 from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
@@ -271,6 +271,21 @@ class Dialogue:
             return
         if args.isdigit():
             chosen = next((d for d in drafts if d.id == int(args)), None)
+            if chosen is None:
+                # An old "continue" button for a dossier already sent or decided: say so
+                # rather than quietly starting another one.
+                run.say(
+                    run.t(
+                        N_(
+                            "This dossier has been sent and can no longer be changed here. Send /status to see where it is."
+                        )
+                    ),
+                    [
+                        Choice(run.t(N_("📋 My dossiers")), "go:status"),
+                        Choice(run.t(N_("🏠 Main menu")), "go:menu"),
+                    ],
+                )
+                return
         elif len(drafts) == 1:
             chosen = drafts[0]
         elif len(drafts) > 1:
@@ -304,7 +319,7 @@ class Dialogue:
 
     def _draft_label(self, run: Run, draft: Application) -> str:
         name = draft.answers.get("product_name") or run.t(self.programmes[draft.programme].name)
-        return f"{name} ({run.t.date(draft.last_activity_at)})"[:60]
+        return short_label(f"{name} ({run.t.date(draft.last_activity_at)})")
 
     async def _cmd_documents(self, run: Run, args: str) -> None:
         self.engine.leave(run, keep=True)
@@ -425,10 +440,12 @@ class Dialogue:
 
     # --- menu and idle --------------------------------------------------------------------------
     async def show_menu(self, run: Run) -> None:
+        extra = [c for f in self.features if f.menu is not None for c in await f.menu(run)]
         if self._needs_profile(run) and run.account.consent_at is None:
+            # Staff often never fill in a facility profile: their tools still show here.
             run.say(
                 run.t(N_("Send /start when you want to begin.")),
-                [Choice(run.t(N_("Start")), "go:start"), Choice(run.t(N_("❓ Help")), "go:help")],
+                [Choice(run.t(N_("Start")), "go:start"), Choice(run.t(N_("❓ Help")), "go:help"), *extra],
             )
             return
         run.say(
@@ -441,7 +458,7 @@ class Dialogue:
                 Choice(run.t(N_("🏪 Trade fairs")), "go:fairs"),
                 Choice(run.t(N_("⚙️ Settings and my data")), "go:settings"),
                 Choice(run.t(N_("❓ Help")), "go:help"),
-                *[c for f in self.features if f.menu is not None for c in await f.menu(run)],
+                *extra,
             ],
         )
 

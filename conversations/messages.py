@@ -100,3 +100,19 @@ def command_of(text: str) -> tuple[str, str] | None:
     if not name.replace("_", "").isalnum():
         return None
     return name, rest.strip()
+
+
+def short_label(text: str, limit: int = 60) -> str:
+    """A button label within `limit` characters, cut at a word boundary with "…" when longer.
+
+    Long questions become buttons in "which answer do you want to change?"; a label cut in the
+    middle of a word reads badly on a phone.
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:–-") + "…"

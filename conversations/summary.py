@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from conversations import documents
 from conversations.i18n import N_
-from conversations.messages import Choice
+from conversations.messages import Choice, short_label
 from conversations.run import Run
 from conversations.steps import AskChoice, EndFlow, Flow, Goto, Question, Summary, Transition
 from storage.review import open_items
@@ -115,7 +115,10 @@ async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
 async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transition:
     action = (run.incoming.choice or "").removeprefix(f"{step.id}:")
     if run.incoming.choice is None and run.incoming.text:
-        run.say(run.t(N_("Please use the buttons under the summary.")))
+        if run.incoming.has_buttons:
+            run.say(run.t(N_("Please use the buttons under the summary.")))
+        else:
+            run.say(run.t(N_("Please answer with the number of one of the options under the summary.")))
         await show(run, flow, step)
         return None
     if action == "confirm":
@@ -129,7 +132,7 @@ async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transit
         questions = editable_questions(run, flow)
         run.say(
             run.t(N_("Which answer do you want to change?")),
-            [Choice(label_of(run, q)[:60], f"{step.id}:e:{q.id}") for q in questions]
+            [Choice(short_label(label_of(run, q)), f"{step.id}:e:{q.id}") for q in questions]
             + [Choice(run.t(N_("Back to the summary")), f"{step.id}:back")],
         )
         return None

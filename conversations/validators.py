@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -457,3 +457,12 @@ def bounded_text(text: str, *, min_len: int = 2, max_len: int = 200) -> Result:
             {"max_len": max_len, "length": len(cleaned)},
         )
     return Valid(cleaned)
+
+
+def text_between(min_len: int, max_len: int) -> Callable[[str], Result]:
+    """A `bounded_text` validator with its limits fixed, for a flow's declaration."""
+
+    def validate(text: str) -> Result:
+        return bounded_text(text, min_len=min_len, max_len=max_len)
+
+    return validate

@@ -344,6 +344,8 @@ class TelegramChannel:
             "user_id": user_id,
             "update_id": str(update.update_id),
             "locale_hint": user.language_code,
+            # Shown to colleagues in staff lists ("who has this dossier"); never logged.
+            "display_name": user.full_name or None,
         }
         if message.text is not None:
             command = command_of(message.text)
@@ -378,6 +380,7 @@ class TelegramChannel:
             update_id=str(update.update_id),
             choice=query.data,
             locale_hint=query.from_user.language_code,
+            display_name=query.from_user.full_name or None,
         )
         replies = await self._engine(incoming)
         if not replies:

@@ -146,8 +146,8 @@ async def test_owner_submits_reviewer_returns_owner_fixes_reviewer_approves_cert
 
     await tap_payload(reviewer, f"go:rv:ok:{app.id}")  # the old button: refused, nothing changes
     assert "Only the reviewer holding this dossier can decide it" in reviewer.text
-    await tap_payload(chat, f"go:apply:{app.id}")  # the owner cannot reopen it
-    assert "Which programme is this dossier for?" in chat.text
+    await tap_payload(chat, f"go:apply:{app.id}")  # the owner cannot reopen it, and is told why
+    assert "can no longer be changed" in chat.text
     assert (await application(sessions, app.id)).answers["product_description"] == NEW_DESCRIPTION
 
     # --- the certificate, with the expiry the programme's rule gives

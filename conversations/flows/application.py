@@ -37,7 +37,7 @@ from conversations.steps import (
     Summary,
     Transition,
 )
-from conversations.validators import Result, bounded_text, number
+from conversations.validators import Result, number, text_between
 from storage import applications, review
 from storage.models import Application
 
@@ -48,13 +48,6 @@ REVENUE_BANDS = (
     Option("10to50", N_("10 to 50 billion VND")),
     Option("gt50", N_("Over 50 billion VND")),
 )
-
-
-def _text(min_len: int, max_len: int):  # type: ignore[no-untyped-def]
-    def validate(text: str) -> Result:
-        return bounded_text(text, min_len=min_len, max_len=max_len)
-
-    return validate
 
 
 def _staff_count(text: str) -> Result:
@@ -232,7 +225,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
             label=N_("Product name"),
             prompt=N_("What is the product's name?"),
             example=N_("For example: Giỏ mây đan thủ công Phú Vinh"),
-            validate=_text(3, 150),
+            validate=text_between(3, 150),
         ),
         AskText(
             id="product_description",
@@ -240,21 +233,21 @@ def build(programmes: dict[str, Programme]) -> Flow:
             prompt=N_(
                 "Describe the product in a few sentences: materials, how it is made, what makes it special."
             ),
-            validate=_text(10, 1000),
+            validate=text_between(10, 1000),
         ),
         AskText(
             id="capacity",
             label=N_("Production capacity"),
             prompt=N_("How much can you produce, and in what time?"),
             example=N_("For example: 2,000 products a month"),
-            validate=_text(2, 200),
+            validate=text_between(2, 200),
         ),
         AskText(
             id="sales_market",
             label=N_("Where it is sold"),
             prompt=N_("Where do you sell the product?"),
             example=N_("For example: shops in the province, Hà Nội, exported to Japan"),
-            validate=_text(2, 300),
+            validate=text_between(2, 300),
         ),
         AskText(
             id="staff_count",
@@ -282,7 +275,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
             label=N_("What the support is for"),
             prompt=N_("What will the support be used for, and what results do you expect?"),
             example=N_("For example: buy a CNC wood carving machine to double output and cut waste"),
-            validate=_text(10, 1000),
+            validate=text_between(10, 1000),
             when=is_support,
         ),
         Checklist(id=documents.STEP_ID, when=_documents_open),

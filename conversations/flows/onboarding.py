@@ -13,7 +13,7 @@ from conversations.i18n import N_, translator
 from conversations.places import province_validator
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Say, StartFlow, Summary, Transition
-from conversations.validators import Invalid, Result, Valid, bounded_text, phone, tax_code
+from conversations.validators import Invalid, Result, Valid, phone, tax_code, text_between
 from storage.models import Facility
 
 FACILITY_KINDS = (
@@ -92,13 +92,6 @@ def _province(text: str) -> Result:
         return result
     # The validator's warning (an old name mapped to its new province) is kept for the user.
     return Valid(result.value.province.name, warning=result.warning, warning_values=result.warning_values)
-
-
-def _text(min_len: int, max_len: int):  # type: ignore[no-untyped-def]
-    def validate(text: str) -> Result:
-        return bounded_text(text, min_len=min_len, max_len=max_len)
-
-    return validate
 
 
 async def save_profile(run: Run) -> Transition:
@@ -195,7 +188,7 @@ FLOW = Flow(
             label=N_("Facility name"),
             prompt=N_("What is the name of your facility (as on its registration certificate)?"),
             example=N_("For example: Hợp tác xã Mây tre đan Phú Vinh"),
-            validate=_text(2, 200),
+            validate=text_between(2, 200),
         ),
         AskChoice(
             id="facility_kind",
@@ -226,7 +219,7 @@ FLOW = Flow(
             label=N_("Commune / ward"),
             prompt=N_("What is the name of that commune, ward or special zone?"),
             example=N_("For example: Xã Phú Vinh"),
-            validate=_text(2, 120),
+            validate=text_between(2, 120),
         ),
         AskChoice(
             id="craft_village",
@@ -254,7 +247,7 @@ FLOW = Flow(
             label=N_("Contact person"),
             prompt=N_("Who should the centre contact about your dossiers? Please type their full name."),
             example=N_("For example: Nguyễn Văn An"),
-            validate=_text(2, 120),
+            validate=text_between(2, 120),
         ),
         AskText(
             id="phone",
@@ -268,7 +261,7 @@ FLOW = Flow(
             label=N_("Main products"),
             prompt=N_("What are your main products?"),
             example=N_("For example: rattan baskets, bamboo trays"),
-            validate=_text(2, 400),
+            validate=text_between(2, 400),
         ),
         Summary(
             id="profile_summary",

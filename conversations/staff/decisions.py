@@ -13,6 +13,7 @@ from typing import Any
 
 from conversations import notices
 from conversations.i18n import N_
+from conversations.messages import short_label
 from conversations.run import Run
 from conversations.staff import dossier
 from conversations.staff.access import REVIEW_ROLES, Staff, staff_of
@@ -163,12 +164,13 @@ async def _reject(run: Run, value: Any) -> Transition:
 def _flaggable(run: Run, application: Application) -> list[list[str]]:
     """[value, label] of every answer and checklist document a reviewer may ask to change."""
     items = [
-        [f"a:{step_id}", dossier.answer_label(run, step_id)[:60]]
+        [f"a:{step_id}", short_label(dossier.answer_label(run, step_id))]
         for step_id in dossier.questions(run)
         if step_id in application.answers
     ]
     items += [
-        ["d:" + item.id, ("📎 " + run.t(item.label))[:60]] for item in dossier.checklist_of(run, application)
+        ["d:" + item.id, short_label("📎 " + run.t(item.label))]
+        for item in dossier.checklist_of(run, application)
     ]
     return items
 
