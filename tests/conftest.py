@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +23,58 @@ from handlers.pipeline import Pipeline
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def postgres_unreachable() -> str | None:
+    """None when PostgreSQL answers at PG_ADMIN_URL, else the reason to skip."""
+    try:
+        import asyncpg
+
+        conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_URL), timeout=3)
+    except Exception as exc:  # any failure means: no PostgreSQL here
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+@contextlib.asynccontextmanager
+async def throwaway_postgres(*, migrated: bool = True) -> AsyncIterator[AsyncEngine]:
+    """A fresh PostgreSQL database for one test, dropped afterwards; skips the test (saying why)
+    when no server answers."""
+    reason = await postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    import asyncpg
+
+    name = f"kc_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    engine = create_engine(f"{base}/{name}")
+    try:
+        if migrated:
+            await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The same test on SQLite and, when reachable, PostgreSQL."""
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'any.db'}")
+        await migrate(engine)
+        yield engine
+        await engine.dispose()
+        return
+    async with throwaway_postgres() as engine:
+        yield engine
+
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64 + b"\xff\xd9"

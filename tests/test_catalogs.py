@@ -62,5 +62,7 @@ def test_english_catalog_holds_no_vietnamese_text() -> None:
     viet = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", re.IGNORECASE)
     with (LOCALES / "en" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalog = read_po(fh, locale="en")
-    leaked = [str(m.id) for m in catalog if m.id and viet.search(m.string or "") and not viet.search(str(m.id))]
+    leaked = [
+        str(m.id) for m in catalog if m.id and viet.search(m.string or "") and not viet.search(str(m.id))
+    ]
     assert not leaked, leaked[:5]

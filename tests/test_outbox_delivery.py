@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import os
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -447,24 +446,10 @@ async def test_killed_worker_resumes_without_loss_and_resends_only_the_request_i
 
 
 async def test_postgres_workers_claim_disjoint_rows() -> None:
-    from tests.test_storage import PG_ADMIN_URL, _postgres_reachable
+    from storage.db import session_factory
+    from tests.conftest import throwaway_postgres
 
-    reason = await _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    import asyncpg
-
-    from storage.db import create_engine, session_factory
-    from storage.migrate import migrate
-
-    name = f"kc_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    engine = create_engine(
-        PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    )
-    try:
-        await migrate(engine)
+    async with throwaway_postgres() as engine:
         sessions = session_factory(engine)
         ids = await add_people(sessions, 300)
         await queue(sessions, ids, "broadcast:1", batch="broadcast:1")
@@ -486,30 +471,14 @@ async def test_postgres_workers_claim_disjoint_rows() -> None:
         claimed = [row for result in results for row in result]
         assert len(claimed) == 300 and len(set(claimed)) == 300
         assert sum(1 for r in results if r) >= 2  # they really worked side by side
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
-    from tests.test_storage import PG_ADMIN_URL, _postgres_reachable
-
-    reason = await _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    import asyncpg
-
     from handlers.delivery import OutreachScheduler
-    from storage.db import create_engine, session_factory
+    from storage.db import session_factory
+    from tests.conftest import throwaway_postgres
 
-    name = f"kc_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    engine = create_engine(
-        PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    )
-    try:
+    async with throwaway_postgres(migrated=False) as engine:
         sessions = session_factory(engine)
         first, second = (OutreachScheduler(sessions, {}, postgres=True) for _ in range(2))
         assert await first._leader() is True
@@ -518,7 +487,3 @@ async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
         await first.stop()  # its connection goes, and the lock with it
         assert await second._leader() is True
         await second.stop()
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()

@@ -265,5 +265,3 @@ def test_extractor_leaves_other_yaml_alone(tmp_path: Path) -> None:
     other.write_text("provinces:\n  - name: Hà Nội\n    kind: city\n", encoding="utf-8")
     with other.open("rb") as fh:
         assert list(extract_yaml(fh, {}, [], {})) == []
-
-

@@ -8,22 +8,16 @@ claimable before any of them writes: the conditional UPDATE must still let only 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.pipeline import Pipeline
 from storage import review
-from storage.db import create_engine, session_factory
-from storage.migrate import migrate
+from storage.db import session_factory
 from storage.models import Application, ApplicationEvent
 from tests.test_staff_support import add_staff, application, dossier, staff_chat
-from tests.test_storage import PG_ADMIN_URL, _postgres_reachable
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
@@ -50,35 +44,8 @@ async def test_two_reviewers_opening_at_once_one_takes_it_the_other_is_told_who(
     assert len(claims) == 1 and claims[0].actor == holder
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        sqlite = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}")
-        await migrate(sqlite)
-        yield sqlite
-        await sqlite.dispose()
-        return
-    reason = await _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    import asyncpg
-
-    name = f"kc_claims_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    postgres = create_engine(f"{base}/{name}")
-    try:
-        await migrate(postgres)
-        yield postgres
-    finally:
-        await postgres.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def test_five_concurrent_claims_one_wins_on_each_database(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_five_concurrent_claims_one_wins_on_each_database(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
     app = await dossier(sessions)
     everyone_read = asyncio.Barrier(5)
 
@@ -100,8 +67,8 @@ async def test_five_concurrent_claims_one_wins_on_each_database(engine: AsyncEng
     assert len(claims) == 1
 
 
-async def test_a_decision_and_a_release_at_once_only_one_happens(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_a_decision_and_a_release_at_once_only_one_happens(any_engine: AsyncEngine) -> None:
+    sessions = session_factory(any_engine)
     app = await dossier(sessions)
     async with sessions() as s, s.begin():
         loaded = await s.get(Application, app.id)

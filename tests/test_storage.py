@@ -4,9 +4,6 @@ time zones, row locks."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,47 +19,6 @@ from storage.files import FileStore
 from storage.migrate import migrate
 from storage.models import Application, Facility
 from storage.schema import metadata
-
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def _postgres_reachable() -> str | None:
-    """None when reachable, else the reason to skip."""
-    try:
-        import asyncpg
-
-        conn = await asyncio.wait_for(asyncpg.connect(PG_ADMIN_URL), timeout=3)
-    except Exception as exc:  # any failure means: no PostgreSQL here
-        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
-    await conn.close()
-    return None
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
-        await migrate(engine)
-        yield engine
-        await engine.dispose()
-        return
-    reason = await _postgres_reachable()
-    if reason:
-        pytest.skip(reason)
-    import asyncpg
-
-    name = f"kc_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_engine(f"{base}/{name}")
-    try:
-        await migrate(engine)
-        yield engine
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_migrations_match_the_models(any_engine: AsyncEngine) -> None:
