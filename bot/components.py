@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from conversations.dialogue import Dialogue
-from handlers.delivery import delivery_component, scheduler_component
+from handlers.delivery import delivery_component
 from handlers.pipeline import Pipeline
+from handlers.scheduler import scheduler_component
 from handlers.senders import Sender
 from handlers.telegram import telegram_component
 from handlers.telegram_sender import telegram_sender_component

@@ -38,19 +38,14 @@ import warnings
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import (
-    Bot,
     BotCommand,
     CallbackQuery,
     ChatMemberUpdated,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
     Update,
 )
@@ -59,9 +54,9 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from conversations.i18n import N_, translator
-from conversations.messages import TELEGRAM, Document, FileRef, Incoming, Outgoing, command_of
+from conversations.messages import TELEGRAM, FileRef, Incoming, Outgoing, command_of
 from handlers.pipeline import APOLOGY
-from handlers.render import split_text
+from handlers.telegram_render import send_outgoing
 from storage import accounts
 from storage.db import is_sqlite
 from storage.files import FileStore
@@ -88,9 +83,7 @@ MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kilobytes
 REPLY_RETRIES = 2  # after a 429, for a reply the user is waiting for
 MAX_RETRY_WAIT = 30.0  # seconds; a longer flood wait is given up on (and recorded) rather than held
 DOWNLOAD_TIMEOUT = 60.0  # seconds for one file from Telegram (20 MB at most)
-MAX_CALLBACK_BYTES = 64
 STOP_GRACE = 10.0  # seconds stop() waits for webhook updates in hand
-SHORT_LABEL = 16  # characters: two such buttons share a row (Có / Không), longer ones get their own
 PRESSED = "✓"
 
 # Bot menu (setMyCommands), shown in the user's Telegram language.
@@ -613,74 +606,6 @@ class _PerUserProcessor(BaseUpdateProcessor):
         """Nothing to free."""
 
 
-Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
-
-
-async def send_outgoing(
-    bot: Bot, chat_id: int, out: Outgoing, *, call: Call, files: FileStore | None
-) -> None:
-    """One `Outgoing` as Telegram messages: its text in parts of at most 4096 characters with the
-    keyboard on the last one, or its document with the text as caption when it fits.
-
-    `call` runs each Bot API request: the interactive channel retries a 429 and marks a blocked
-    user there; the outbox's sender (handlers/telegram_sender.py) classifies errors for its worker.
-    """
-    markup = keyboard(out)
-    text = out.text.strip()
-    if out.document is not None:
-        document = out.document
-        data = await _document_bytes(document, files)
-        if data is not None:
-            caption = text if len(text) <= MessageLimit.CAPTION_LENGTH else None
-            if text and caption is None:
-                await _send_text(bot, chat_id, text, None, call)
-            await call(
-                lambda: bot.send_document(
-                    chat_id,
-                    document=data,
-                    filename=document.filename,
-                    caption=caption or None,
-                    reply_markup=markup,
-                )
-            )
-            return
-    if not text and markup is None:
-        return
-    try:
-        await _send_text(bot, chat_id, text or "…", markup, call)
-    except BadRequest:
-        if out.url is None or markup is None:
-            raise
-        # Telegram refuses some links as buttons (a local address): give the link as text.
-        plain = keyboard(Outgoing(text="", choices=out.choices))
-        await _send_text(bot, chat_id, f"{text}\n\n{out.url_label or ''} {out.url}".strip(), plain, call)
-
-
-async def _send_text(
-    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, call: Call
-) -> None:
-    parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        await call(
-            lambda part=part, last=last: bot.send_message(
-                chat_id, part, reply_markup=markup if last else None
-            )
-        )
-
-
-async def _document_bytes(document: Document, files: FileStore | None) -> bytes | None:
-    """A document to send: an absolute path, or a key of the file store."""
-    path = Path(document.path)
-    if not path.is_absolute() and files is not None:
-        path = files.path(document.path)
-    try:
-        return await asyncio.to_thread(path.read_bytes)
-    except OSError:
-        log.error("telegram: a document to send is missing from the file store")
-        return None
-
-
 class SystemConfig(TelegramConfig, Protocol):
     @property
     def database_url(self) -> str: ...
@@ -708,34 +633,6 @@ def telegram_component(context: ComponentContext) -> TelegramChannel | None:
     return TelegramChannel(
         context.config, context.pipeline, context.sessions, context.files, engine_slots=slots
     )
-
-
-def keyboard(out: Outgoing) -> InlineKeyboardMarkup | None:
-    """The inline keyboard for an `Outgoing`: its choices, then its link as a URL button."""
-    rows: list[list[InlineKeyboardButton]] = []
-    pending: InlineKeyboardButton | None = None
-    for choice in out.choices:
-        if not 0 < len(choice.payload.encode("utf-8")) <= MAX_CALLBACK_BYTES:
-            log.error("telegram: a button was left out: its payload does not fit Telegram's 64 bytes")
-            continue
-        button = InlineKeyboardButton(choice.label, callback_data=choice.payload)
-        if len(choice.label) <= SHORT_LABEL:
-            if pending is None:
-                pending = button
-            else:
-                rows.append([pending, button])
-                pending = None
-            continue
-        if pending is not None:
-            rows.append([pending])
-            pending = None
-        rows.append([button])
-    if pending is not None:
-        rows.append([pending])
-    if out.url and out.url.lower().startswith(("https://", "http://")):
-        label = out.url_label or "🔗 " + (urlsplit(out.url).hostname or out.url)
-        rows.append([InlineKeyboardButton(label, url=out.url)])
-    return InlineKeyboardMarkup(rows) if rows else None
 
 
 def _permanently_gone(description: str) -> bool:

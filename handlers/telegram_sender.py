@@ -33,7 +33,7 @@ from telegram.request import HTTPXRequest
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
-from handlers.telegram import keyboard, send_outgoing
+from handlers.telegram_render import keyboard, send_outgoing
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)

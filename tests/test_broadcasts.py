@@ -19,8 +19,9 @@ from telegram import Bot
 from conversations.dialogue import Dialogue
 from conversations.messages import Incoming, Outgoing, command_of
 from conversations.programmes import load_programmes
-from handlers.delivery import ChannelLimits, DeliveryWorker, OutreachScheduler
+from handlers.delivery import ChannelLimits, DeliveryWorker
 from handlers.pipeline import Pipeline
+from handlers.scheduler import OutreachScheduler
 from handlers.telegram_sender import TelegramSender
 from storage import staff
 from storage.files import FileStore

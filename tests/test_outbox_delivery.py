@@ -474,7 +474,7 @@ async def test_postgres_workers_claim_disjoint_rows() -> None:
 
 
 async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
-    from handlers.delivery import OutreachScheduler
+    from handlers.scheduler import OutreachScheduler
     from storage.db import session_factory
     from tests.conftest import throwaway_postgres
 

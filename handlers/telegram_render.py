@@ -1,0 +1,121 @@
+"""How an `Outgoing` looks on Telegram: inline keyboards, texts split at 4096 characters,
+documents with captions. Shared by the interactive channel (handlers/telegram.py) and the outbox's
+sender (handlers/telegram_sender.py), so a reminder looks exactly like a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import MessageLimit
+from telegram.error import BadRequest
+
+from conversations.messages import Document, Outgoing
+from handlers.render import split_text
+from storage.files import FileStore
+
+log = logging.getLogger(__name__)
+
+MAX_CALLBACK_BYTES = 64
+SHORT_LABEL = 16  # characters: two such buttons share a row (Có / Không), longer ones get their own
+
+Call = Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def send_outgoing(
+    bot: Bot, chat_id: int, out: Outgoing, *, call: Call, files: FileStore | None
+) -> None:
+    """One `Outgoing` as Telegram messages: its text in parts of at most 4096 characters with the
+    keyboard on the last one, or its document with the text as caption when it fits.
+
+    `call` runs each Bot API request: the interactive channel retries a 429 and marks a blocked
+    user there; the outbox's sender (handlers/telegram_sender.py) classifies errors for its worker.
+    """
+    markup = keyboard(out)
+    text = out.text.strip()
+    if out.document is not None:
+        document = out.document
+        data = await _document_bytes(document, files)
+        if data is not None:
+            caption = text if len(text) <= MessageLimit.CAPTION_LENGTH else None
+            if text and caption is None:
+                await _send_text(bot, chat_id, text, None, call)
+            await call(
+                lambda: bot.send_document(
+                    chat_id,
+                    document=data,
+                    filename=document.filename,
+                    caption=caption or None,
+                    reply_markup=markup,
+                )
+            )
+            return
+    if not text and markup is None:
+        return
+    try:
+        await _send_text(bot, chat_id, text or "…", markup, call)
+    except BadRequest:
+        if out.url is None or markup is None:
+            raise
+        # Telegram refuses some links as buttons (a local address): give the link as text.
+        plain = keyboard(Outgoing(text="", choices=out.choices))
+        await _send_text(bot, chat_id, f"{text}\n\n{out.url_label or ''} {out.url}".strip(), plain, call)
+
+
+async def _send_text(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, call: Call
+) -> None:
+    parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        await call(
+            lambda part=part, last=last: bot.send_message(
+                chat_id, part, reply_markup=markup if last else None
+            )
+        )
+
+
+async def _document_bytes(document: Document, files: FileStore | None) -> bytes | None:
+    """A document to send: an absolute path, or a key of the file store."""
+    path = Path(document.path)
+    if not path.is_absolute() and files is not None:
+        path = files.path(document.path)
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        log.error("telegram: a document to send is missing from the file store")
+        return None
+
+
+def keyboard(out: Outgoing) -> InlineKeyboardMarkup | None:
+    """The inline keyboard for an `Outgoing`: its choices, then its link as a URL button."""
+    rows: list[list[InlineKeyboardButton]] = []
+    pending: InlineKeyboardButton | None = None
+    for choice in out.choices:
+        if not 0 < len(choice.payload.encode("utf-8")) <= MAX_CALLBACK_BYTES:
+            log.error("telegram: a button was left out: its payload does not fit Telegram's 64 bytes")
+            continue
+        button = InlineKeyboardButton(choice.label, callback_data=choice.payload)
+        if len(choice.label) <= SHORT_LABEL:
+            if pending is None:
+                pending = button
+            else:
+                rows.append([pending, button])
+                pending = None
+            continue
+        if pending is not None:
+            rows.append([pending])
+            pending = None
+        rows.append([button])
+    if pending is not None:
+        rows.append([pending])
+    if out.url and out.url.lower().startswith(("https://", "http://")):
+        label = out.url_label or "🔗 " + (urlsplit(out.url).hostname or out.url)
+        rows.append([InlineKeyboardButton(label, url=out.url)])
+    return InlineKeyboardMarkup(rows) if rows else None
