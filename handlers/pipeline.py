@@ -87,10 +87,9 @@ class Pipeline:
                 async with self.sessions() as session, session.begin():
                     await claim_writer(session)
                     await accounts.mark_processed(session, incoming.channel, incoming.update_id)
-                    account, _ = await accounts.get_or_create_account(
+                    account, _, state = await accounts.load_for_update(
                         session, incoming.channel, incoming.user_id
                     )
-                    state = await accounts.locked_state(session, account.id)
                     return await self.dialogue.handle(session, account, state, incoming)
             except accounts.DuplicateUpdate:
                 return []

@@ -68,6 +68,28 @@ async def get_or_create_account(
     return account, identity
 
 
+async def load_for_update(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[Account, Identity, ConversationState]:
+    """Everything an update needs about its sender, in one query for a known user: identity,
+    account, profile and conversation state, the state row locked on PostgreSQL (FOR UPDATE OF
+    that table only). A newcomer gets their rows created."""
+    row = (
+        await session.execute(
+            select(Identity, Account, ConversationState)
+            .join(Account, Identity.account_id == Account.id)
+            .join(ConversationState, ConversationState.account_id == Account.id)
+            .options(joinedload(Account.facility))
+            .where(Identity.channel == channel, Identity.external_id == external_id)
+            .with_for_update(of=ConversationState)
+        )
+    ).first()
+    if row is not None:
+        return row[1], row[0], row[2]
+    account, identity = await get_or_create_account(session, channel, external_id)
+    return account, identity, await locked_state(session, account.id)
+
+
 async def locked_state(session: AsyncSession, account_id: int) -> ConversationState:
     """The account's conversation state, locked for this transaction on PostgreSQL so two workers
     never advance one conversation at once (SQLite serialises writers anyway)."""

@@ -159,3 +159,51 @@ def test_file_store_is_content_addressed_and_refuses_escapes(tmp_path: Path) -> 
     assert a.key == b.key and store.read(a.key) == b"%PDF-1.4 same"
     with pytest.raises(ValueError):
         store.path("../../etc/passwd")
+
+
+async def test_update_loading_locks_the_conversation_on_postgres(any_engine: AsyncEngine) -> None:
+    """The one query each update starts with holds the sender's state row until commit."""
+    if any_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE instead of row locks")
+    sessions = session_factory(any_engine)
+    async with sessions() as s, s.begin():
+        await accounts.load_for_update(s, "telegram", "77")  # creates the rows
+    order: list[str] = []
+    held = asyncio.Event()
+
+    async def first() -> None:
+        async with sessions() as s, s.begin():
+            _, _, state = await accounts.load_for_update(s, "telegram", "77")
+            held.set()
+            await asyncio.sleep(0.3)
+            state.step = "phone"
+            order.append("first")
+
+    async def second() -> None:
+        await held.wait()
+        async with sessions() as s, s.begin():
+            _, _, state = await accounts.load_for_update(s, "telegram", "77")
+            order.append(f"second saw {state.step}")
+
+    await asyncio.gather(first(), second())
+    assert order == ["first", "second saw phone"]
+
+
+async def test_the_journey_runs_on_both_databases(any_engine: AsyncEngine, tmp_path: Path) -> None:
+    from conversations.dialogue import Dialogue
+    from conversations.programmes import load_programmes
+    from handlers.pipeline import Pipeline
+    from tests.conftest import Chat
+
+    pipeline = Pipeline(
+        session_factory(any_engine), Dialogue(programmes=load_programmes(), files=FileStore(tmp_path))
+    )
+    chat = Chat(pipeline, user_id="pg-1")
+    await chat.send("/start")
+    await chat.tap("English")
+    await chat.tap("I agree")
+    await chat.send("HTX Phú Vinh")
+    assert "What type of facility" in chat.text
+    await chat.send("/menu")
+    await chat.send("/start")
+    assert "What type of facility" in chat.text  # the answer survived, on either database
