@@ -94,9 +94,16 @@ class Pipeline:
             except accounts.DuplicateUpdate:
                 return []
             except Exception as exc:
-                # Type and place only: the message text may hold personal data and is not logged.
-                log.exception(
-                    "update %s/%s failed: %s", incoming.channel, incoming.update_id, type(exc).__name__
+                # Type and place only: an exception's message may quote what the user typed, so
+                # the full traceback goes to the dead_letters table, not to the log.
+                frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+                log.error(
+                    "update %s/%s failed: %s at %s:%s (traceback in dead_letters)",
+                    incoming.channel,
+                    incoming.update_id,
+                    type(exc).__name__,
+                    frame.filename if frame else "?",
+                    frame.lineno if frame else "?",
                 )
                 await self._dead_letter(incoming, exc)
                 locale = await self.locale_of(incoming.channel, incoming.user_id)

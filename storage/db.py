@@ -33,7 +33,8 @@ def _ensure_sqlite_dir(url: str) -> None:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, echo=echo)
+        # hide_parameters: a database error never puts a phone number or a name into a log line.
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -52,7 +53,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

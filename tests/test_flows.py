@@ -389,3 +389,24 @@ async def test_profile_finish_later_keeps_every_answer(chat: Chat) -> None:
     assert "/start" in chat.text
     await chat.send("/start")
     assert "Please check your facility profile" in chat.text and "Nguyễn Văn An" in chat.text
+
+
+async def test_personal_data_stays_out_of_the_logs_when_an_update_fails(
+    chat: Chat,
+    sessions: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await chat.send("/start")
+    await chat.tap("English")
+
+    async def boom(run: Any) -> None:
+        raise ValueError(f"could not use {run.incoming.text}")  # a message quoting the user
+
+    monkeypatch.setattr(chat.pipeline.dialogue.engine, "answer", boom)
+    await chat.send("Nguyễn Văn An 0912345678")
+    assert "0912345678" not in caplog.text and "Nguyễn" not in caplog.text
+    assert "ValueError" in caplog.text  # the failure itself is visible to operators
+    async with sessions() as s:
+        letter = await s.scalar(select(DeadLetter))
+    assert letter is not None and "0912345678" in letter.error  # kept where it can be looked at
