@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin at every start
     try:
         config = Config.from_env()
     except ValueError as exc:
