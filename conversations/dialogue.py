@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations import documents, summary
+from conversations import documents, handover, summary
 from conversations.engine import Engine
 from conversations.feature import Feature
 from conversations.features import FEATURES
@@ -90,9 +90,10 @@ class Dialogue:
         command, args = self._command_of(run.incoming)
         if command is not None:
             if account.handover_at is not None:
-                account.handover_at = None
+                await handover.owner_left(run)  # /menu and the like bring the assistant back
             await self.command(run, command, args)
         elif account.handover_at is not None:
+            await handover.relay(run)
             run.say(
                 run.t(
                     N_(

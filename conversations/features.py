@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from conversations.feature import Feature
+from conversations.handover import FEATURE as HANDOVER
 from conversations.linking import LINKING
 from conversations.outreach import FEATURE as OUTREACH
 from conversations.staff import FEATURE as STAFF
 
-FEATURES: list[Feature] = [LINKING, OUTREACH, STAFF]
+FEATURES: list[Feature] = [HANDOVER, LINKING, OUTREACH, STAFF]

@@ -6,7 +6,17 @@ module that declares tables is imported here so Alembic and the tests see the wh
 
 from __future__ import annotations
 
-from storage import certificates, links, models, outbox, outreach, review, staff, upload_links  # noqa: F401  (every module that declares tables)
+from storage import (  # noqa: F401  (every module that declares tables)
+    certificates,
+    handover,
+    links,
+    models,
+    outbox,
+    outreach,
+    review,
+    staff,
+    upload_links,
+)
 from storage.models import Base
 
 metadata = Base.metadata

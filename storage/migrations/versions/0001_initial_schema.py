@@ -179,6 +179,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_facilities_province"), ["province"], unique=False)
 
     op.create_table(
+        "handover_cases",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("province", sa.String(length=64), nullable=True),
+        sa.Column("context", sa.String(length=100), nullable=True),
+        sa.Column("taken_by", sa.String(length=80), nullable=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.String(length=80), nullable=True),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("handover_cases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_handover_cases_account_id"), ["account_id"], unique=False)
+        batch_op.create_index("ix_handover_open", ["closed_at", "province"], unique=False)
+
+    op.create_table(
         "identities",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
@@ -486,6 +503,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_identities_account_id"))
 
     op.drop_table("identities")
+    with op.batch_alter_table("handover_cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_handover_open")
+        batch_op.drop_index(batch_op.f("ix_handover_cases_account_id"))
+
+    op.drop_table("handover_cases")
     with op.batch_alter_table("facilities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_facilities_province"))
 
