@@ -12,16 +12,22 @@ choices by their number): /start, language, consent, the facility profile, /appl
 the selection questions and the dossier form up to the document checklist. Each update is a full
 step: the update recorded once, the state loaded and locked, the answer validated, the state and
 draft saved in one SQLite transaction, the reply rendered and sent. The echo bot answers the same
-texts with one sendMessage each and touches no database.
+texts with one sendMessage each and touches no database. When PostgreSQL answers locally, our bot
+runs once more on it (a throwaway database), where updates of different users overlap instead of
+taking SQLite's single writer in turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -163,30 +169,32 @@ class EchoBot:
 
 @dataclass
 class Ours:
-    """Our bot as `python -m bot run` builds it: pipeline, dialogue, SQLite, TelegramChannel."""
+    """Our bot as `python -m bot run` builds it: pipeline, dialogue, SQLite (or the PostgreSQL
+    at `database_url`), TelegramChannel."""
 
     directory: Path
     settings: Settings
+    database_url: str | None = None
 
     async def prepare(self) -> list[tuple[str, int]]:
         from conversations.dialogue import Dialogue
         from conversations.programmes import load_programmes
         from handlers.pipeline import Pipeline
-        from handlers.telegram import ENGINE_SLOTS_SQLITE, TelegramChannel
+        from handlers.telegram import ENGINE_SLOTS, ENGINE_SLOTS_SQLITE, TelegramChannel
         from storage.db import create_engine, session_factory
         from storage.files import FileStore
         from storage.migrate import migrate
 
-        self.engine = create_engine(f"sqlite+aiosqlite:///{self.directory / 'bench.db'}")
+        url = self.database_url or f"sqlite+aiosqlite:///{self.directory / 'bench.db'}"
+        self.engine = create_engine(url)
         await migrate(self.engine)
         self.sessions = session_factory(self.engine)
         self.files = FileStore(self.directory / "files")
         dialogue = Dialogue(programmes=load_programmes(), files=self.files)
         pipeline = Pipeline(self.sessions, dialogue)
         script = await journey(pipeline, self.sessions)
-        self.channel = TelegramChannel(
-            self.settings, pipeline, self.sessions, self.files, engine_slots=ENGINE_SLOTS_SQLITE
-        )
+        slots = ENGINE_SLOTS if self.database_url else ENGINE_SLOTS_SQLITE
+        self.channel = TelegramChannel(self.settings, pipeline, self.sessions, self.files, engine_slots=slots)
         return script
 
     async def start(self) -> None:
@@ -334,6 +342,14 @@ async def _run() -> list[Figure]:
             adapter = await measure(_Running(stub), one_each)
             mine = await measure(ours, script)
             await ours.engine.dispose()
+            on_postgres = None
+            async with _postgres_database() as url:
+                if url is not None:
+                    pg = Ours(Path(directory) / "pg", settings, database_url=url)
+                    (Path(directory) / "pg").mkdir()
+                    pg_script = await pg.prepare()
+                    on_postgres = await measure(pg, pg_script)
+                    await pg.engine.dispose()
         parent.send(("stop",))
     finally:
         server.join(timeout=10)
@@ -342,11 +358,13 @@ async def _run() -> list[Figure]:
 
     replies = sum(n for _, n in script) / len(script)
     figures: list[Figure] = []
-    runs = (
+    runs = [
         ("echo bot (bare PTB)", echo),
         ("our adapter, engine stubbed", adapter),
         ("our bot (application step)", mine),
-    )
+    ]
+    if on_postgres is not None:
+        runs.append(("our bot on PostgreSQL, one process", on_postgres))
     for label, result in runs:
         if result["failed_calls"]:
             raise RuntimeError(f"{label}: {result['failed_calls']} Bot API calls failed during the run")
@@ -364,6 +382,10 @@ async def _run() -> list[Figure]:
             Figure(f"{label}: light load p50", statistics.median(light) * 1000, "ms", f"{LIGHT_USERS} users"),
             Figure(f"{label}: light load p99", _percentile(light, 0.99) * 1000, "ms", f"{LIGHT_USERS} users"),
         ]
+    if on_postgres is not None:
+        figures.append(
+            Figure("ours on PostgreSQL / echo throughput", _rate(on_postgres) / _rate(echo) * 100, "%")
+        )
     figures += [
         Figure("adapter stubbed / echo throughput", _rate(adapter) / _rate(echo) * 100, "%"),
         Figure(
@@ -395,3 +417,23 @@ def _rate(result: dict[str, Any]) -> float:
 
 def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextlib.asynccontextmanager
+async def _postgres_database() -> AsyncIterator[str | None]:
+    """A throwaway database on the local PostgreSQL (TEST_POSTGRES_URL), or None when none answers."""
+    import asyncpg
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        admin = await asyncio.wait_for(asyncpg.connect(admin_url), timeout=3)
+    except Exception:
+        yield None
+        return
+    name = f"kc_bench_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
