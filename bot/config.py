@@ -93,7 +93,9 @@ class Config:
             raise ValueError("ZALO_WEBHOOK_SECRET is required when ZALO_WEBHOOK_URL is set")
         if self.zalo_webhook_url and not 8 <= len(self.zalo_webhook_secret or "") <= 256:
             raise ValueError("ZALO_WEBHOOK_SECRET must be 8 to 256 characters (the platform's rule)")
-        if self.telegram_webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.telegram_webhook_secret):
+        if self.telegram_webhook_secret and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", self.telegram_webhook_secret
+        ):
             raise ValueError("TELEGRAM_WEBHOOK_SECRET may hold only A-Z a-z 0-9 _ - (1 to 256 characters)")
         if self.public_base_url and not self.public_base_url.lower().startswith(("https://", "http://")):
             raise ValueError("PUBLIC_BASE_URL must start with https:// (or http:// on a local network)")
