@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Config
 from conversations.dialogue import Dialogue
 from handlers.delivery import delivery_component
+from handlers.file_links import FileLinks
 from handlers.pipeline import Pipeline
 from handlers.scheduler import scheduler_component
 from handlers.senders import Sender
@@ -44,6 +45,8 @@ class Context:
     dialogue: Dialogue
     files: FileStore
     senders: dict[str, Sender] = field(default_factory=dict)
+    # Signed download links for channels that cannot carry a document (Zalo).
+    file_links: FileLinks | None = None
 
 
 Factory = Callable[[Context], Component | None]

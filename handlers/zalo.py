@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO, FileRef, Incoming, Outgoing, command_of
+from handlers.file_links import FileLinks
 from handlers.pipeline import APOLOGY
 from handlers.senders import RetryAfter, Sender, Unreachable
 from handlers.upload_page import UploadPage
@@ -105,6 +106,8 @@ class ZaloContext(Protocol):
     def dialogue(self) -> Dialogue: ...
     @property
     def senders(self) -> dict[str, Sender]: ...
+    @property
+    def file_links(self) -> FileLinks | None: ...
 
 
 def zalo_component(context: ZaloContext) -> ZaloChannel | None:
@@ -112,7 +115,12 @@ def zalo_component(context: ZaloContext) -> ZaloChannel | None:
     if not context.config.zalo_token:
         return None
     channel = ZaloChannel(
-        context.config, context.pipeline, context.sessions, context.dialogue, context.senders
+        context.config,
+        context.pipeline,
+        context.sessions,
+        context.dialogue,
+        context.senders,
+        links=context.file_links,
     )
     context.senders[ZALO] = channel.sender
     return channel
@@ -147,6 +155,7 @@ class ZaloChannel:
         *,
         poll_wait: int = POLL_WAIT,
         max_running: int = MAX_RUNNING,
+        links: FileLinks | None = None,
     ) -> None:
         token = config.zalo_token
         if not token:
@@ -159,7 +168,7 @@ class ZaloChannel:
         self.sessions = sessions
         self.settings = dialogue.settings
         self.client = ZaloClient(token, config.zalo_api_base_url)
-        self.sender = ZaloSender(self.client, config.public_base)
+        self.sender = ZaloSender(self.client, config.public_base, links)
         self.upload_page = UploadPage(sessions, dialogue, senders)
         self.path = webhook_path(token)
         self._target = webhook_target(self.webhook_url, token) if self.webhook_url else None
@@ -340,7 +349,7 @@ class ZaloChannel:
     # --- replying ---------------------------------------------------------------------------------
 
     async def _reply(self, chat_id: str, replies: list[Outgoing]) -> None:
-        for text in render(replies, self.sender.public_base):
+        for text in render(replies, self.sender.public_base, self.sender.links):
             await self._send_text(chat_id, text)
 
     async def _send_text(self, chat_id: str, text: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from conversations.messages import ZALO, Outgoing
+from handlers.file_links import FileLinks
 from handlers.render import numbered, split_text
 from handlers.senders import RetryAfter, SendError, Transient, Unreachable
 
@@ -171,9 +172,10 @@ def absolute_url(url: str | None, public_base: str) -> str | None:
     return None
 
 
-def render(messages: list[Outgoing], public_base: str) -> list[str]:
-    """The replies as Zalo texts of at most 2,000 characters: a link after its text, the choices
-    last (numbered for the last menu of the reply, the one typed numbers refer to)."""
+def render(messages: list[Outgoing], public_base: str, links: FileLinks | None = None) -> list[str]:
+    """The replies as Zalo texts of at most 2,000 characters: a link after its text, a document
+    as a signed download link (Zalo carries no files), the choices last (numbered for the last
+    menu of the reply, the one typed numbers refer to)."""
     menu_at = max((i for i, m in enumerate(messages) if m.choices), default=-1)
     texts: list[str] = []
     for i, message in enumerate(messages):
@@ -182,7 +184,10 @@ def render(messages: list[Outgoing], public_base: str) -> list[str]:
         if url:
             blocks.append(f"{message.url_label}: {url}" if message.url_label else url)
         if message.document is not None:
-            blocks.append(f"📄 {message.document.filename}")
+            link = links.url(message.document) if links is not None else None
+            download = absolute_url(link, public_base) if link else None
+            name = message.document.filename
+            blocks.append(f"📄 {name}: {download}" if download else f"📄 {name}")
         body = "\n\n".join(b for b in blocks if b)
         if i == menu_at:
             body = numbered(replace(message, text=body))
@@ -207,12 +212,13 @@ class ZaloSender:
 
     channel = ZALO
 
-    def __init__(self, client: ZaloClient, public_base: str) -> None:
+    def __init__(self, client: ZaloClient, public_base: str, links: FileLinks | None = None) -> None:
         self.client = client
         self.public_base = public_base
+        self.links = links
 
     async def send(self, external_id: str, messages: list[Outgoing]) -> None:
-        for text in render(messages, self.public_base):
+        for text in render(messages, self.public_base, self.links):
             try:
                 await self.client.send_message(external_id, text)
             except ZaloError as exc:
