@@ -31,7 +31,7 @@ from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale,
 from conversations.messages import FileRef, Incoming, Outgoing
 from conversations.run import Run
 from handlers.senders import Sender
-from handlers.webchat import _clean_content_type, _clean_filename, _read_part
+from handlers.web_common import clean_content_type, clean_filename, read_part
 from storage import accounts, applications, upload_links
 from storage.db import claim_writer
 from storage.models import Account, Application, ConversationState, Identity
@@ -207,9 +207,9 @@ class UploadPage:
             if part.name != "file" or len(files) >= self.max_files:
                 await part.release()
                 continue
-            name = _clean_filename(part.filename)
-            content_type = _clean_content_type(part.headers.get(hdrs.CONTENT_TYPE, ""))
-            data = await _read_part(part, self.max_bytes)
+            name = clean_filename(part.filename)
+            content_type = clean_content_type(part.headers.get(hdrs.CONTENT_TYPE, ""))
+            data = await read_part(part, self.max_bytes)
             if data is None:
                 # Too large: the rest is not read, and nothing after it. Its size is all the
                 # checklist needs to refuse it with its usual message.

@@ -25,13 +25,14 @@ import weakref
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, hdrs, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale, translator
 from conversations.messages import WEB, FileRef, Incoming, Outgoing, command_of
+from handlers.web_common import clean_content_type, clean_filename, read_part
 from storage import transcripts
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static" / "webchat"
 
 _COOKIE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _CLIENT_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 # What the page says, by key; the page never holds a sentence of its own.
 UI_STRINGS: dict[str, str] = {
@@ -365,13 +365,13 @@ class _WebChat:
             if not isinstance(part, BodyPartReader):
                 raise ValueError("nested multipart")
             if part.name == "file" and upload is None:
-                data = await _read_part(part, self.max_upload)
+                data = await read_part(part, self.max_upload)
                 if data is None:
                     raise _TooLarge
                 content_type = part.headers.get(hdrs.CONTENT_TYPE, "")
-                upload = (_clean_filename(part.filename), _clean_content_type(content_type), data)
+                upload = (clean_filename(part.filename), clean_content_type(content_type), data)
             else:
-                value = await _read_part(part, 256)
+                value = await read_part(part, 256)
                 if value is None:
                     raise ValueError(f"oversized field {part.name!r}")
                 if part.name == "id":
@@ -457,33 +457,6 @@ async def _read_json(request: web.Request) -> dict[str, Any] | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return body if isinstance(body, dict) else None
-
-
-async def _read_part(part: BodyPartReader, limit: int) -> bytes | None:
-    """A multipart field's bytes, or None as soon as it grows past `limit` (the rest is not read)."""
-    data = bytearray()
-    while chunk := await part.read_chunk(64 * 1024):
-        data += chunk
-        if len(data) > limit:
-            return None
-    return bytes(data)
-
-
-def _clean_filename(name: str | None) -> str:
-    """The file's own name: percent-escapes undone (browsers send a quote as %22, some clients
-    escape every non-ASCII letter), no folders (old browsers send "C:\\..."), no control
-    characters, at most 200 characters with the extension kept."""
-    name = unquote(name or "")
-    name = _CONTROL_RE.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = stem[: 199 - len(ext)] + dot + ext if dot and len(ext) <= 10 else name[:200]
-    return name or "file"
-
-
-def _clean_content_type(value: str) -> str:
-    value = value.split(";", 1)[0].strip().lower()
-    return value[:80] if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", value) else "application/octet-stream"
 
 
 def _megabytes(n: int, t: Translator) -> str:
