@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
+from storage.db import insert_for
 from storage.models import Account, ConversationState, DeadLetter, Facility, Identity, ProcessedUpdate, utcnow
 
 
@@ -23,10 +22,8 @@ async def mark_processed(session: AsyncSession, channel: str, update_id: str) ->
     the update is not marked and a redelivery is processed again. One statement ("insert, or
     nothing if it is there"), since this runs for every update of every channel.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
-        insert(ProcessedUpdate)
+        insert_for(session)(ProcessedUpdate)
         .values(channel=channel, update_id=update_id, at=utcnow())
         .on_conflict_do_nothing(index_elements=["channel", "update_id"])
     )

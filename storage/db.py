@@ -71,3 +71,12 @@ async def claim_writer(session: AsyncSession) -> None:
     instead. On PostgreSQL it changes nothing: row locks do that work there.
     """
     await session.connection(execution_options={IMMEDIATE: True})
+
+
+def insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT (SQLite's or PostgreSQL's), for "insert ... on conflict do nothing"."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return pg_insert if dialect == "postgresql" else sqlite_insert

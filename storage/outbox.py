@@ -47,11 +47,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.db import insert_for
 from storage.models import Account, Base, Identity, utcnow
 
 STATUSES = (
@@ -102,9 +101,31 @@ class OutboxMessage(Base):
     doubtful: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return pg_insert if dialect == "postgresql" else sqlite_insert
+def _row(
+    identity_id: int,
+    channel: str,
+    purpose: str,
+    payload: dict[str, Any],
+    *,
+    priority: int,
+    not_before: datetime,
+    batch: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """One outbox row as the insert statements take it."""
+    return {
+        "purpose": purpose,
+        "identity_id": identity_id,
+        "channel": channel,
+        "payload": payload,
+        "status": "pending",
+        "priority": priority,
+        "not_before": not_before,
+        "attempts": 0,
+        "batch": batch,
+        "created_at": now,
+        "doubtful": False,
+    }
 
 
 async def enqueue(
@@ -147,7 +168,7 @@ async def enqueue_many(
 ) -> int:
     """Queue one message for many (identity id, channel) recipients; returns how many rows were
     added (recipients who already have this purpose are left alone)."""
-    insert = _insert_for(session)
+    insert = insert_for(session)
     now = utcnow()
     added = 0
     # One statement for all the rows (executemany), compiled once: a broadcast to 10,000 people is
@@ -155,19 +176,16 @@ async def enqueue_many(
     stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["purpose", "identity_id"])
     for start in range(0, len(recipients), chunk):
         rows = [
-            {
-                "purpose": purpose,
-                "identity_id": identity_id,
-                "channel": channel,
-                "payload": payload,
-                "status": "pending",
-                "priority": priority,
-                "not_before": not_before or now,
-                "attempts": 0,
-                "batch": batch,
-                "created_at": now,
-                "doubtful": False,
-            }
+            _row(
+                identity_id,
+                channel,
+                purpose,
+                payload,
+                priority=priority,
+                not_before=not_before or now,
+                batch=batch,
+                now=now,
+            )
             for identity_id, channel in recipients[start : start + chunk]
         ]
         # A single row goes alone, so its rowcount says whether it was new on every driver.
@@ -188,23 +206,20 @@ async def enqueue_rows(
     insert for all. Returns how many were offered (duplicates are silently left out)."""
     if not rows:
         return 0
-    insert = _insert_for(session)
+    insert = insert_for(session)
     now = utcnow()
     stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["purpose", "identity_id"])
     values = [
-        {
-            "purpose": purpose,
-            "identity_id": identity_id,
-            "channel": channel,
-            "payload": payload,
-            "status": "pending",
-            "priority": priority,
-            "not_before": not_before,
-            "attempts": 0,
-            "batch": None,
-            "created_at": now,
-            "doubtful": False,
-        }
+        _row(
+            identity_id,
+            channel,
+            purpose,
+            payload,
+            priority=priority,
+            not_before=not_before,
+            batch=None,
+            now=now,
+        )
         for (identity_id, channel), purpose, payload in rows
     ]
     await (await session.connection()).execute(stmt, values)

@@ -29,11 +29,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.db import insert_for
 from storage.models import Base, Identity, utcnow
 
 # --- rounds ----------------------------------------------------------------------------------
@@ -333,10 +332,10 @@ async def insert_plans(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     """Plan many reminders at once (new drafts, imported certificates); existing ones are kept."""
     if not rows:
         return
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     now = utcnow()
-    stmt = insert(ReminderPlan).on_conflict_do_nothing(index_elements=["kind", "subject_id", "step"])
+    stmt = insert_for(session)(ReminderPlan).on_conflict_do_nothing(
+        index_elements=["kind", "subject_id", "step"]
+    )
     # One statement for all the rows (executemany): compiled once, however many rows.
     connection = await session.connection()
     await connection.execute(
