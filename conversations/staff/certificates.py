@@ -21,7 +21,7 @@ from conversations.run import Run
 from conversations.staff import dossier, importer
 from conversations.staff.access import NEEDS_ROLE, REVIEW_ROLES, ROLE_LABELS, Staff, staff_of
 from conversations.staff.notify import tell_owner
-from conversations.staff.review import NOT_FOUND, show_actions
+from conversations.staff.review import flow_dossier, in_scope, show_actions
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Summary, Transition
 from conversations.validators import Result, bounded_text, date_dmy
 from storage import certificates, review
@@ -132,9 +132,8 @@ async def owner_certificates(run: Run) -> str:
 
 
 async def start_record(run: Run, member: Staff, application_id: int) -> None:
-    application = await review.load(run.session, application_id)
-    if application is None or not member.covers(REVIEW_ROLES, application.facility.province):
-        run.say(run.t(NOT_FOUND))
+    application = await in_scope(run, member, application_id, drafts=True)
+    if application is None:
         return
     if application.status != "approved" or application.programme != "selection":
         run.say(
@@ -204,16 +203,10 @@ def _summary_title(run: Run) -> str:
 
 
 async def _save(run: Run) -> Transition:
-    member = await staff_of(run)
-    application = await review.load(run.session, run.state.data.get("app", 0))
-    if (
-        member is None
-        or not member.has(REVIEW_ROLES)
-        or application is None
-        or not member.covers(REVIEW_ROLES, application.facility.province)
-    ):
-        run.say(run.t(NOT_FOUND))
+    found = await flow_dossier(run)
+    if found is None:
         return EndFlow(show_menu=False)
+    member, application = found
     if application.status != "approved" or await certificates.of_application(run.session, application.id):
         await show_actions(run, member, application)
         return EndFlow(show_menu=False)

@@ -16,9 +16,15 @@ from conversations.i18n import N_
 from conversations.messages import short_label
 from conversations.run import Run
 from conversations.staff import dossier
-from conversations.staff.access import REVIEW_ROLES, Staff, staff_of
+from conversations.staff.access import Staff, staff_of
 from conversations.staff.notify import tell_owner
-from conversations.staff.review import NOT_FOUND, open_dossier, show_actions, status_label
+from conversations.staff.review import (
+    flow_dossier,
+    in_scope,
+    open_dossier,
+    show_actions,
+    status_label,
+)
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import Result, bounded_text
 from storage import review, staff
@@ -32,9 +38,8 @@ CONFIRM_BACK = Option("no", N_("⬅️ Back to the dossier"))
 
 async def start(run: Run, member: Staff, flow_id: str, application_id: int) -> None:
     """Begin a decision on a dossier this reviewer holds."""
-    application = await review.load(run.session, application_id)
-    if application is None or not member.covers(REVIEW_ROLES, application.facility.province):
-        run.say(run.t(NOT_FOUND))
+    application = await in_scope(run, member, application_id, drafts=True)
+    if application is None:
         return
     if application.status != "under_review" or application.reviewer != member.actor:
         run.say(run.t(N_("Only the reviewer holding this dossier can decide it.")))
@@ -48,16 +53,10 @@ async def start(run: Run, member: Staff, flow_id: str, application_id: int) -> N
 
 async def _held(run: Run) -> tuple[Staff, Application] | None:
     """The reviewer and their dossier at the moment of deciding, or None after saying why not."""
-    member = await staff_of(run)
-    application = await review.load(run.session, run.state.data.get("app", 0))
-    if (
-        member is None
-        or not member.has(REVIEW_ROLES)
-        or application is None
-        or not member.covers(REVIEW_ROLES, application.facility.province)
-    ):
-        run.say(run.t(NOT_FOUND))
+    found = await flow_dossier(run)
+    if found is None:
         return None
+    member, application = found
     if application.status != "under_review" or application.reviewer != member.actor:
         who = await staff.describe(run.session, application.reviewer) if application.reviewer else "—"
         run.say(

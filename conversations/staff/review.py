@@ -18,7 +18,7 @@ from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.run import Run
 from conversations.staff import dossier
-from conversations.staff.access import REVIEW_ROLES, Staff, require, scope_label
+from conversations.staff.access import REVIEW_ROLES, Staff, require, scope_label, staff_of
 from storage import certificates, review, staff
 from storage.models import Application
 
@@ -151,17 +151,36 @@ def filter_status(run: Run, programme: str) -> None:
 # --- one dossier ----------------------------------------------------------------------------------------
 
 
-async def visible(run: Run, member: Staff, application_id: int) -> Application | None:
-    """The dossier with its facility, documents and history, if this reviewer's provinces cover it."""
+async def in_scope(
+    run: Run, member: Staff, application_id: int, *, drafts: bool = False
+) -> Application | None:
+    """The dossier with its facility, documents and history, if this reviewer's provinces cover it;
+    otherwise "not found" is said (never "forbidden": its existence is not revealed)."""
     application = await review.load(run.session, application_id)
     if (
         application is None
-        or application.status == "draft"
+        or (application.status == "draft" and not drafts)
         or not member.covers(REVIEW_ROLES, application.facility.province)
     ):
         run.say(run.t(NOT_FOUND))
         return None
     return application
+
+
+async def visible(run: Run, member: Staff, application_id: int) -> Application | None:
+    """A submitted dossier this reviewer may open (drafts are the owner's alone)."""
+    return await in_scope(run, member, application_id)
+
+
+async def flow_dossier(run: Run) -> tuple[Staff, Application] | None:
+    """Inside a staff flow (decision, certificate): the reviewer now, and the flow's dossier if
+    they still may act on it; otherwise "not found" is said."""
+    member = await staff_of(run)
+    if member is None or not member.has(REVIEW_ROLES):
+        run.say(run.t(NOT_FOUND))
+        return None
+    application = await in_scope(run, member, run.state.data.get("app", 0), drafts=True)
+    return None if application is None else (member, application)
 
 
 async def open_dossier(run: Run, member: Staff, application_id: int, *, full: bool = True) -> None:
