@@ -18,6 +18,7 @@ from conversations.outreach import audience as audiences
 from conversations.outreach.common import (
     GROUP_LABELS,
     LEVEL_LABELS,
+    fair_facts,
     local_today,
     refuse_unless_staff,
     scope,
@@ -337,14 +338,7 @@ def _fair_text(run: Run, fair: Fair) -> str:
     t = run.t
     lines = [
         t(N_("🏪 Trade fair: {name}"), name=fair.name),
-        t(
-            N_("📅 {start} – {end}, at {place}"),
-            start=t.date(fair.starts_on),
-            end=t.date(fair.ends_on),
-            place=fair.place,
-        ),
-        t(N_("🎪 Funded booths: {booths}"), booths=t.number(fair.funded_booths)),
-        t(N_("⏳ Register by {date}."), date=t.date(fair.registration_deadline)),
+        *fair_facts(run, fair),
     ]
     if fair.conditions:
         lines.append(fair.conditions)

@@ -12,6 +12,7 @@ from conversations.messages import Choice
 from conversations.run import Run
 from conversations.validators import Invalid, Result, Valid
 from storage import staff
+from storage.outreach import Fair
 
 if TYPE_CHECKING:
     from conversations.dialogue import Dialogue
@@ -93,3 +94,19 @@ def text_block(min_len: int, max_len: int):  # type: ignore[no-untyped-def]
         return Valid(cleaned)
 
     return validate
+
+
+def fair_facts(run: Run, fair: Fair) -> list[str]:
+    """When and where a fair is, its funded booths and its deadline: the lines every description
+    of a fair shares (the staff's view, the announcement staff are offered)."""
+    t = run.t
+    return [
+        t(
+            N_("📅 {start} – {end}, at {place}"),
+            start=t.date(fair.starts_on),
+            end=t.date(fair.ends_on),
+            place=fair.place,
+        ),
+        t(N_("🎪 Funded booths: {booths}"), booths=t.number(fair.funded_booths)),
+        t(N_("⏳ Register by {date}."), date=t.date(fair.registration_deadline)),
+    ]

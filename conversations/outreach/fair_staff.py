@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.outreach import reminders
-from conversations.outreach.common import actor, date_value, local_today, menu_choice, text_block
+from conversations.outreach.common import actor, date_value, fair_facts, local_today, menu_choice, text_block
 from conversations.outreach.export import registrations_xlsx
 from conversations.outreach.window import SendingWindow
 from conversations.places import province_validator
@@ -33,14 +33,7 @@ def fair_text(run: Run, fair: Fair) -> str:
     t = run.t
     lines = [
         f"🏪 {fair.name}",
-        t(
-            N_("📅 {start} – {end}, at {place}"),
-            start=t.date(fair.starts_on),
-            end=t.date(fair.ends_on),
-            place=fair.place,
-        ),
-        t(N_("🎪 Funded booths: {booths}"), booths=t.number(fair.funded_booths)),
-        t(N_("⏳ Register by {date}."), date=t.date(fair.registration_deadline)),
+        *fair_facts(run, fair),
     ]
     if fair.conditions:
         lines.append(t(N_("Conditions: {conditions}"), conditions=fair.conditions))
