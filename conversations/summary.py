@@ -67,13 +67,14 @@ def display(run: Run, step: Question, value: Any) -> str:
     return str(value)
 
 
-async def lines(run: Run, flow: Flow) -> list[str]:
+async def lines(run: Run, flow: Flow, statuses: list[documents.ItemStatus] | None = None) -> list[str]:
+    """Every answer, then (for a dossier) every document; `statuses` when the caller has them."""
     out = [
         f"• {label_of(run, q)}: {display(run, q, run.answers.get(q.id))}"
         for q in answered_questions(run, flow)
     ]
     if flow.store == "application" and run.application is not None:
-        statuses = await documents.status(run)
+        statuses = statuses if statuses is not None else await documents.status(run)
         out += ["", documents.progress_line(run, statuses)]
         out += [documents.item_line(run, s) for s in statuses]
     return out
@@ -92,10 +93,12 @@ def show_sync_parts(run: Run, step: Summary, complete: bool, *, can_edit: bool =
 
 
 async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
-    body = await lines(run, flow)
+    is_dossier = flow.store == "application" and run.application is not None
+    statuses = await documents.status(run) if is_dossier else None  # read once for both uses
+    body = await lines(run, flow, statuses)
     complete = True
-    if flow.store == "application" and run.application is not None:
-        missing = documents.missing_required(await documents.status(run))
+    if statuses is not None:
+        missing = documents.missing_required(statuses)
         if missing:
             complete = False
             body += [
