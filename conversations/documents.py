@@ -291,8 +291,7 @@ async def _ask_for_file(run: Run, s: ItemStatus) -> None:
 async def _upload_link(run: Run, s: ItemStatus) -> str:
     """A one-time link to the upload page for this item of this draft, shown to this identity.
 
-    Relative ("/upload/<token>") unless the deployment set `Settings.upload_link_base`: the
-    channel that shows it knows the server's public address.
+    Relative ("/upload/<token>"): the channel that shows it knows the server's public address.
     """
     assert run.application is not None
     identity = await accounts.find_identity(run.session, run.incoming.channel, run.incoming.user_id)
@@ -305,7 +304,7 @@ async def _upload_link(run: Run, s: ItemStatus) -> str:
         item_id=s.item.id,
         now=run.now,
     )
-    return (run.settings.upload_link_base or "/upload/") + token
+    return "/upload/" + token
 
 
 def _refusal(run: Run, accept: tuple[str, ...]) -> str:

@@ -104,9 +104,3 @@ def _tz(name: str):  # type: ignore[no-untyped-def]
 @cache
 def translator(locale: str | None) -> Translator:
     return Translator(locale or DEFAULT_LOCALE)
-
-
-def reload_catalogs() -> None:
-    """Forget compiled catalogs (after a province edits a .po file, or in tests)."""
-    _catalog.cache_clear()
-    translator.cache_clear()

@@ -7,7 +7,6 @@ crash never leaves an answer saved without its position or the other way round.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,6 @@ class Settings:
     timezone: str = "Asia/Ho_Chi_Minh"
     max_file_bytes: int = 10 * 1024 * 1024
     consent_version: str = "2026-01"
-    upload_link_base: str = ""
 
 
 @dataclass
@@ -105,6 +103,3 @@ class Run:
         message = Outgoing(text=text, choices=choices or [], **extra)
         self.out.append(message)
         return message
-
-
-SayFn = Callable[[Run], str]

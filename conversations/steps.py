@@ -123,9 +123,6 @@ class Summary(Step):
     extras: Sequence[tuple[str, str, Callable[[Run], Awaitable[Transition]]]] = ()
 
 
-WAITING_STEPS = (AskChoice, AskText, Checklist, Summary)
-
-
 @dataclass(frozen=True)
 class Flow:
     """A versioned list of steps. `store` says where its answers live: the conversation state

@@ -80,7 +80,7 @@ async def lines(run: Run, flow: Flow, statuses: list[documents.ItemStatus] | Non
     return out
 
 
-def show_sync_parts(run: Run, step: Summary, complete: bool, *, can_edit: bool = True) -> list[Choice]:
+def summary_buttons(run: Run, step: Summary, complete: bool, *, can_edit: bool = True) -> list[Choice]:
     choices: list[Choice] = []
     if complete:
         choices.append(Choice(run.t(step.confirm_label), f"{step.id}:confirm"))
@@ -112,7 +112,7 @@ async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
         body += ["", "💬 " + run.t(N_("The centre's comment: {comment}"), comment=changes["comment"])]
     title = step.title(run) if callable(step.title) else run.t(step.title)
     text = head + title + "\n\n" + "\n".join(body)
-    run.say(text, show_sync_parts(run, step, complete, can_edit=bool(editable_questions(run, flow))))
+    run.say(text, summary_buttons(run, step, complete, can_edit=bool(editable_questions(run, flow))))
 
 
 async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transition:
