@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.components import FACTORIES, Component, Context
 from bot.config import Config
 from conversations.dialogue import Dialogue
+from conversations.i18n import set_display_timezone
 from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
@@ -90,6 +91,7 @@ async def build_system(config: Config) -> System:
     sessions = session_factory(engine)
     await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
+    set_display_timezone(config.timezone)  # every date a person reads, on every channel
     settings = Settings(timezone=config.timezone)
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
