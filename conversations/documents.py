@@ -333,7 +333,7 @@ async def _store_file(run: Run, file: FileRef, accept: tuple[str, ...]) -> dict 
     if len(data) > run.settings.max_file_bytes:
         run.say(run.t(too_large, mb=limit_mb))
         return None
-    sniffed = filecheck.sniff(data[:16])
+    sniffed = filecheck.sniff(data[: filecheck.HEAD_BYTES])
     if sniffed is None:
         run.say(_refusal(run, accept))
         return None
