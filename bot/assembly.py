@@ -27,7 +27,7 @@ from storage.files import FileStore
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MULTIPART_SLACK = 1024 * 1024  # headers and boundaries around an uploaded file
 
 
 @dataclass
@@ -92,11 +92,17 @@ async def build_system(config: Config) -> System:
     await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
     set_display_timezone(config.timezone)  # every date a person reads, on every channel
-    settings = Settings(timezone=config.timezone)
+    settings = Settings(timezone=config.timezone, max_file_bytes=config.max_upload_mb * 1024 * 1024)
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
-    setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
+    app = web.Application(client_max_size=settings.max_file_bytes + MULTIPART_SLACK)
+    setup_webchat(
+        app,
+        pipeline,
+        sessions,
+        max_upload_bytes=settings.max_file_bytes,
+        public_base_url=config.public_base_url,
+    )
     file_links = FileLinks(files, load_secret(config.files_dir))
     file_links.attach(app)
     context = Context(

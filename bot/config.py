@@ -39,6 +39,9 @@ class Config:
     # http://HTTP_HOST:HTTP_PORT, right only on a local machine.
     public_base_url: str | None = None
     files_dir: Path = Path("data/files")
+    # The one upload limit: the web chat page and the upload page check it before sending, and the
+    # dialogue refuses anything bigger. 20 MB is the most a Telegram bot may download.
+    max_upload_mb: int = 10
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
     staff_admins: tuple[StaffAdmin, ...] = field(default_factory=tuple)
@@ -69,6 +72,7 @@ class Config:
             http_port=_port(get("HTTP_PORT"), cls.http_port),
             public_base_url=get("PUBLIC_BASE_URL"),
             files_dir=Path(get("FILES_DIR") or "data/files"),
+            max_upload_mb=_upload_mb(get("MAX_UPLOAD_MB"), cls.max_upload_mb),
             timezone=get("TIMEZONE") or cls.timezone,
             default_locale=get("DEFAULT_LOCALE") or cls.default_locale,
             staff_admins=parse_staff_admins(get("STAFF_ADMINS") or ""),
@@ -118,6 +122,16 @@ def _port(value: str | None, default: int) -> int:
         return default
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise ValueError(f"HTTP_PORT must be a port number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def _upload_mb(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 20:
+        raise ValueError(
+            f"MAX_UPLOAD_MB must be a whole number of megabytes from 1 to 20 (Telegram's limit), got {value!r}"
+        )
     return int(value)
 
 
