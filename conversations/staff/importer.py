@@ -344,7 +344,7 @@ async def import_certificates(
     for number, cells in data_rows:
         row, reasons = check_row(number, cells, columns, provinces=provinces, today=today)
         if row is not None:
-            key = (" ".join(row.issuing_body.lower().split()), "".join(row.number.lower().split()))
+            key = certificates.certificate_key(row.issuing_body, row.number)
             if key in seen:
                 reasons = [(N_("the same certificate number as row {row}"), {"row": seen[key]})]
                 row = None
