@@ -371,6 +371,10 @@ async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str]
         b.status = "running"
         run.say(run.t(N_("Broadcast #{id} goes on."), id=b.id))
     elif action == "cancel":
+        # Nothing more goes out while the broadcaster reads the question: the rows wait, held,
+        # and "Keep sending" releases them.
+        await outbox.hold_batch(run.session, b.batch)
+        b.status = "paused"
         run.say(
             run.t(N_("Cancel broadcast #{id}? Messages not sent yet will not be sent."), id=b.id),
             [
