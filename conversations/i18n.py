@@ -142,6 +142,12 @@ def _tz(name: str):  # type: ignore[no-untyped-def]
     return ZoneInfo(name)
 
 
+def translator(locale: object) -> Translator:
+    """The translator for a locale; anything that is not a supported locale (a platform's odd
+    language code, even a non-string) gets the default language, never an error."""
+    return _translator(normalise_locale(locale if isinstance(locale, str) else None) or DEFAULT_LOCALE)
+
+
 @cache
-def translator(locale: str | None) -> Translator:
-    return Translator(locale or DEFAULT_LOCALE)
+def _translator(locale: str) -> Translator:
+    return Translator(locale)
