@@ -15,6 +15,14 @@ class StartError(Exception):
     """A configured value that fails only when used (a port taken, a database unreachable)."""
 
 
+def _database_error(exc: BaseException) -> StartError:
+    # Neither the URL (it may hold a password) nor the driver's text (it may quote data) is printed.
+    return StartError(
+        f"DATABASE_URL: cannot open the database ({type(exc).__name__}); "
+        "expected a reachable database the bot may write to"
+    )
+
+
 async def _run(config: Config) -> None:
     import errno
 
@@ -25,11 +33,7 @@ async def _run(config: Config) -> None:
     try:
         system = await build_system(config)
     except (OSError, OperationalError, DBAPIError) as exc:
-        # Neither the URL (it may hold a password) nor the driver's text (it may quote data) is printed.
-        raise StartError(
-            f"DATABASE_URL: cannot open the database ({type(exc).__name__}); "
-            "expected a reachable database the bot may write to"
-        ) from None
+        raise _database_error(exc) from None
     try:
         await system.start()
     except OSError as exc:
@@ -66,10 +70,7 @@ async def _migrate(config: Config) -> None:
     try:
         await migrate(engine)
     except (OSError, OperationalError, DBAPIError) as exc:
-        raise StartError(
-            f"DATABASE_URL: cannot open the database ({type(exc).__name__}); "
-            "expected a reachable database the bot may write to"
-        ) from None
+        raise _database_error(exc) from None
     finally:
         await engine.dispose()
     print("database is at the newest schema")

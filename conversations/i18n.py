@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 import os
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -36,14 +36,8 @@ def set_display_timezone(name: str) -> None:
     _display_timezone = name
 
 
-def display_timezone() -> str:
-    return _display_timezone
-
-
 def local_moment(value: datetime, tz: str | None = None) -> datetime:
     """A stored moment in the display zone (naive values are UTC, as SQLite returns them)."""
-    from datetime import UTC
-
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(_tz(tz or _display_timezone))
@@ -56,8 +50,6 @@ def local_date(value: datetime, tz: str | None = None) -> date:
 
 def local_today() -> date:
     """Today in TIMEZONE, for validators that see no `Run` (the machine's own zone is often UTC)."""
-    from datetime import UTC
-
     return local_date(datetime.now(UTC))
 
 

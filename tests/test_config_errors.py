@@ -69,10 +69,17 @@ def test_port_in_use_is_one_line_naming_http_port(tmp_path: Path) -> None:
     assert errors == [errors[-1]] and "HTTP_PORT" in errors[0] and "in use" in errors[0], result.stderr
 
 
-def test_unreachable_database_is_one_line_naming_database_url(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["sqlite", "postgresql"])
+def test_unreachable_database_is_one_line_naming_database_url(tmp_path: Path, where: str) -> None:
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("")
-    result = start(tmp_path, DATABASE_URL=f"sqlite+aiosqlite:///{blocked}/sub/bot.db")
+    url = (
+        f"sqlite+aiosqlite:///{blocked}/sub/bot.db"
+        if where == "sqlite"
+        else "postgresql+asyncpg://kc:secret-password@127.0.0.1:1/nowhere"
+    )
+    result = start(tmp_path, DATABASE_URL=url)
+    assert "secret-password" not in result.stderr
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "DATABASE_URL" in result.stderr.strip().splitlines()[-1]
