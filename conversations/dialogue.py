@@ -23,6 +23,7 @@ from conversations.flows.onboarding import profile_answers
 from conversations.i18n import N_, translator
 from conversations.messages import Choice, Incoming, Outgoing, short_label
 from conversations.programmes import Programme
+from conversations.record_ids import record_id
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
 from conversations.validators import Invalid, fold
@@ -150,12 +151,14 @@ class Dialogue:
         found = self.engine.current(run)
         remembered = run.state.data.get("last_choices") or []
         typed = incoming.text.strip().rstrip(".)")
+        # ASCII and short: "²" or "١" pass isdigit() but not int(), and int() refuses 5,000 digits.
+        number = typed.isascii() and typed.isdigit() and len(typed) <= 4
         if found is not None and isinstance(found[1], AskText):
             # "12" is an answer here (a number of workers), not a menu number; it picks from the
             # menu shown after three failed tries (talk to staff, stop) only when it is no answer.
-            if not (typed.isdigit() and isinstance(found[1].validate(incoming.text), Invalid)):
+            if not (number and isinstance(found[1].validate(incoming.text), Invalid)):
                 return self._typed_label(incoming, typed, remembered)
-        if typed.isdigit() and 1 <= int(typed) <= len(remembered):
+        if number and 1 <= int(typed) <= len(remembered):
             # The number refers to the list the user saw, whatever buttons it held.
             return replace(incoming, choice=remembered[int(typed) - 1][1], text=None)
         if found is not None and isinstance(found[1], AskChoice):
@@ -270,8 +273,8 @@ class Dialogue:
         if args == "new":
             await self.engine.start(run, "apply")
             return
-        if args.isdigit():
-            chosen = next((d for d in drafts if d.id == int(args)), None)
+        if (draft_id := record_id(args)) is not None:
+            chosen = next((d for d in drafts if d.id == draft_id), None)
             if chosen is None:
                 # An old "continue" button for a dossier already sent or decided: say so
                 # rather than quietly starting another one.

@@ -85,7 +85,8 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
     """Resolve typed text against a choice: its number, its words (accents or not), yes/no."""
     options = list(options_of(run, step))
     raw = text.strip().rstrip(".)")
-    if raw.isdigit() and 1 <= int(raw) <= len(options):
+    # ASCII and short: "²" passes isdigit() but not int(), and int() refuses 5,000 digits.
+    if raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= len(options):
         return options[int(raw) - 1]
     folded = fold(text).strip(" .!")
     for option in options:

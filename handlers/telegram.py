@@ -157,7 +157,7 @@ def _well_formed(update: Update) -> bool:
     ):
         return False
     query = update.callback_query
-    return query is None or isinstance(query.data, str | None)
+    return query is None or (query.from_user is not None and isinstance(query.data, str | None))
 
 
 def webhook_target(public_url: str, token: str) -> str:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale, translator
 from conversations.messages import WEB, FileRef, Incoming, Outgoing, command_of
+from conversations.record_ids import MAX_ID, record_id
 from handlers.web_common import clean_content_type, clean_filename, from_foreign_site, origin_of, read_part
 from storage import transcripts
 
@@ -187,9 +188,11 @@ class _WebChat:
         """Messages after the page's last known id: bot messages that arrived without a request."""
         user, fresh = _web_user(request)
         after = request.query.get("after", "0")
-        if not after.isdigit() or len(after) > 18:
+        if not (after.isascii() and after.isdigit()) or len(after) > 18:
             return await self._error(request, user, 400, BAD_REQUEST)
-        rows = [] if fresh else await self._history(user, after=int(after))
+        # Past the largest id a message can have there is nothing newer (and PostgreSQL's integer
+        # column would refuse the comparison).
+        rows = [] if fresh else await self._history(user, after=min(int(after), MAX_ID))
         return self._with_cookie(request, _json({"messages": [_message(row) for row in rows]}), user, fresh)
 
     async def send(self, request: web.Request) -> web.StreamResponse:
@@ -272,7 +275,7 @@ class _WebChat:
         row = None
         if not fresh:
             async with self.sessions() as session:
-                row = await transcripts.get(session, user, int(request.match_info["message_id"]))
+                row = await transcripts.get(session, user, record_id(request.match_info["message_id"]) or 0)
         document = row["payload"].get("document") if row and row["dir"] == transcripts.OUT else None
         path = Path(document["path"]) if document else None
         if document is None or path is None or not path.is_file():

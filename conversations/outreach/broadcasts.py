@@ -26,6 +26,7 @@ from conversations.outreach.common import (
 )
 from conversations.outreach.render import render_payload
 from conversations.places import province_validator
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import Action, AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import Result, Valid, fold
@@ -321,12 +322,13 @@ async def cmd_broadcast(run: Run, args: str, dialogue: Dialogue) -> None:
         return
     provinces = await scope(run)
     action, _, ident = args.partition(":")
-    if action in ("pause", "resume", "cancel", "stop") and ident.isdigit():
-        await _control(run, action, int(ident), provinces)
+    ident_id = record_id(ident)
+    if action in ("pause", "resume", "cancel", "stop") and ident_id is not None:
+        await _control(run, action, ident_id, provinces)
         return
     options: dict[str, Any] = {"bc_scope": sorted(provinces) if provinces is not None else None}
-    if action == "fair" and ident.isdigit():
-        fair = await run.session.get(Fair, int(ident))
+    if action == "fair" and ident_id is not None:
+        fair = await run.session.get(Fair, ident_id)
         if fair is not None:
             options["bc_fair_id"] = fair.id
             options["bc_suggest"] = _fair_text(run, fair)

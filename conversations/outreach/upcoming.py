@@ -27,6 +27,7 @@ from conversations.outreach.common import (
     text_block,
 )
 from conversations.outreach.next_sends import next_sends, still_true
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import date_dmy
@@ -159,8 +160,8 @@ async def cmd_rounds(run: Run, args: str, dialogue: Dialogue) -> None:
             run, "round_new", {"rn_province": fixed, "rn_national": provinces is None}
         )
         return
-    if action == "deadline" and ident.isdigit():
-        rnd = await run.session.get(Round, int(ident))
+    if action == "deadline" and (round_id := record_id(ident)) is not None:
+        rnd = await run.session.get(Round, round_id)
         if rnd is not None and (provinces is None or rnd.province in provinces):
             await dialogue.engine.start(run, "round_deadline", {"round_id": rnd.id})
             return
