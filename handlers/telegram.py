@@ -153,7 +153,9 @@ def _well_formed(update: Update) -> bool:
         return False
     message = update.effective_message
     if message is not None and (
-        getattr(message, "chat", None) is None or not isinstance(message.text, str | None)
+        getattr(message, "chat", None) is None
+        or not isinstance(message.message_id, int)
+        or not isinstance(getattr(message, "text", None), str | None)
     ):
         return False
     query = update.callback_query

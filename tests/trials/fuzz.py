@@ -54,11 +54,12 @@ WORDS = [
     "/web", "/start@kc_bot", "1", "2", "3", "0", "English", "Tiếng Việt", "I agree", "Tôi đồng ý", "menu",
     "quay lai", "back", "stop", "help", "talk to staff", "gặp cán bộ", "0912345678", "0100109106",
     "15/09/2019", "350 triệu", "Thái Bình", "Cooperative", "Yes", "Save the profile", "\x00", "a\u202eb",
-    "\u200b", "🙂" * 30, "",
+    "\u200b", "🙂" * 30, "", "²", "١٢", "1" * 5000, "/review p99999999999", "/review KC-2611-ABCDE",
 ]  # fmt: skip
 PAYLOADS = [
     "go:menu", "go:apply:new", "go:optout", "go:fairs:reg:1", "go:rv:o:1", "go:broadcast:stop:1",
-    "lang:vi", "lang:en", "consent:yes", "x" * 64, "go:" + "9" * 60,
+    "lang:vi", "lang:en", "consent:yes", "x" * 64, "go:" + "9" * 60, "go:fairs:reg:²",
+    "go:broadcast:stop:" + "9" * 20, "go:rv:o:١", "go:apply:²", "go:apply:3000000000",
 ]  # fmt: skip
 
 scalars = st.one_of(
