@@ -226,17 +226,19 @@ def check(db: Path, cookies: list[str], acknowledged: list[list[str]], figures: 
                     figures.problems.append(f"user {n}: {column} is not the answer given")
 
 
-async def run(trials: int, seed: int = 9) -> Figures:
+async def run(trials: int, seed: int = 9, *, verbose: bool = False) -> Figures:
     rng = random.Random(seed)
     figures = Figures()
-    for _ in range(trials):
+    for n in range(trials):
         with tempfile.TemporaryDirectory(prefix="kc-crash-") as tmp:
             await one_trial(Path(tmp), rng, figures)
+        if verbose:
+            print(f"trial {n + 1}: lost {figures.lost}, applied twice {figures.applied_twice}", flush=True)
     return figures
 
 
 if __name__ == "__main__":
-    result = asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
+    result = asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100, verbose=True))
     print(
         f"trials {result.trials}, kills {result.kills} ({result.kills_mid_traffic} mid-traffic), "
         f"retried requests {result.retried}, acknowledged answers {result.acknowledged}, "
