@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 30
+# The apology (handlers' APOLOGY) says the message was not processed: the user types it again.
+NOT_PROCESSED = ("not processed", "chưa xử lý được")
 
 
 def script(n: int) -> list[tuple[str, str | None, str | None]]:
@@ -63,6 +66,8 @@ class Figures:
     kills: int = 0
     kills_mid_traffic: int = 0  # kills that cut at least one request short
     retried: int = 0  # requests sent again with their client id after a kill
+    apologies: int = 0  # "not processed, try again" answers: typed again, not acknowledged
+    dead_letters: Counter[str] = field(default_factory=Counter)  # by exception type
     problems: list[str] = field(default_factory=list)
 
 
@@ -127,7 +132,9 @@ class Progress:
             self.reached.set()
 
 
-async def user(base: str, n: int, acknowledged: list[str], retried: list[int], progress: Progress) -> str:
+async def user(
+    base: str, n: int, acknowledged: list[str], retried: list[int], progress: Progress, apologies: list[int]
+) -> str:
     """One browser: every message retried with its client id until answered; returns the cookie."""
     jar = aiohttp.CookieJar(unsafe=True)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -145,6 +152,11 @@ async def user(base: str, n: int, acknowledged: list[str], retried: list[int], p
                 try:
                     async with http.post(base + "/api/chat/send", json={"id": client_id, "text": text}) as r:
                         if r.status == 200:
+                            replies = " ".join(m["text"] for m in (await r.json())["messages"])
+                            if any(words in replies for words in NOT_PROCESSED):
+                                apologies.append(n)
+                                client_id = uuid.uuid4().hex  # typed again: a new message
+                                continue
                             acknowledged.append(client_id)
                             progress.acknowledged()
                             break
@@ -164,7 +176,11 @@ async def one_trial(workdir: Path, rng: random.Random, figures: Figures) -> None
     # plus a random fraction of a request's time.
     progress = Progress(rng.randrange(1, USERS * len(script(0)) - USERS))
     retried: list[int] = []
-    users = [asyncio.create_task(user(base, n, acknowledged[n], retried, progress)) for n in range(USERS)]
+    apologies: list[int] = []
+    users = [
+        asyncio.create_task(user(base, n, acknowledged[n], retried, progress, apologies))
+        for n in range(USERS)
+    ]
 
     async def killer() -> None:
         await progress.reached.wait()
@@ -181,6 +197,7 @@ async def one_trial(workdir: Path, rng: random.Random, figures: Figures) -> None
     finally:
         await bot.stop()
     figures.retried += len(retried)
+    figures.apologies += len(apologies)
     figures.kills_mid_traffic += bool(retried)
     check(workdir / "bot.db", cookies, acknowledged, figures)
     figures.trials += 1
@@ -191,6 +208,8 @@ def check(db: Path, cookies: list[str], acknowledged: list[list[str]], figures: 
         processed = {
             row[0] for row in conn.execute("select update_id from processed_updates where channel='web'")
         }
+        for (error,) in conn.execute("select error from dead_letters"):
+            figures.dead_letters[error.strip().splitlines()[-1].split(":", 1)[0][:80]] += 1
         transcript: dict[str, int] = {}
         for (cid,) in conn.execute(
             "select json_extract(payload, '$.cid') from web_messages where direction = 'in'"
@@ -241,7 +260,8 @@ if __name__ == "__main__":
     result = asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100, verbose=True))
     print(
         f"trials {result.trials}, kills {result.kills} ({result.kills_mid_traffic} mid-traffic), "
-        f"retried requests {result.retried}, acknowledged answers {result.acknowledged}, "
+        f"retried requests {result.retried}, apologies {result.apologies} (dead letters "
+        f"{dict(result.dead_letters)}), acknowledged answers {result.acknowledged}, "
         f"lost {result.lost}, applied twice {result.applied_twice}"
     )
     for problem in result.problems[:20]:

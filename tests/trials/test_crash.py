@@ -17,7 +17,8 @@ async def test_kill_9_mid_traffic_loses_nothing_and_applies_nothing_twice() -> N
     figures = await crash.run(RUNS, seed=int(os.environ.get("TRIAL_SEED", "9")))
     print(
         f"\ncrash trials {figures.trials}, kills mid-traffic {figures.kills_mid_traffic}, "
-        f"acknowledged {figures.acknowledged}, lost {figures.lost}, applied twice {figures.applied_twice}"
+        f"acknowledged {figures.acknowledged}, lost {figures.lost}, applied twice {figures.applied_twice}, "
+        f"apologies {figures.apologies}, dead letters {dict(figures.dead_letters)}"
     )
     assert figures.trials == RUNS and figures.kills_mid_traffic == RUNS
     assert figures.acknowledged == RUNS * crash.USERS * len(crash.script(0))
