@@ -179,8 +179,8 @@ class Ours:
     async def prepare(self) -> list[tuple[str, int]]:
         from conversations.dialogue import Dialogue
         from conversations.programmes import load_programmes
-        from handlers.pipeline import Pipeline
-        from handlers.telegram import ENGINE_SLOTS, ENGINE_SLOTS_SQLITE, TelegramChannel
+        from handlers.channels.telegram.adapter import ENGINE_SLOTS, ENGINE_SLOTS_SQLITE, TelegramChannel
+        from handlers.runtime import Pipeline
         from storage.db import create_engine, session_factory
         from storage.files import FileStore
         from storage.migrate import migrate
@@ -335,7 +335,7 @@ async def _run() -> list[Figure]:
                 finally:
                     await bot.stop()
 
-            from handlers.telegram import TelegramChannel
+            from handlers.channels.telegram.adapter import TelegramChannel
 
             stub = TelegramChannel(settings, StubPipeline(), ours.sessions, ours.files)
             echo = await measure(EchoBot(settings), one_each)

@@ -17,9 +17,9 @@ from conversations.dialogue import Dialogue
 from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
+from handlers.channels.webchat.chat import WebSender, setup_webchat
 from handlers.file_links import FileLinks, load_secret
-from handlers.pipeline import Pipeline
-from handlers.webchat import WebSender, setup_webchat
+from handlers.runtime import Pipeline
 from storage import staff
 from storage.db import create_engine, session_factory
 from storage.files import FileStore

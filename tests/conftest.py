@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.messages import FileRef, Incoming, Outgoing
 from conversations.programmes import load_programmes
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate

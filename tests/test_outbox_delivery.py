@@ -25,8 +25,8 @@ from telegram import Bot
 
 from conversations.messages import Choice, Outgoing
 from handlers import senders
-from handlers.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
-from handlers.telegram_sender import TelegramSender
+from handlers.channels.telegram.sender import TelegramSender
+from handlers.workers.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from storage import outbox
 from storage.models import Account, Facility, Identity
 from storage.outbox import OutboxMessage
@@ -358,8 +358,8 @@ CHILD = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
 from telegram import Bot
-from handlers.delivery import ChannelLimits, DeliveryWorker
-from handlers.telegram_sender import TelegramSender
+from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.channels.telegram.sender import TelegramSender
 from storage.db import create_engine, session_factory
 
 async def main():
@@ -474,7 +474,7 @@ async def test_postgres_workers_claim_disjoint_rows() -> None:
 
 
 async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
-    from handlers.scheduler import OutreachScheduler
+    from handlers.workers.scheduler import OutreachScheduler
     from storage.db import session_factory
     from tests.conftest import throwaway_postgres
 

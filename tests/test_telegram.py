@@ -24,8 +24,8 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import translator
 from conversations.messages import Choice, Outgoing
 from conversations.programmes import load_programmes
-from handlers.pipeline import APOLOGY, Pipeline
-from handlers.telegram import COMMANDS, TelegramChannel, webhook_path
+from handlers.channels.telegram.adapter import COMMANDS, TelegramChannel, webhook_path
+from handlers.runtime import APOLOGY, Pipeline
 from storage.files import FileStore
 from storage.models import Account, Application, DeadLetter, Identity, ProcessedUpdate, StoredDocument
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Clock
@@ -631,7 +631,7 @@ async def test_python_m_bot_run_starts_telegram_beside_the_web_chat(
 ) -> None:
     """build_system + start is what `python -m bot run` does; with a token, Telegram answers."""
     import bot.assembly
-    from handlers.telegram import telegram_component
+    from handlers.channels.telegram.adapter import telegram_component
 
     monkeypatch.setattr(bot.assembly, "FACTORIES", [telegram_component])
     config = Config.from_env(
@@ -672,7 +672,7 @@ async def test_a_wrong_token_fails_at_start_loudly(
 
 
 def test_webhook_url_gets_the_unguessable_path_once() -> None:
-    from handlers.telegram import webhook_target
+    from handlers.channels.telegram.adapter import webhook_target
 
     path = webhook_path(TOKEN)
     assert len(path.rsplit("/", 1)[1]) == 32 and TOKEN not in path

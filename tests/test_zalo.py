@@ -19,11 +19,12 @@ from bot.config import Config
 from conversations.i18n import translator
 from conversations.messages import ZALO, Choice, Outgoing
 from conversations.validators import fold
-from handlers import upload_page, zalo
-from handlers.pipeline import APOLOGY
+from handlers.channels.webchat import upload_page
+from handlers.channels.zalo import adapter as zalo
+from handlers.channels.zalo.adapter import ZaloChannel
+from handlers.channels.zalo.client import MAX_TEXT, ZaloApiError, render
+from handlers.runtime import APOLOGY
 from handlers.senders import RetryAfter, Transient, Unreachable
-from handlers.zalo import ZaloChannel
-from handlers.zalo_client import MAX_TEXT, ZaloApiError, render
 from storage import accounts
 from storage.models import (
     Application,

@@ -1,6 +1,6 @@
 """The Zalo channel (Zalo Bot Platform): events -> `Incoming`, `Outgoing` -> plain text messages.
 
-Everything Zalo-specific lives here and in handlers/zalo_client.py. The platform is Telegram-like
+Everything Zalo-specific lives here and in handlers/channels/zalo/client.py. The platform is Telegram-like
 but smaller, and this adapter bridges the gaps:
 - No buttons: choices are sent as a numbered menu ("1. Có"), and the dialogue takes "1" or the
   option's words back (`Incoming.has_buttons` False). Only the last menu of a reply is numbered,
@@ -8,7 +8,7 @@ but smaller, and this adapter bridges the gaps:
 - Texts over 2,000 characters are split at paragraphs, lines or words (handlers/render.py).
 - Photos arrive as a URL: the `FileRef` downloads it only if the engine wants it, reading at most
   one byte more than the size limit. No PDFs either way (`Incoming.can_send_documents` False): the
-  checklist answers with a one-time link to our upload page (handlers/upload_page.py), attached
+  checklist answers with a one-time link to our upload page (handlers/channels/webchat/upload_page.py), attached
   here, whose links are made absolute with PUBLIC_BASE_URL.
 - No update id: events are deduplicated on `message_id` by the pipeline, like Telegram's.
 - Stickers, voice and withheld content ("message.unsupported.received", sent instead of what a
@@ -42,11 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO, FileRef, Incoming, Outgoing, command_of
+from handlers.channels.webchat.upload_page import UploadPage
+from handlers.channels.zalo.client import ZaloClient, ZaloError, ZaloSender, render, send_error
 from handlers.file_links import FileLinks
-from handlers.pipeline import APOLOGY
+from handlers.runtime import APOLOGY
 from handlers.senders import RetryAfter, Sender, Unreachable
-from handlers.upload_page import UploadPage
-from handlers.zalo_client import ZaloClient, ZaloError, ZaloSender, render, send_error
 from storage import accounts
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The Telegram channel: Bot API updates -> `Incoming`, `Outgoing` -> messages and inline keyboards.
 
 Everything Telegram-specific lives here and nowhere else. The conversation itself (state, answers,
-drafts) is in our database through handlers/pipeline.py, never in python-telegram-bot's
+drafts) is in our database through handlers/runtime.py, never in python-telegram-bot's
 ConversationHandler or persistence: PTB keeps those in one process's memory (PTB #4452, #5225),
 so a second worker or a restart would lose the thread. PTB is used for what it is good at: the
 HTTP client, the Bot API types, long polling and running updates concurrently.
@@ -55,8 +55,8 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 
 from conversations.i18n import N_, translator
 from conversations.messages import TELEGRAM, FileRef, Incoming, Outgoing, command_of
-from handlers.pipeline import APOLOGY
-from handlers.telegram_render import send_outgoing
+from handlers.channels.telegram.render import send_outgoing
+from handlers.runtime import APOLOGY
 from storage import accounts
 from storage.db import is_sqlite
 from storage.files import FileStore
@@ -121,7 +121,7 @@ class TelegramConfig(Protocol):
 
 
 class ChannelPipeline(Protocol):
-    """What the channel needs from handlers/pipeline.py."""
+    """What the channel needs from handlers/runtime.py."""
 
     default_locale: str
 
@@ -626,7 +626,7 @@ class ComponentContext(Protocol):
 
 def telegram_component(context: ComponentContext) -> TelegramChannel | None:
     """The factory for bot.components.FACTORIES: Telegram runs when TELEGRAM_BOT_TOKEN is set.
-    (Proactive messages have their own Bot: handlers/telegram_sender.py.)"""
+    (Proactive messages have their own Bot: handlers/channels/telegram/sender.py.)"""
     if not context.config.telegram_token:
         return None
     slots = ENGINE_SLOTS_SQLITE if is_sqlite(context.config.database_url) else ENGINE_SLOTS

@@ -1,7 +1,7 @@
 """The local web chat: a small mobile-first page and its JSON API, served by our aiohttp server.
 
 A browser is one web user, known by the `kc_web` cookie (a random token that is the user id on the
-`web` channel). The page (handlers/static/webchat/) shows the transcript kept by
+`web` channel). The page (handlers/channels/webchat/static/webchat/) shows the transcript kept by
 storage/transcripts.py, posts what the user types, taps or uploads, and renders the replies.
 Every update goes through the same `ChatPipeline` as Telegram and Zalo (dedupe, per-user lock,
 session, locale); this module knows only HTTP and how the page shows an `Outgoing`.
@@ -80,7 +80,7 @@ FILE_GONE = N_("This file is no longer available.")
 
 
 class ChatPipeline(Protocol):
-    """What the web chat needs from handlers/pipeline.py (the pipeline every channel uses)."""
+    """What the web chat needs from handlers/runtime.py (the pipeline every channel uses)."""
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
         """Run one update through the engine; [] when the update was a duplicate."""

@@ -1,7 +1,7 @@
 """The outreach scheduler: the reminder sweep and the broadcasts' progress messages, on a timer.
 
 On PostgreSQL only the worker holding an advisory lock runs it (DESIGN.md "Scale"); the others
-keep trying and take over when the holder goes. The delivery worker (handlers/delivery.py) sends
+keep trying and take over when the holder goes. The delivery worker (handlers/workers/delivery.py) sends
 what it queues.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.outreach import progress, reminders
 from conversations.outreach.window import SendingWindow
 from handlers import senders
-from handlers.delivery import DeliveryContext, RealTime, Timebase
+from handlers.workers.delivery import DeliveryContext, RealTime, Timebase
 
 log = logging.getLogger(__name__)
 

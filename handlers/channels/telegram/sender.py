@@ -1,12 +1,12 @@
 """Telegram for the delivery worker: broadcasts, reminders and notices, on a Bot of its own.
 
-The interactive channel (handlers/telegram.py) answers people who are waiting; this sender works
+The interactive channel (handlers/channels/telegram/adapter.py) answers people who are waiting; this sender works
 through the outbox. It gets its own `telegram.Bot` (same token, same configured `base_url` and
 `base_file_url`) with its own HTTP connection pool, so thousands of broadcast requests never queue
 in front of a reply, and a 429 earned by a broadcast is handled by the worker for the broadcast
 alone (platforms.md B5: PTB's AIORateLimiter would halt every request of the bot).
 
-Messages look exactly as the adapter renders them (`handlers.telegram.send_outgoing`: the same
+Messages look exactly as the adapter renders them (`handlers.channels.telegram.adapter.send_outgoing`: the same
 inline keyboards, the same splitting). Errors are told in the worker's vocabulary
 (handlers/senders.py): a 429 is `RetryAfter`; a 403 saying the user blocked the bot or the
 account is deactivated is `Unreachable` (only those: other 403s such as "bot can't send messages
@@ -33,7 +33,7 @@ from telegram.request import HTTPXRequest
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
-from handlers.telegram_render import keyboard, send_outgoing
+from handlers.channels.telegram.render import keyboard, send_outgoing
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
