@@ -47,6 +47,8 @@ class Context:
     senders: dict[str, Sender] = field(default_factory=dict)
     # Signed download links for channels that cannot carry a document (Zalo).
     file_links: FileLinks | None = None
+    # `run --take-over`: a polling channel deletes a webhook registered by another deployment.
+    take_over: bool = False
 
 
 Factory = Callable[[Context], Component | None]

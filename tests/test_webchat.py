@@ -9,6 +9,7 @@ import json
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import FormData, web
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from conversations.messages import Choice, Document, Incoming, Outgoing
 from handlers.channels.webchat.chat import COOKIE, setup_webchat
+from handlers.runtime import UserTurns
 from storage import transcripts
 from storage.db import create_engine, session_factory
 from storage.models import Base
@@ -34,6 +36,10 @@ class FakePipeline:
         self.locale = "vi"
         self.fail = False
         self._seen: set[tuple[str, str]] = set()
+        self._turns = UserTurns()
+
+    def turn(self, channel: str, user_id: str) -> Any:
+        return self._turns.turn(channel, user_id)
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
         if self.fail:
