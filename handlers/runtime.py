@@ -82,15 +82,16 @@ class Malformed(ValueError):
     skipped with one log line, never a dead letter: retrying it could never succeed."""
 
 
-def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+def log_failure(logger: logging.Logger, what: str, exc: BaseException, *, note: str = "") -> None:
     """One line: what failed, and the exception's type and place; never its message."""
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     logger.error(
-        "%s failed: %s at %s:%s (traceback in dead_letters)",
+        "%s failed: %s at %s:%s%s",
         what,
         type(exc).__name__,
         frame.filename if frame else "?",
         frame.lineno if frame else "?",
+        note,
     )
 
 
@@ -256,7 +257,7 @@ class Pipeline:
         return True
 
     async def failed(self, channel: str, update_id: str, exc: BaseException) -> None:
-        log_failure(log, f"update {channel}/{update_id}", exc)
+        log_failure(log, f"update {channel}/{update_id}", exc, note=" (traceback in dead_letters)")
         try:
             await self.write(
                 lambda session: accounts.record_dead_letter(
