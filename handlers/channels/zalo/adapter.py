@@ -45,7 +45,7 @@ from handlers import webhooks
 from handlers.channels.webchat.upload_page import UploadPage
 from handlers.channels.zalo.client import ZaloClient, ZaloError, ZaloSender, render, send_error
 from handlers.file_links import FileLinks
-from handlers.runtime import Gone, Runtime
+from handlers.runtime import Gone, Runtime, skip_malformed
 from handlers.senders import Sender, SendError
 
 log = logging.getLogger(__name__)
@@ -263,14 +263,19 @@ class ZaloChannel:
     async def _dispatch(self, event: dict[str, Any]) -> None:
         """One event, in its user's turn; never raises."""
         message = event.get("message")
-        if not isinstance(message, dict):
-            return
-        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
-        chat_id = str(chat.get("id") or "")
-        if not chat_id or str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
-            return  # a facility talks to the bot in a private chat; groups (beta) are not served
         name = str(event.get("event_name"))
+        if not isinstance(message, dict):
+            skip_malformed(ZALO, "?", f"a {name[:40]} event without a message")
+            return
         update_id = _update_id(name, message)
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        chat_id = chat.get("id")
+        if not isinstance(chat_id, str | int) or isinstance(chat_id, bool) or not str(chat_id):
+            skip_malformed(ZALO, update_id, "a message without a chat")
+            return
+        chat_id = str(chat_id)
+        if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
+            return  # a facility talks to the bot in a private chat; groups (beta) are not served
         async with self.pipeline.turn(ZALO, chat_id):
             try:
                 await self._handle(name, message, chat_id, update_id)
