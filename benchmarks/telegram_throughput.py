@@ -282,7 +282,7 @@ class StubPipeline:
 
         self._turns = UserTurns()
 
-    def turn(self, channel: str, user_id: str) -> Any:
+    def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
         return self._turns.turn(channel, user_id)
 
     async def deliver(self, channel: str, user_id: str, call: Any, classify: Any) -> Any:

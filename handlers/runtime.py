@@ -43,6 +43,7 @@ APOLOGY = N_(
 )
 REPLY_RETRIES = 2  # after a 429, for a reply the user is waiting for
 MAX_RETRY_WAIT = 30.0  # seconds; a longer flood wait is given up on (and recorded) rather than held
+HELD_TURNS = 8
 
 # C0 and C1 controls except tab and newline: a NUL cannot be stored on PostgreSQL, and the others
 # cut names in the tools staff export to. Zero-width and bidirectional overrides make two equal-
@@ -137,8 +138,10 @@ class Runtime(Protocol):
 
     default_locale: str
 
-    def turn(self, channel: str, user_id: str) -> Any:
-        """`async with runtime.turn(...)`: this user's updates, one at a time, in order."""
+    def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
+        """`async with runtime.turn(...)`: this user's updates, one at a time, in order; with
+        `across_processes`, also against other workers on the same PostgreSQL database (for an
+        adapter whose handling spans several transactions; `handle` alone serialises itself)."""
         ...
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
@@ -190,9 +193,28 @@ class Pipeline:
         # busy-wait, which sleeps in steps of up to 100 ms (measured: the same throughput, p99
         # three times worse at 32). PostgreSQL locks per user and gains from more.
         self._slots = asyncio.Semaphore(engine_slots) if engine_slots else None
+        engine = sessions.kw.get("bind")
+        self._postgres = engine is not None and engine.dialect.name == "postgresql"
+        # Turns held across processes at once, each on a connection of its own: well under the
+        # pool (20), so a holder always finds the one more connection its work needs.
+        self._held_turns = asyncio.Semaphore(HELD_TURNS)
 
-    def turn(self, channel: str, user_id: str) -> Any:
-        return self._turns.turn(channel, user_id)
+    def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
+        return self._turn(channel, user_id, across_processes)
+
+    @asynccontextmanager
+    async def _turn(self, channel: str, user_id: str, across_processes: bool) -> AsyncIterator[None]:
+        async with self._turns.turn(channel, user_id):
+            if not (across_processes and self._postgres):
+                yield  # one process (SQLite): the in-process turn is the whole story
+                return
+            engine = self.sessions.kw["bind"]
+            async with self._held_turns, engine.connect() as conn:
+                await accounts.hold_turn(conn, channel, user_id)
+                try:
+                    yield
+                finally:
+                    await accounts.release_turn(conn, channel, user_id)
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:

@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -49,6 +49,25 @@ async def lock_user(session: AsyncSession, channel: str, external_id: str) -> No
     digest = hashlib.sha256(f"user:{channel}:{external_id}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
     await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def _turn_key(channel: str, external_id: str) -> int:
+    digest = hashlib.sha256(f"turn:{channel}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def hold_turn(conn: AsyncConnection, channel: str, external_id: str) -> None:
+    """A user's turn across processes for work that spans several transactions (the web chat's
+    "already answered?" check, the update, the transcript): a session-level advisory lock held
+    by this connection until `release_turn` (PostgreSQL only). Its key differs from
+    `lock_user`'s, which is taken inside the turn on another connection."""
+    await conn.execute(text("select pg_advisory_lock(:k)"), {"k": _turn_key(channel, external_id)})
+    await conn.commit()  # the lock outlives the transaction, bound to this connection
+
+
+async def release_turn(conn: AsyncConnection, channel: str, external_id: str) -> None:
+    await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": _turn_key(channel, external_id)})
+    await conn.commit()
 
 
 async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:

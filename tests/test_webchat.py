@@ -38,7 +38,7 @@ class FakePipeline:
         self._seen: set[tuple[str, str]] = set()
         self._turns = UserTurns()
 
-    def turn(self, channel: str, user_id: str) -> Any:
+    def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
         return self._turns.turn(channel, user_id)
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:

@@ -269,7 +269,7 @@ class _WebChat:
         check for an already recorded client id and the recording itself cannot interleave.
         """
         client_id = incoming.update_id
-        async with self.pipeline.turn(WEB, user):
+        async with self.pipeline.turn(WEB, user, across_processes=True):
             recent = [] if fresh else await self._history(user, limit=RECENT)
             if any(m["dir"] == transcripts.IN and m["payload"].get("cid") == client_id for m in recent):
                 # A retry of a request whose answer got lost on the way: the page re-reads the transcript.
