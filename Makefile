@@ -22,9 +22,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-# The long trials at full size (tests/trials/: crash, fuzz); `make test` runs a short sample.
+# Long trials at full size (tests/trials/, marker `trial`); `make test` runs a short sample of each.
 trials: $(STAMP)
-	TRIALS_FULL=1 $(BIN)/python -m pytest -q -s -m trial tests/trials
+	TRIALS_FULL=1 $(BIN)/python -m pytest -q -s -m trial
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

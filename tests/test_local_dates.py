@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import local_date, set_display_timezone, translator
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from tests.conftest import Chat, Clock
 from tests.test_staff_support import add_staff, staff_chat, submitted
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.dialogue import Dialogue
 from conversations.programmes import load_programmes
-from handlers.pipeline import Pipeline
-from handlers.telegram_sender import TelegramSender
+from handlers.channels.telegram.sender import TelegramSender
+from handlers.runtime import Pipeline
 from storage.files import FileStore
 from tests.fake_telegram import FakeTelegram
 from tests.test_broadcasts import (  # noqa: F401  (fixtures)

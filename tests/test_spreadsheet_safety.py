@@ -11,7 +11,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.xlsx import append_text_safe
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from tests.test_broadcasts import Person, make_staff
 from tests.test_fairs import clock, create_fair, pipe  # noqa: F401  (fixtures)
 from tests.test_outbox_delivery import add_people

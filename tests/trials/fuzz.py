@@ -35,8 +35,8 @@ from hypothesis import strategies as st
 
 from bot.assembly import System, build_system
 from bot.config import Config
-from handlers.telegram import webhook_path as telegram_path
-from handlers.zalo import webhook_path as zalo_path
+from handlers.channels.telegram.adapter import webhook_path as telegram_path
+from handlers.channels.zalo.adapter import webhook_path as zalo_path
 from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import TOKEN as ZALO_TOKEN
