@@ -39,6 +39,8 @@ def update(**sender: object) -> bytes:
         update(id=[7]),
         update(language_code={"vi": 1}),
         update(language_code=["en"]),
+        update(first_name=12),
+        update(last_name={"a": 1}),
         json.dumps({"update_id": 6, "message": {"message_id": 2, "date": 1, "text": "hi"}}).encode(),
         json.dumps(
             {

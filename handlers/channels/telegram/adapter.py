@@ -131,7 +131,11 @@ def _well_formed(update: Update) -> bool:
         if who is not None and (not isinstance(who.id, int) or isinstance(who.id, bool)):
             return False
     user = update.effective_user
-    if user is not None and not isinstance(user.language_code, str | None):
+    if user is not None and not (
+        isinstance(user.language_code, str | None)
+        and isinstance(user.first_name, str)
+        and isinstance(user.last_name, str | None)
+    ):
         return False
     message = update.effective_message
     if message is not None and (
