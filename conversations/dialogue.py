@@ -79,7 +79,8 @@ class Dialogue:
         for feature in self.features:
             if feature.flows is not None:
                 flows.update({flow.id: flow for flow in feature.flows(self.programmes)})
-        self.engine = Engine(flows, show_menu=self.show_menu)
+        hand_over = next((f.hand_over for f in self.features if f.hand_over is not None), None)
+        self.engine = Engine(flows, show_menu=self.show_menu, hand_over=hand_over)
         self.commands = {name: handler for f in self.features for name, handler in f.commands.items()}
 
     async def handle(

@@ -31,6 +31,7 @@ from conversations.steps import (
     Checklist,
     EndFlow,
     Flow,
+    FlowError,
     Goto,
     Next,
     Option,
@@ -104,11 +105,17 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
 
 class Engine:
     def __init__(
-        self, flows: Mapping[str, Flow], show_menu: Callable[[Run], Awaitable[None]] | None = None
+        self,
+        flows: Mapping[str, Flow],
+        show_menu: Callable[[Run], Awaitable[None]] | None = None,
+        hand_over: Callable[[Run], Awaitable[None]] | None = None,
     ) -> None:
         self.flows = dict(flows)
         # The main menu belongs to the dialogue around the engine; a finished flow offers it.
         self.show_menu = show_menu
+        # "Talk to staff" belongs to the handover feature, which plugs it in here; the engine
+        # only knows that a question can be handed to a person.
+        self.hand_over = hand_over
 
     # --- starting and leaving flows --------------------------------------------------------------
     async def start(self, run: Run, flow_id: str, options: Mapping[str, Any] | None = None) -> None:
@@ -206,7 +213,11 @@ class Engine:
             return
         if isinstance(transition, Goto):
             flow = self.flows[run.state.flow or ""]
-            await self.advance(run, flow.index(transition.step))
+            try:
+                target = flow.index(transition.step)
+            except KeyError:
+                raise FlowError(f"flow {flow.id!r} has no step {transition.step!r} to go to") from None
+            await self.advance(run, target)
         elif isinstance(transition, StartFlow):
             await self.start(run, transition.flow, transition.options)
         elif isinstance(transition, EndFlow):
@@ -359,23 +370,10 @@ class Engine:
         elif choice == SYS_SKIP:
             run.say(run.t(N_("This question is needed, so it can't be skipped.")))
             await self.prompt(run, step)
-        elif choice == SYS_STAFF:
+        elif choice == SYS_STAFF and self.hand_over is not None:
             await self.hand_over(run)
         else:
             await self.apply(run, EndFlow())
-
-    async def hand_over(self, run: Run) -> None:
-        from conversations import handover  # the feature around the engine, not a dependency of it
-
-        await handover.open_case(run)
-        run.say(
-            run.t(
-                N_(
-                    "I have passed your conversation to the centre's staff. They will reply here during "
-                    "working hours. Your answers so far are saved.\n\nTo go back to the assistant, send /menu."
-                )
-            )
-        )
 
 
 def to_json(value: Any) -> Any:

@@ -290,8 +290,22 @@ async def _tell_owner(run: Run, case: HandoverCase, purpose: str, payload: dict[
         )
 
 
+async def hand_over(run: Run) -> None:
+    """ "Talk to staff" from a question the owner is stuck at: the engine calls this."""
+    await open_case(run)
+    run.say(
+        run.t(
+            N_(
+                "I have passed your conversation to the centre's staff. They will reply here during "
+                "working hours. Your answers so far are saved.\n\nTo go back to the assistant, send /menu."
+            )
+        )
+    )
+
+
 FEATURE = Feature(
     name="handover",
     commands={"handovers": _cmd_handovers, "ho": _cmd_ho},
     flows=lambda programmes: [REPLY],
+    hand_over=hand_over,
 )

@@ -286,6 +286,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
             on_confirm=submit,
             later_message=N_("Saved. Send /apply whenever you want to continue."),
             extras=(("docs", N_("📎 Documents"), _open_documents),),
+            exits=(documents.STEP_ID,),
         ),
     ]
     return Flow(id="apply", version=1, steps=tuple(_with_review_note(s) for s in steps), store="application")
