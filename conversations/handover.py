@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import Go
 from conversations.run import Run
 from conversations.steps import AskText, EndFlow, Flow, Transition
 from conversations.validators import text_between
@@ -127,7 +128,9 @@ async def _cmd_handovers(run: Run, args: str, dialogue: Dialogue) -> None:
             )
         )
         choices.append(
-            Choice(run.t(N_("✍️ Reply to {who}"), who=_who(facility))[:60], f"go:ho:reply:{case.id}")
+            Choice(
+                run.t(N_("✍️ Reply to {who}"), who=_who(facility))[:60], Go("ho", f"reply:{case.id}").pack()
+            )
         )
     run.say("\n".join(lines), choices)
 
@@ -167,7 +170,7 @@ async def _hand_back(run: Run, case: HandoverCase) -> None:
         f"handover:{case.id}:back",
         {
             "msgid": N_("The centre's staff have finished. The assistant is back: send /menu to carry on."),
-            "choices": [{"label": N_("🏠 Main menu"), "payload": "go:menu"}],
+            "choices": [{"label": N_("🏠 Main menu"), "payload": Go("menu").pack()}],
         },
     )
     run.say(run.t(N_("Done: the conversation is handed back to the assistant.")))
@@ -193,8 +196,8 @@ async def _reply_written(run: Run, value: Any) -> Transition:
     run.say(
         run.t(N_("Sent. The owner's answers will reach you here.")),
         [
-            Choice(run.t(N_("✍️ Reply again")), f"go:ho:reply:{case.id}"),
-            Choice(run.t(N_("↩️ Hand back to the assistant")), f"go:ho:back:{case.id}"),
+            Choice(run.t(N_("✍️ Reply again")), Go("ho", f"reply:{case.id}").pack()),
+            Choice(run.t(N_("↩️ Hand back to the assistant")), Go("ho", f"back:{case.id}").pack()),
         ],
     )
     return EndFlow(show_menu=False)
@@ -255,8 +258,8 @@ def _current_question(run: Run) -> str | None:
 
 def _staff_buttons(case_id: int) -> list[dict[str, str]]:
     return [
-        {"label": N_("✍️ Reply"), "payload": f"go:ho:reply:{case_id}"},
-        {"label": N_("↩️ Hand back to the assistant"), "payload": f"go:ho:back:{case_id}"},
+        {"label": N_("✍️ Reply"), "payload": Go("ho", f"reply:{case_id}").pack()},
+        {"label": N_("↩️ Hand back to the assistant"), "payload": Go("ho", f"back:{case_id}").pack()},
     ]
 
 

@@ -13,6 +13,7 @@ from conversations.flows.onboarding import profile_answers
 from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.owner.journey import onboard_then
+from conversations.payloads import Go
 from conversations.run import Run
 from storage import applications
 
@@ -25,15 +26,18 @@ async def settings(run: Run, args: str, dialogue: Dialogue) -> None:
     notify = (
         N_("🔕 Stop announcements") if run.account.announcements_opt_in else N_("🔔 Receive announcements")
     )
-    choices = [Choice(run.t(N_("🌐 Language")), "go:language"), Choice(run.t(notify), "go:notify")]
+    choices = [
+        Choice(run.t(N_("🌐 Language")), Go("language").pack()),
+        Choice(run.t(notify), Go("notify").pack()),
+    ]
     if run.account.consent_at is not None:
         choices += [
-            Choice(run.t(N_("👁 See my data")), "go:mydata"),
-            Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
-            Choice(run.t(N_("🗑 Delete my data")), "go:delete"),
+            Choice(run.t(N_("👁 See my data")), Go("mydata").pack()),
+            Choice(run.t(N_("✏️ Correct my facility profile")), Go("profile").pack()),
+            Choice(run.t(N_("🗑 Delete my data")), Go("delete").pack()),
         ]
     choices += [c for f in dialogue.features if f.settings is not None for c in await f.settings(run)]
-    choices.append(Choice(run.t(N_("🏠 Main menu")), "go:menu"))
+    choices.append(Choice(run.t(N_("🏠 Main menu")), Go("menu").pack()))
     run.say(run.t(N_("Settings and your data:")), choices)
 
 
@@ -70,8 +74,8 @@ async def mydata(run: Run, args: str, dialogue: Dialogue) -> None:
     run.say(
         "\n".join(lines),
         [
-            Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
-            Choice(run.t(N_("🏠 Main menu")), "go:menu"),
+            Choice(run.t(N_("✏️ Correct my facility profile")), Go("profile").pack()),
+            Choice(run.t(N_("🏠 Main menu")), Go("menu").pack()),
         ],
     )
 
