@@ -22,9 +22,11 @@ from conversations.feature import Feature
 from conversations.features import FEATURES
 from conversations.flows import build_flows
 from conversations.i18n import N_, translator
+from conversations.intents import intent_of
 from conversations.messages import Incoming, Outgoing
 from conversations.owner import FEATURE as OWNER
 from conversations.owner import journey
+from conversations.payloads import Go
 from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
@@ -32,6 +34,9 @@ from conversations.validators import Invalid, fold
 from storage import accounts
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
+
+# What each typed navigation word does: the command a button or a slash would run.
+INTENT_COMMANDS = {"back": "back", "menu": "menu", "stop": "cancel", "help": "help", "staff": "staff"}
 
 # Button labels start with an emoji ("📎 Documents"); typed answers don't.
 _LEADING_SYMBOLS = re.compile(r"^[^\w]+")
@@ -68,8 +73,13 @@ class Dialogue:
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
     ) -> list[Outgoing]:
         run = await self.run_for(session, account, state, incoming)
-        run.incoming = self._resolve_typed_choice(run)
-        command, args = self._command_of(run.incoming)
+        intent = intent_of(incoming.text) if not (incoming.command or incoming.choice) else None
+        if intent is not None and not (account.handover_at is not None and intent in ("help", "staff")):
+            # "quay lại", "menu", "thôi", "cho hỏi": a wish to move, never an answer to store.
+            command, args = INTENT_COMMANDS[intent], ""
+        else:
+            run.incoming = self._resolve_typed_choice(run)
+            command, args = self._command_of(run.incoming)
         if command is not None:
             if account.handover_at is not None:
                 await handover.owner_left(run)  # /menu and the like bring the assistant back
@@ -157,9 +167,9 @@ class Dialogue:
     def _command_of(incoming: Incoming) -> tuple[str | None, str]:
         if incoming.command:
             return incoming.command, incoming.command_args
-        if incoming.choice and incoming.choice.startswith("go:"):
-            name, _, args = incoming.choice[3:].partition(":")
-            return name, args
+        go = Go.unpack(incoming.choice)
+        if go is not None:
+            return go.command, go.args
         return None, ""
 
     def remember_choices(self, run: Run) -> None:

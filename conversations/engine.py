@@ -23,6 +23,7 @@ from typing import Any
 from conversations import documents, summary
 from conversations.i18n import N_, Translator
 from conversations.messages import Choice
+from conversations.payloads import MAX_PAYLOAD_BYTES, Sys
 from conversations.run import Run
 from conversations.steps import (
     Action,
@@ -45,10 +46,10 @@ from conversations.steps import (
 from conversations.validators import Invalid, Valid, fold
 
 MAX_STRIKES = 3
-SYS_SKIP = "sys:skip"
-SYS_STAFF = "sys:staff"
-SYS_STOP = "sys:stop"
-MAX_PAYLOAD_BYTES = 64
+SYS_SKIP = Sys("skip").pack()
+SYS_STAFF = Sys("staff").pack()
+SYS_STOP = Sys("stop").pack()
+SYS_BACK = Sys("back").pack()
 
 
 def payload(step_id: str, value: str) -> str:
@@ -236,17 +237,61 @@ class Engine:
             choices = choices_for(run, step)
             if step.optional:
                 choices.append(Choice(run.t(N_("Skip")), SYS_SKIP))
-            run.say(head + text_of(run, step.prompt), choices)
+            run.say(head + text_of(run, step.prompt), choices + self._back_button(run, step))
         elif isinstance(step, AskText):
             text = text_of(run, step.prompt)
             if step.example:
                 text += "\n" + run.t(step.example)
             choices = [Choice(run.t(N_("Skip")), SYS_SKIP)] if step.optional else []
-            run.say(head + text, choices)
+            run.say(head + text, choices + self._back_button(run, step))
         elif isinstance(step, Checklist):
             await documents.show(run, head)
         elif isinstance(step, Summary):
             await summary.show(run, self.flows[run.state.flow or ""], step, head)
+
+    # --- one step back ------------------------------------------------------------------------------
+    def previous(self, run: Run, step: Step) -> Step | None:
+        """The question (or checklist) the owner answered just before `step` in this flow."""
+        if run.state.flow is None or run.state.flow not in self.flows:
+            return None
+        flow = self.flows[run.state.flow]
+        try:
+            i = flow.index(step.id)
+        except KeyError:
+            return None
+        for prev in reversed(flow.steps[:i]):
+            if prev.when is not None and not prev.when(run):
+                continue
+            if isinstance(prev, Question) and prev.store and prev.id in run.answers:
+                return prev
+            if isinstance(prev, Checklist) and run.application is not None:
+                return prev
+        return None
+
+    def _back_button(self, run: Run, step: Step) -> list[Choice]:
+        """Always the last button, so "back" is in the same place on every question."""
+        if self.previous(run, step) is None:
+            return []
+        return [Choice(run.t(N_("↩️ Back")), SYS_BACK)]
+
+    async def back(self, run: Run) -> None:
+        """Ask the previous question again. Its answer stays until a new one is given, so going
+        back and then stopping loses nothing; answering moves on to the first unanswered step."""
+        found = self.current(run)
+        previous = self.previous(run, found[1]) if found is not None else None
+        if found is None or previous is None:
+            run.say(run.t(N_("This is the first question, there is nothing before it.")))
+            if found is not None:
+                await self.prompt(run, found[1])
+            return
+        run.state.step = previous.id
+        run.state.strikes = 0
+        prefix = None
+        if isinstance(previous, Question) and run.answers.get(previous.id) is not None:
+            prefix = run.t(
+                N_("Your answer was: {value}"), value=summary.display(run, previous, run.answers[previous.id])
+            )
+        await self.prompt(run, previous, prefix=prefix)
 
     # --- answering ----------------------------------------------------------------------------------
     async def answer(self, run: Run) -> None:
@@ -256,6 +301,9 @@ class Engine:
             return
         flow, step = found
         incoming = run.incoming
+        if incoming.choice == SYS_BACK:
+            await self.back(run)
+            return
         if incoming.choice in (SYS_SKIP, SYS_STAFF, SYS_STOP):
             await self._system_choice(run, flow, step, incoming.choice)
             return

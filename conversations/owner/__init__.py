@@ -15,6 +15,8 @@ COMMANDS: dict[str, CommandHandler] = {
     "menu": journey.menu,
     "cancel": journey.cancel,
     "help": journey.show_help,
+    "back": journey.back,
+    "staff": journey.talk_to_staff,
     "language": journey.language,
     "check": journey.check,
     "apply": journey.apply,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from conversations import documents, summary
 from conversations.i18n import N_
 from conversations.messages import Choice, short_label
+from conversations.payloads import Go
 from conversations.run import Run
 from storage import applications
 from storage.models import Application
@@ -89,6 +90,23 @@ async def show_help(run: Run, args: str, dialogue: Dialogue) -> None:
         await dialogue.show_menu(run)
 
 
+async def back(run: Run, args: str, dialogue: Dialogue) -> None:
+    """One question back in the active flow; outside a flow there is nothing to go back to."""
+    if run.state.flow is not None and dialogue.engine.current(run) is not None:
+        await dialogue.engine.back(run)
+        return
+    await dialogue.show_menu(run)
+
+
+async def talk_to_staff(run: Run, args: str, dialogue: Dialogue) -> None:
+    """ "Cho hỏi", "gặp cán bộ": a person, or honestly nobody and where to reach the centre."""
+    if dialogue.engine.hand_over is not None:
+        await dialogue.engine.hand_over(run)
+        return
+    run.say(run.t(N_("Sorry, nobody from the centre can answer in this chat.")))
+    await dialogue.show_menu(run)
+
+
 async def language(run: Run, args: str, dialogue: Dialogue) -> None:
     dialogue.engine.leave(run, keep=True)
     await dialogue.engine.start(run, "language")
@@ -125,8 +143,8 @@ async def apply(run: Run, args: str, dialogue: Dialogue) -> None:
                     )
                 ),
                 [
-                    Choice(run.t(N_("📋 My dossiers")), "go:status"),
-                    Choice(run.t(N_("🏠 Main menu")), "go:menu"),
+                    Choice(run.t(N_("📋 My dossiers")), Go("status").pack()),
+                    Choice(run.t(N_("🏠 Main menu")), Go("menu").pack()),
                 ],
             )
             return
@@ -135,8 +153,8 @@ async def apply(run: Run, args: str, dialogue: Dialogue) -> None:
     elif len(drafts) > 1:
         run.say(
             run.t(N_("You have several dossiers in progress. Which one do you want to continue?")),
-            [Choice(draft_label(dialogue, run, d), f"go:apply:{d.id}") for d in drafts[:8]]
-            + [Choice(run.t(N_("Start a new dossier")), "go:apply:new")],
+            [Choice(draft_label(dialogue, run, d), Go("apply", str(d.id)).pack()) for d in drafts[:8]]
+            + [Choice(run.t(N_("Start a new dossier")), Go("apply", "new").pack())],
         )
         return
     if chosen is None:
@@ -215,11 +233,13 @@ async def status(run: Run, args: str, dialogue: Dialogue) -> None:
                 )
         blocks.append("\n".join(block))
     choices = [
-        Choice(run.t(N_("Continue: {name}"), name=draft_label(dialogue, run, a)), f"go:apply:{a.id}")
+        Choice(
+            run.t(N_("Continue: {name}"), name=draft_label(dialogue, run, a)), Go("apply", str(a.id)).pack()
+        )
         for a in apps
         if a.status in applications.OPEN_STATUSES
     ][:5]
-    choices.append(Choice(run.t(N_("🏠 Main menu")), "go:menu"))
+    choices.append(Choice(run.t(N_("🏠 Main menu")), Go("menu").pack()))
     run.say(run.t(N_("Your dossiers:")) + "\n\n" + "\n\n".join(blocks), choices)
 
 
@@ -229,19 +249,23 @@ async def show_menu(run: Run, dialogue: Dialogue) -> None:
         # Staff often never fill in a facility profile: their tools still show here.
         run.say(
             run.t(N_("Send /start when you want to begin.")),
-            [Choice(run.t(N_("Start")), "go:start"), Choice(run.t(N_("❓ Help")), "go:help"), *extra],
+            [
+                Choice(run.t(N_("Start")), Go("start").pack()),
+                Choice(run.t(N_("❓ Help")), Go("help").pack()),
+                *extra,
+            ],
         )
         return
     run.say(
         run.t(N_("What would you like to do?")),
         [
-            Choice(run.t(N_("✅ Check eligibility")), "go:check"),
-            Choice(run.t(N_("📝 Prepare or continue a dossier")), "go:apply"),
-            Choice(run.t(N_("📎 Documents")), "go:documents"),
-            Choice(run.t(N_("📋 My dossiers")), "go:status"),
-            Choice(run.t(N_("🏪 Trade fairs")), "go:fairs"),
-            Choice(run.t(N_("⚙️ Settings and my data")), "go:settings"),
-            Choice(run.t(N_("❓ Help")), "go:help"),
+            Choice(run.t(N_("✅ Check eligibility")), Go("check").pack()),
+            Choice(run.t(N_("📝 Prepare or continue a dossier")), Go("apply").pack()),
+            Choice(run.t(N_("📎 Documents")), Go("documents").pack()),
+            Choice(run.t(N_("📋 My dossiers")), Go("status").pack()),
+            Choice(run.t(N_("🏪 Trade fairs")), Go("fairs").pack()),
+            Choice(run.t(N_("⚙️ Settings and my data")), Go("settings").pack()),
+            Choice(run.t(N_("❓ Help")), Go("help").pack()),
             *extra,
         ],
     )
