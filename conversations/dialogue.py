@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from conversations.flows import build_flows
 from conversations.i18n import N_, translator
 from conversations.intents import intent_of
 from conversations.messages import Incoming, Outgoing
+from conversations.outreach.render import render_payload
 from conversations.owner import FEATURE as OWNER
 from conversations.owner import journey
 from conversations.payloads import Go
@@ -31,7 +33,7 @@ from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
 from conversations.validators import Invalid, fold
-from storage import accounts
+from storage import accounts, outbox
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
 
@@ -73,12 +75,13 @@ class Dialogue:
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
     ) -> list[Outgoing]:
         run = await self.run_for(session, account, state, incoming)
+        menus = dict(state.data.get("menus") or {})  # flows reset the data; the menus outlive them
         intent = intent_of(incoming.text) if not (incoming.command or incoming.choice) else None
         if intent is not None and not (account.handover_at is not None and intent in ("help", "staff")):
             # "quay lại", "menu", "thôi", "cho hỏi": a wish to move, never an answer to store.
             command, args = INTENT_COMMANDS[intent], ""
         else:
-            run.incoming = self._resolve_typed_choice(run)
+            run.incoming = self._resolve_typed_choice(run, await self.shown_menu(run))
             command, args = self._command_of(run.incoming)
         if command is not None:
             if account.handover_at is not None:
@@ -98,7 +101,7 @@ class Dialogue:
             await self.engine.answer(run)
         else:
             await self._idle(run)
-        self.remember_choices(run)
+        self.remember_choices(run, menus)
         return run.out
 
     async def run_for(
@@ -134,13 +137,12 @@ class Dialogue:
         if application is not None and application.facility_id == run.facility.id:
             run.application = application
 
-    def _resolve_typed_choice(self, run: Run) -> Incoming:
+    def _resolve_typed_choice(self, run: Run, remembered: list[list[str]]) -> Incoming:
         """On channels without buttons people answer menus with "2" or the option's words."""
         incoming = run.incoming
         if incoming.text is None or incoming.command or incoming.choice:
             return incoming
         found = self.engine.current(run)
-        remembered = run.state.data.get("last_choices") or []
         typed = incoming.text.strip().rstrip(".)")
         if found is not None and isinstance(found[1], AskText):
             # "12" is an answer here (a number of workers), not a menu number; it picks from the
@@ -172,14 +174,33 @@ class Dialogue:
             return go.command, go.args
         return None, ""
 
-    def remember_choices(self, run: Run) -> None:
-        """Keep the labels and payloads of the latest choices shown, so "2" or the option's words
-        typed on a channel without buttons can be resolved against what the user saw."""
+    def remember_choices(self, run: Run, menus: dict[str, Any] | None = None) -> None:
+        """Keep the labels and payloads of the latest choices shown on this channel, so "2" or
+        the option's words typed on a channel without buttons resolve against what the user saw
+        there (linked channels each keep their own menu)."""
         last = next((m for m in reversed(run.out) if m.choices), None)
-        run.state.data = {
-            **run.state.data,
-            "last_choices": [[c.label, c.payload] for c in last.choices] if last else [],
+        menus = {**(menus or {}), **(run.state.data.get("menus") or {})}
+        menus[run.incoming.channel] = {
+            "at": run.now.isoformat(),
+            "choices": [[c.label, c.payload] for c in last.choices] if last else [],
         }
+        data = {k: v for k, v in run.state.data.items() if k != "last_choices"}
+        run.state.data = {**data, "menus": menus}
+
+    async def shown_menu(self, run: Run) -> list[list[str]]:
+        """The menu of the newest message on this channel that carries one: a reply's, or a
+        notice's sent after it (a status notice with "📋 My dossiers")."""
+        mine = (run.state.data.get("menus") or {}).get(run.incoming.channel)
+        choices: list[list[str]] = mine["choices"] if mine else run.state.data.get("last_choices") or []
+        identity = await accounts.find_identity(run.session, run.incoming.channel, run.incoming.user_id)
+        if identity is not None:
+            after = datetime.fromisoformat(mine["at"]) if mine else None
+            payload = await outbox.newest_menu_sent(run.session, identity.id, after=after)
+            if payload is not None:
+                notice = next((m for m in reversed(render_payload(payload, run.t)) if m.choices), None)
+                if notice is not None:
+                    choices = [[c.label, c.payload] for c in notice.choices]
+        return choices
 
     # --- commands -------------------------------------------------------------------------------
     async def command(self, run: Run, name: str, args: str) -> None:

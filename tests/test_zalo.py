@@ -179,7 +179,7 @@ async def answer_current(user: ZaloUser, answers: dict[str, str], *, words: bool
     (or, with `words`, its label without diacritics), or the text answer."""
     state = await state_of(user.system, user.chat_id)
     step = state.step or ""
-    remembered = state.data.get("last_choices") or []
+    remembered = ((state.data.get("menus") or {}).get(ZALO) or {}).get("choices") or []
     options = [
         (i, label) for i, (label, payload) in enumerate(remembered, 1) if payload.startswith(f"{step}:")
     ]
