@@ -9,7 +9,6 @@ the others (`conversations.features`) bring explicit command tables, merged here
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from conversations.features import FEATURES
 from conversations.flows import build_flows
 from conversations.i18n import N_, translator
 from conversations.intents import intent_of
+from conversations.matching import Candidate, pick
 from conversations.messages import Incoming, Outgoing
 from conversations.outreach.render import render_payload
 from conversations.owner import FEATURE as OWNER
@@ -32,7 +32,7 @@ from conversations.payloads import Go
 from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
-from conversations.validators import Invalid, fold
+from conversations.validators import Invalid
 from storage import accounts, outbox
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
@@ -40,8 +40,6 @@ from storage.models import Account, Application, ConversationState
 # What each typed navigation word does: the command a button or a slash would run.
 INTENT_COMMANDS = {"back": "back", "menu": "menu", "stop": "cancel", "help": "help", "staff": "staff"}
 
-# Button labels start with an emoji ("📎 Documents"); typed answers don't.
-_LEADING_SYMBOLS = re.compile(r"^[^\w]+")
 
 
 def _utcnow() -> datetime:
@@ -148,7 +146,7 @@ class Dialogue:
             # "12" is an answer here (a number of workers), not a menu number; it picks from the
             # menu shown after three failed tries (talk to staff, stop) only when it is no answer.
             if not (typed.isdigit() and isinstance(found[1].validate(incoming.text), Invalid)):
-                return self._typed_label(incoming, typed, remembered)
+                return self._typed_label(incoming, typed, remembered, exact_only=True)
         if typed.isdigit() and 1 <= int(typed) <= len(remembered):
             # The number refers to the list the user saw, whatever buttons it held.
             return replace(incoming, choice=remembered[int(typed) - 1][1], text=None)
@@ -157,12 +155,15 @@ class Dialogue:
         return self._typed_label(incoming, typed, remembered)
 
     @staticmethod
-    def _typed_label(incoming: Incoming, typed: str, remembered: list[list[str]]) -> Incoming:
-        """The option whose whole label was typed ("dong y" for "Đồng ý"), accents or not."""
-        folded = fold(typed)
-        for label, payload in remembered:
-            if folded and _LEADING_SYMBOLS.sub("", fold(label)) == folded:
-                return replace(incoming, choice=payload, text=None)
+    def _typed_label(
+        incoming: Incoming, typed: str, remembered: list[list[str]], *, exact_only: bool = False
+    ) -> Incoming:
+        """The menu option typed in words ("dong y", "chuan bi ho so ngay", "sua"), accents, emoji
+        or a small typo aside; several close ones are left to the step (or idle help)."""
+        candidates = [Candidate(payload, (label,)) for label, payload in remembered]
+        picked = pick(typed, candidates, exact_only=exact_only)
+        if isinstance(picked, str):
+            return replace(incoming, choice=picked, text=None)
         return incoming
 
     @staticmethod

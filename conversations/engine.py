@@ -22,6 +22,8 @@ from typing import Any
 
 from conversations import documents, summary
 from conversations.i18n import N_, Translator
+from conversations.intents import normalise
+from conversations.matching import Ambiguous, Candidate, aliases_of, pick
 from conversations.messages import Choice
 from conversations.payloads import MAX_PAYLOAD_BYTES, Sys
 from conversations.run import Run
@@ -43,7 +45,7 @@ from conversations.steps import (
     Summary,
     Transition,
 )
-from conversations.validators import Invalid, Valid, fold
+from conversations.validators import Invalid, Valid
 
 MAX_STRIKES = 3
 SYS_SKIP = Sys("skip").pack()
@@ -83,25 +85,39 @@ _YES_VALUES = ("yes", "agree")
 _NO_VALUES = ("no", "decline")
 
 
-def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
-    """Resolve typed text against a choice: its number, its words (accents or not), yes/no."""
+def match_option(run: Run, step: AskChoice, text: str) -> Option | Ambiguous | None:
+    """Resolve typed text against a choice: its number, yes/no words, or `matching.pick` over
+    labels, values and aliases (accents, emoji, typos and words inside a label allowed)."""
     options = list(options_of(run, step))
     raw = text.strip().rstrip(".)")
     if raw.isdigit() and 1 <= int(raw) <= len(options):
         return options[int(raw) - 1]
-    folded = fold(text).strip(" .!")
-    for option in options:
-        if folded in (fold(option_label(run.t, option)), fold(option.value)):
-            return option
     values = {o.value: o for o in options}
+    words_of: dict[str, tuple[str, ...]] = {}
     for words, wanted in ((_YES, _YES_VALUES), (_NO, _NO_VALUES)):
-        if folded in words:
-            found = [values[v] for v in wanted if v in values]
-            if len(found) == 1:
+        found = [values[v] for v in wanted if v in values]
+        if len(found) == 1:
+            words_of[found[0].value] = tuple(words)
+            if normalise(text) in words:
                 return found[0]
-    # A unique option whose label starts with what was typed ("thu cong" for handicrafts).
-    starts = [o for o in options if len(folded) >= 3 and fold(option_label(run.t, o)).startswith(folded)]
-    return starts[0] if len(starts) == 1 else None
+    candidates = [
+        Candidate(
+            o.value,
+            (
+                option_label(run.t, o),
+                o.label,
+                o.value,
+                *o.aliases,
+                *aliases_of(step.id, o.value),
+                *words_of.get(o.value, ()),
+            ),
+        )
+        for o in options
+    ]
+    picked = pick(text, candidates)
+    if isinstance(picked, Ambiguous):
+        return picked
+    return values.get(picked) if picked is not None else None
 
 
 class Engine:
@@ -332,12 +348,19 @@ class Engine:
 
     async def _answer_choice(self, run: Run, flow: Flow, step: AskChoice) -> None:
         incoming = run.incoming
-        option: Option | None = None
+        option: Option | Ambiguous | None = None
         if incoming.choice:
             value = incoming.choice.split(":", 1)[1]
             option = next((o for o in options_of(run, step) if o.value == value), None)
         elif incoming.text:
             option = match_option(run, step, incoming.text)
+        if isinstance(option, Ambiguous):
+            close = [o for o in options_of(run, step) if o.value in option.keys]
+            run.say(
+                run.t(N_("Did you mean one of these?")),
+                [Choice(option_label(run.t, o), payload(step.id, o.value)) for o in close],
+            )
+            return
         if option is None:
             if incoming.file is not None and incoming.has_buttons:
                 error = run.t(N_("This question needs an answer, not a file. Please tap one of the buttons."))

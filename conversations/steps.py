@@ -25,6 +25,8 @@ class Option:
     value: str
     label: str
     literal: bool = False
+    # Other ways to write it ("HTX"); `programmes/aliases.yaml` adds more by question id.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 from conversations import documents, rules, summary
 from conversations.flows.programme_questions import programme_options, steps_for
 from conversations.i18n import N_
+from conversations.matching import number_in_phrase
 from conversations.programmes import Programme
 from conversations.run import Run
 from conversations.steps import (
@@ -37,7 +38,7 @@ from conversations.steps import (
     Summary,
     Transition,
 )
-from conversations.validators import Result, number, text_between
+from conversations.validators import Result, text_between
 from storage import applications, review
 from storage.models import Application
 
@@ -51,11 +52,11 @@ REVENUE_BANDS = (
 
 
 def _staff_count(text: str) -> Result:
-    return number(text, minimum=1, maximum=100_000)
+    return number_in_phrase(text, minimum=1, maximum=100_000)  # "6 người"
 
 
 def _year_started(text: str) -> Result:
-    return number(text, minimum=1900, maximum=date.today().year)
+    return number_in_phrase(text, minimum=1900, maximum=date.today().year)  # "năm 2009"
 
 
 def _plain_number(run: Run, value: Any) -> str:
