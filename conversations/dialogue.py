@@ -41,7 +41,6 @@ from storage.models import Account, Application, ConversationState
 INTENT_COMMANDS = {"back": "back", "menu": "menu", "stop": "cancel", "help": "help", "staff": "staff"}
 
 
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 

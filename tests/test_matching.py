@@ -4,7 +4,6 @@ numbers inside short phrases; ambiguity is asked about, never guessed."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
