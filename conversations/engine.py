@@ -187,11 +187,19 @@ class Engine:
         """Run steps from `start` until one waits for the user, then ask it.
 
         With `quiet`, steps that only talk or compute are passed over: used when resuming or
-        coming back from a changed answer, where they already ran once.
+        coming back from a changed answer, where they already ran once. Information (`Say`)
+        goes out in one message with the question after it: one message to read, not two.
         """
         flow = self.flows[run.state.flow or ""]
         i = start
         guard = 0
+        said: list[str] = []
+
+        def flush() -> None:
+            if said:
+                run.say("\n\n".join(said))
+                said.clear()
+
         while i < len(flow.steps):
             guard += 1
             if guard > 500:
@@ -203,8 +211,9 @@ class Engine:
             if isinstance(step, Say | Action) and quiet:
                 pass
             elif isinstance(step, Say):
-                run.say(text_of(run, step.text))
+                said.append(text_of(run, step.text))
             elif isinstance(step, Action):
+                flush()
                 transition = await step.run(run)
                 if transition is not None:
                     await self.apply(run, transition)
@@ -220,9 +229,10 @@ class Engine:
             else:
                 run.state.step = step.id
                 run.state.strikes = 0
-                await self.prompt(run, step)
+                await self.prompt(run, step, prefix="\n\n".join(said) or None)
                 return
             i += 1
+        flush()
         self.leave(run)
 
     async def apply(self, run: Run, transition: Transition) -> None:

@@ -108,9 +108,9 @@ async def h(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> Async
         yield harness
 
 
-async def test_start_says_then_asks_first_question(h: Harness) -> None:
-    text = await h.start()
-    assert text == "Hello\nWhich kind?"
+async def test_start_says_then_asks_first_question_in_one_message(h: Harness) -> None:
+    await h.start()
+    assert h.out[-1].text == "Hello\n\nWhich kind?"  # information and question read as one
     assert [c.label for c in h.out[-1].choices] == ["Food", "Handicraft"]
     assert h.state.step == "kind"
 

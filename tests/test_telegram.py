@@ -535,8 +535,9 @@ async def test_per_chat_rate_limit_of_the_fake_is_honoured(start_bot: BotFactory
     chat = TelegramChat(bot, FakeUser(512))
     await chat.send("/start")
     await chat.tap("English")
+    await chat.tap("I agree")
     fake.rate_limits = RateLimits(per_chat=2, per_chat_window=1.0, retry_after=1)
-    await chat.tap("I agree")  # two messages, right after the last answer: over 2 a second
+    await chat.send("/help")  # two messages, right after the last answer: over 2 a second
     assert fake.rejected_429 == 1
     assert len(chat.last_messages) == 2 and "name of your facility" in chat.text
     sent = [c.at for c in fake.calls_of("sendMessage", 512, ok=True)]

@@ -6,14 +6,16 @@ is kept and the user is asked which item it belongs to: nothing they send is thr
 
 from __future__ import annotations
 
+from sqlalchemy import delete, select
+
 from conversations import filecheck
 from conversations.documents.items import (
     ItemStatus,
     at_checklist,
     find,
+    missing_required,
     progress_line,
     refuse_locked,
-    show,
     status,
 )
 from conversations.i18n import N_
@@ -22,6 +24,7 @@ from conversations.payloads import Doc
 from conversations.run import Run
 from conversations.steps import Transition
 from storage.models import StoredDocument
+from storage.review import open_items
 
 
 def refusal(run: Run, accept: tuple[str, ...]) -> str:
@@ -65,13 +68,39 @@ async def store_file(run: Run, file: FileRef, accept: tuple[str, ...]) -> dict |
     }
 
 
-def add_document(run: Run, target: ItemStatus, record: dict) -> bool:
+async def add_document(run: Run, target: ItemStatus, record: dict) -> bool:
     """File a checked file under one checklist item of the draft; False (and why) when the item
-    does not take this kind of file."""
+    does not take this kind of file, or already has this very file (the same photo sent twice
+    counts once). On a one-file item the centre sent back, the new file replaces the refused one
+    (photos of a multi-photo item are added: the reviewer may have refused only some)."""
     assert run.application is not None
     if record["kind"] not in target.item.accept:
         run.say(refusal(run, target.item.accept))
         return False
+    same = await run.session.scalar(
+        select(StoredDocument.id).where(
+            StoredDocument.application_id == run.application.id,
+            StoredDocument.doc_type == target.item.id,
+            StoredDocument.sha256 == record["sha256"],
+        )
+    )
+    if same is not None:
+        run.say(
+            run.t(
+                N_("This file was already received for “{item}”: it counts once."),
+                item=run.t(target.item.label),
+            )
+        )
+        return False
+    changes = open_items(run.application)
+    if target.flagged and changes is not None and target.item.min_files <= 1:
+        await run.session.execute(
+            delete(StoredDocument).where(
+                StoredDocument.application_id == run.application.id,
+                StoredDocument.doc_type == target.item.id,
+                StoredDocument.id <= changes.get("document_watermark", 0),
+            )
+        )
     run.session.add(
         StoredDocument(
             application_id=run.application.id,
@@ -118,7 +147,7 @@ async def receive(run: Run, statuses: list[ItemStatus]) -> Transition:
 async def attach_pending(
     run: Run, target: ItemStatus, record: dict, statuses: list[ItemStatus]
 ) -> Transition:
-    if not add_document(run, target, record):
+    if not await add_document(run, target, record):
         return None
     await after_added(run, target, target.count + 1)
     return None
@@ -126,24 +155,31 @@ async def attach_pending(
 
 async def after_added(run: Run, target: ItemStatus, count: int) -> None:
     """What the user hears once files are filed under `target` at the checklist: the next file
-    of the item, or the checklist again."""
+    of the item, or one line for the item and the progress, with the next missing document's
+    button; the whole list only on request (it was re-sent after every file before)."""
     label = run.t(target.item.label)
-    if count < target.item.min_files:
+    await run.session.flush()
+    statuses = await status(run)
+    now = find(statuses, target.item.id) or target
+    if now.count < target.item.min_files:
         run.set_data("upload_for", target.item.id)
         run.say(
             run.t(
                 N_("Received for “{item}” ({count}/{needed}). Please send the next one."),
                 item=label,
-                count=count,
+                count=now.count,
                 needed=target.item.min_files,
             ),
             [Choice(run.t(N_("Back to the list")), Doc("list").pack())],
         )
         return
     run.pop_data("upload_for")
-    run.say(run.t(N_("✅ Received “{item}”."), item=label))
-    await run.session.flush()
-    await show(run)
+    missing = [s for s in missing_required(statuses) if not s.locked]
+    choices = [Choice("📎 " + run.t(s.item.label), Doc("up", s.item.id).pack()) for s in missing[:1]]
+    choices.append(Choice(run.t(N_("📋 All documents")), Doc("list").pack()))
+    done = Choice(run.t(N_("Continue to the summary")), Doc("done").pack())
+    choices.insert(0 if not missing else len(choices), done)
+    run.say(run.t(N_("✅ Received “{item}”."), item=label) + "\n" + progress_line(run, statuses), choices)
 
 
 async def receive_upload(run: Run, item_id: str, files: list[FileRef]) -> int:
@@ -166,7 +202,7 @@ async def receive_upload(run: Run, item_id: str, files: list[FileRef]) -> int:
     filed = 0
     for file in files:
         record = await store_file(run, file, target.item.accept)
-        if record is not None and add_document(run, target, record):
+        if record is not None and await add_document(run, target, record):
             filed += 1
     if not filed:
         return 0

@@ -39,6 +39,7 @@ def steps_for(programme: Programme) -> list[Step]:
                 AskChoice(
                     id=q.id,
                     prompt=q.prompt,
+                    label=q.label,
                     options=tuple(
                         Option(o.value, o.label) for o in q.options
                     ),  # aliases: matching.aliases_of
@@ -51,6 +52,7 @@ def steps_for(programme: Programme) -> list[Step]:
                 AskText(
                     id=q.id,
                     prompt=q.prompt,
+                    label=q.label,
                     validate=_positive_amount,
                     example=q.example,
                     help=q.help,

@@ -84,8 +84,9 @@ async def show_help(run: Run, args: str, dialogue: Dialogue) -> None:
     run.say(run.t(HELP))
     found = dialogue.engine.current(run)
     if found is not None:
-        run.say(run.t(N_("We were in the middle of this question:")))
-        await dialogue.engine.prompt(run, found[1])
+        await dialogue.engine.prompt(
+            run, found[1], prefix=run.t(N_("We were in the middle of this question:"))
+        )
     else:
         await dialogue.show_menu(run)
 

@@ -78,6 +78,7 @@ class Question:
     when: Mapping[str, Any] | None = field(hash=False)  # ask only when it holds
     help: str | None  # msgid: the question explained differently, after three failed tries
     example: str | None  # msgid: a right answer to a number question
+    label: str | None = None  # msgid: the short name in summaries ("Level"), not the whole question
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,9 @@ class _Reader(FieldReader):
         result: list[Question] = []
         for i, item in enumerate(items):
             path = join_path("questions", i)
-            q = self.mapping(item, path, ("id", "prompt", "kind"), ("options", "when", "help", "example"))
+            q = self.mapping(
+                item, path, ("id", "prompt", "kind"), ("options", "when", "help", "example", "label")
+            )
             qid = self.ident(q["id"], join_path(path, "id"))
             if qid in FACILITY_FACTS:
                 self.fail(join_path(path, "id"), f"{qid!r} is a facility profile fact, not a question")
@@ -121,6 +123,7 @@ class _Reader(FieldReader):
                 when=when,
                 help=self.text(q["help"], join_path(path, "help")) if "help" in q else None,
                 example=self.text(q["example"], join_path(path, "example")) if "example" in q else None,
+                label=self.text(q["label"], join_path(path, "label")) if "label" in q else None,
             )
             facts[qid] = spec_of(question)
             result.append(question)
