@@ -204,6 +204,14 @@ async def _where(owner: Owner) -> tuple[str | None, str | None]:
         return (state.flow, state.step) if state else (None, None)
 
 
+async def _waiting_for(owner: Owner) -> str | None:
+    """The document the bot asked for (the next file sent is filed under it), if any."""
+    async with owner.sessions() as s:  # type: ignore[attr-defined]
+        identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
+        state = await s.get(ConversationState, identity.account_id) if identity else None
+        return state.data.get("upload_for") if state else None
+
+
 async def _missing_documents(owner: Owner, dialogue: Dialogue) -> list[documents.ItemStatus]:
     async with owner.sessions() as s:  # type: ignore[attr-defined]
         identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
@@ -226,7 +234,8 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
                 await owner.pick(f"{documents.STEP_ID}:done")
                 continue
             item = missing[0].item
-            await owner.pick(f"{documents.STEP_ID}:up:{item.id}")
+            if await _waiting_for(owner) != item.id:  # the bot did not ask for it already
+                await owner.pick(f"{documents.STEP_ID}:up:{item.id}")
             for i in range(max(item.min_files, 1)):
                 if item.accept == ("image",) or item.min_files > 1:
                     await owner.upload(f"anh{i}.jpg", JPEG + bytes([i]), "image/jpeg")

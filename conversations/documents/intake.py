@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from conversations import filecheck
 from conversations.documents.items import (
     ItemStatus,
+    ask_for_file,
     at_checklist,
     find,
     missing_required,
@@ -174,12 +175,19 @@ async def after_added(run: Run, target: ItemStatus, count: int) -> None:
         )
         return
     run.pop_data("upload_for")
+    received = run.t(N_("✅ Received “{item}”."), item=label) + "\n" + progress_line(run, statuses)
     missing = [s for s in missing_required(statuses) if not s.locked]
+    nxt = missing[0] if missing else None
+    if nxt is not None and run.incoming.can_send_documents:
+        # Guided: ask for the next missing document straight away, one message, no tap needed.
+        run.set_data("upload_for", nxt.item.id)
+        await ask_for_file(run, nxt, head=received + "\n\n" + run.t(N_("Next:")) + " ")
+        return
     choices = [Choice("📎 " + run.t(s.item.label), Doc("up", s.item.id).pack()) for s in missing[:1]]
     choices.append(Choice(run.t(N_("📋 All documents")), Doc("list").pack()))
     done = Choice(run.t(N_("Continue to the summary")), Doc("done").pack())
     choices.insert(0 if not missing else len(choices), done)
-    run.say(run.t(N_("✅ Received “{item}”."), item=label) + "\n" + progress_line(run, statuses), choices)
+    run.say(received, choices)
 
 
 async def receive_upload(run: Run, item_id: str, files: list[FileRef]) -> int:

@@ -139,9 +139,12 @@ async def show(run: Run, head: str = "") -> None:
         run.say(head + run.t(drop.prompt))
         return
     statuses = await status(run)
-    lines = [head + run.t(N_("Documents for your dossier")), progress_line(run, statuses), ""]
-    lines += [item_line(run, s) for s in statuses]
-    if any(s.locked for s in statuses):
+    lines = [head + run.t(N_("Documents for your dossier")), progress_line(run, statuses)]
+    # Each open document is one button (or numbered line) carrying its state, so the list is not
+    # written twice; only documents that take no files (a returned dossier's others) are text.
+    locked = [s for s in statuses if s.locked]
+    if locked:
+        lines += ["", *(item_line(run, s) for s in locked)]
         lines += [
             "",
             run.t(
@@ -151,18 +154,25 @@ async def show(run: Run, head: str = "") -> None:
                 )
             ),
         ]
+    lines += [f"💬 {s.comment} ({run.t(s.item.label)})" for s in statuses if s.comment and not s.locked]
+    open_items_ = [s for s in statuses if not s.locked]
     if run.incoming.has_buttons:
         lines += ["", run.t(N_("Tap a document to send it: a PDF file or a clear photo."))]
     else:
         lines += ["", run.t(N_("Type the number of a document to send it: a PDF file or a clear photo."))]
-    choices = [
-        Choice(("📎 " if not s.complete else "🔁 ") + run.t(s.item.label), Doc("up", s.item.id).pack())
-        for s in statuses
-        if not s.locked
-    ]
+    choices = [Choice(button_label(run, s), Doc("up", s.item.id).pack()) for s in open_items_]
     choices.append(Choice(run.t(N_("Continue to the summary")), Doc("done").pack()))
     choices.append(Choice(run.t(N_("Save and finish later")), Doc("later").pack()))
     run.say("\n".join(lines), choices)
+
+
+def button_label(run: Run, s: ItemStatus) -> str:
+    """A document's button: ✅ done, 📎 still needed, ▫️ optional, with its file count if partial."""
+    mark = "✅" if s.complete else ("📎" if s.item.required or s.flagged else "▫️")
+    label = f"{mark} {run.t(s.item.label)}"
+    if s.item.min_files > 1 and not s.complete:
+        label += f" ({s.count}/{s.item.min_files})"
+    return label
 
 
 def find(statuses: list[ItemStatus], item_id: str) -> ItemStatus | None:
@@ -178,7 +188,7 @@ def refuse_locked(run: Run, s: ItemStatus) -> None:
     )
 
 
-async def ask_for_file(run: Run, s: ItemStatus) -> None:
+async def ask_for_file(run: Run, s: ItemStatus, *, head: str = "") -> None:
     kinds = s.item.accept
     item = run.t(s.item.label)
     link: str | None = None
@@ -211,6 +221,7 @@ async def ask_for_file(run: Run, s: ItemStatus) -> None:
             needed=s.item.min_files,
             count=s.count,
         )
+    what = head + what
     choices = [Choice(run.t(N_("Back to the list")), Doc("list").pack())]
     if s.count:
         choices.insert(

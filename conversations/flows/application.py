@@ -79,19 +79,45 @@ def create_draft(run: Run, programme: str, answers: dict[str, Any]) -> Applicati
     return application
 
 
+CHECKED = "checked"  # key in the state's "saved": the latest eligibility check's answers
+
+
+def _carry_over(run: Run, programme: str, answers: dict[str, Any]) -> None:
+    """Start the draft with answers already given (a check, the verdict's button) and say once
+    what was noted, so nobody is asked twice and nothing is taken silently."""
+    create_draft(run, programme, answers)
+    flow = run.engine.flows["apply"]
+    noted = [
+        f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}"
+        for step in flow.steps
+        if isinstance(step, Question) and step.store and step.id in answers and step.id != "programme"
+    ]
+    if noted:
+        run.say(
+            run.t(N_("I have noted from your eligibility check:"))
+            + "\n"
+            + "\n".join(noted)
+            + "\n"
+            + run.t(N_("You can change any of them on the summary before sending."))
+        )
+
+
 async def _draft_from_prefill(run: Run) -> Transition:
     """Coming from an eligibility check: start the draft with the answers already given."""
     prefill = run.pop_data("prefill")
     if run.application is None and prefill and prefill.get("programme") in run.programmes:
-        create_draft(run, prefill["programme"], prefill)
+        _carry_over(run, prefill["programme"], prefill)
         await run.session.flush()
         run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
-        run.say(run.t(N_("I have carried over your answers from the eligibility check.")))
     return None
 
 
 async def _programme_chosen(run: Run, value: Any) -> Transition:
-    create_draft(run, value, {})
+    checked = (run.state.data.get("saved") or {}).get(CHECKED) or {}
+    if checked.get("programme") == value:
+        _carry_over(run, value, dict(checked))  # /apply typed after /check: the same answers
+    else:
+        create_draft(run, value, {})
     await run.session.flush()
     run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
     return None

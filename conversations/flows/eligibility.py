@@ -57,6 +57,10 @@ async def _show_verdict(run: Run) -> Transition:
     verdict = rules.evaluate(programme, run.facts())
     run.set_data("verdict", verdict.outcome)
     run.set_data("done", True)  # a later /check starts afresh instead of repeating this verdict
+    # Kept past the check (in "saved", which outlives flows) so /apply typed later asks nothing twice.
+    saved = dict(run.state.data.get("saved") or {})
+    saved["checked"] = {k: v for k, v in run.answers.items() if k != "after_check"}
+    run.set_data("saved", saved)
     run.say(verdict_text(run, programme, verdict))
     return None
 
