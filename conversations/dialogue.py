@@ -24,7 +24,7 @@ from conversations.flows import build_flows
 from conversations.i18n import N_, translator
 from conversations.intents import intent_of
 from conversations.matching import Candidate, pick
-from conversations.messages import Incoming, Outgoing
+from conversations.messages import Incoming, Outgoing, merged
 from conversations.outreach.render import render_payload
 from conversations.owner import FEATURE as OWNER
 from conversations.owner import journey
@@ -99,7 +99,7 @@ class Dialogue:
         else:
             await self._idle(run)
         self.remember_choices(run, menus)
-        return run.out
+        return merged(run.out)
 
     async def run_for(
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
