@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations import handover
 from conversations.engine import Engine
-from conversations.feature import Feature
+from conversations.feature import CommandHandler, Feature
 from conversations.features import FEATURES
 from conversations.flows import build_flows
 from conversations.i18n import N_, translator
@@ -38,7 +38,7 @@ from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
 
 # What each typed navigation word does: the command a button or a slash would run.
-INTENT_COMMANDS = {"back": "back", "menu": "menu", "stop": "cancel", "help": "help", "staff": "staff"}
+INTENT_COMMANDS = {"back": "back", "menu": "menu", "stop": "cancel", "help": "help", "staff": "talk"}
 
 
 def _utcnow() -> datetime:
@@ -66,7 +66,13 @@ class Dialogue:
                 flows.update({flow.id: flow for flow in feature.flows(self.programmes)})
         hand_over = next((f.hand_over for f in self.features if f.hand_over is not None), None)
         self.engine = Engine(flows, show_menu=self.show_menu, hand_over=hand_over)
-        self.commands = {name: handler for f in self.features for name, handler in f.commands.items()}
+        self.commands: dict[str, CommandHandler] = {}
+        for feature in self.features:
+            for name, handler in feature.commands.items():
+                if name in self.commands:
+                    # Two tables claiming one command: "what does /x do?" must have one answer.
+                    raise ValueError(f"command {name!r} of feature {feature.name!r} is already taken")
+                self.commands[name] = handler
 
     async def handle(
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from conversations import contacts
 from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
@@ -56,6 +57,19 @@ async def open_case(run: Run) -> HandoverCase:
         else [],
         "choices": _staff_buttons(case.id),
     }
+    provincial = [
+        m
+        for m in await staff.listed(run.session, case.province)
+        if m.province is not None and m.role in STAFF_ROLES
+    ]
+    if case.province is not None and not provincial:
+        # Only national admins will hear of it: tell them why, so the province gets staff.
+        payload["parts"].append(
+            {
+                "msgid": N_("Nobody is set up as staff for {province}; add someone with /staff."),
+                "values": {"province": case.province},
+            }
+        )
     await _tell_staff(run, case, f"handover:{case.id}:open", payload)
     return case
 
@@ -294,7 +308,14 @@ async def _tell_owner(run: Run, case: HandoverCase, purpose: str, payload: dict[
 
 
 async def hand_over(run: Run) -> None:
-    """ "Talk to staff" from a question the owner is stuck at: the engine calls this."""
+    """ "Talk to staff" (a button at a stuck question, "cho hỏi", "gặp cán bộ"): a person, or,
+    when nobody could answer (no staff for this province and no national admin), the honest
+    answer with the centre's contacts instead of a promise nobody keeps."""
+    province = run.facility.province if run.facility is not None else None
+    members = [m for m in await staff.listed(run.session, province) if m.role in STAFF_ROLES]
+    if not members:
+        run.say(contacts.nobody_on_duty(run, province))
+        return
     await open_case(run)
     run.say(
         run.t(

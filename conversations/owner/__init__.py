@@ -16,7 +16,7 @@ COMMANDS: dict[str, CommandHandler] = {
     "cancel": journey.cancel,
     "help": journey.show_help,
     "back": journey.back,
-    "staff": journey.talk_to_staff,
+    "talk": journey.talk_to_staff,
     "language": journey.language,
     "check": journey.check,
     "apply": journey.apply,
