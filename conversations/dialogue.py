@@ -218,7 +218,7 @@ class Dialogue:
 
     async def unknown_command(self, run: Run) -> None:
         """Also what a non-staff user gets for a staff command: nothing about staff features."""
-        run.say(run.t(N_("I don't know that command.")) + "\n\n" + run.t(journey.HELP))
+        run.say(run.t(N_("I don't know that command.")) + "\n\n" + journey.help_text(run))
         await self.show_menu(run)
 
     # --- menu and idle (the owner feature's, reachable by every feature) --------------------------

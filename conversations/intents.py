@@ -45,6 +45,8 @@ _PHRASES: dict[Intent, tuple[str, ...]] = {
         "noi chuyen voi can bo",
         "gap nhan vien",
         "talk to staff",
+        "ask the centre",
+        "ask the center",
         "staff",
     ),
 }

@@ -364,9 +364,8 @@ async def test_three_wrong_phone_numbers_offer_staff(chat: Chat) -> None:
         await chat.send("12")
     assert "Talk to staff" in chat.buttons
     await chat.tap("Talk to staff")
-    assert "staff" in chat.text
-    await chat.send("anything")
-    assert "/menu" in chat.text
+    # No staff are set up in this test: said honestly, and the assistant goes on answering.
+    assert "no staff member of the centre is answering" in chat.text and "/menu" in chat.text
 
 
 async def test_delete_my_data(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -518,3 +518,10 @@ async def test_linking_zalo_to_telegram_resumes_the_same_draft(
     async with webhook_system.sessions() as session:
         app = await session.scalar(select(Application))
     assert app is not None and app.answers["product_description"].startswith("Giỏ đan tay")
+
+
+async def test_a_first_sticker_gets_the_greeting(polling_system: System, fake: FakeZalo) -> None:
+    user = ZaloUser(fake, polling_system)
+    await user.send(fake.sticker_event(CHAT))  # how many people say hello on Zalo
+    assert "1. Tiếng Việt" in user.text and "2. English" in user.text
+    assert (await state_of(polling_system)).step == "language"

@@ -34,13 +34,25 @@ HELP = N_(
     "I can help you with:\n"
     "/check – check whether your facility can join a programme\n"
     "/apply – prepare, continue or submit a dossier\n"
+    "/documents – send the documents of your dossier\n"
     "/status – see your dossiers and where they are\n"
+    "/certificates – your certificates and how long they are valid\n"
     "/fairs – trade fairs open for registration\n"
+    "/settings – language, announcements, see or delete your data\n"
+    "/link – use the same dossier on Zalo and Telegram\n"
     "/language – change the language\n"
     "/menu – the main menu (your answers are kept)\n"
-    "/cancel – stop what you are doing (your answers are kept)\n\n"
-    "You can tap the buttons or type the number of an option."
+    "/cancel – stop what you are doing (your answers are kept)\n"
+    "/help – this list\n\n"
+    "At any question you can also type “back”, “menu” or “stop”, or “ask the centre” to reach a person."
 )
+# The last line of the help depends on what the channel shows: Zalo has no buttons to tap.
+HELP_BUTTONS = N_("You can tap the buttons or type the number of an option.")
+HELP_NUMBERS = N_("Type the number of an option, or its words.")
+
+
+def help_text(run: Run) -> str:
+    return run.t(HELP) + "\n" + run.t(HELP_BUTTONS if run.incoming.has_buttons else HELP_NUMBERS)
 
 
 def needs_profile(run: Run) -> bool:
@@ -81,7 +93,7 @@ async def cancel(run: Run, args: str, dialogue: Dialogue) -> None:
 
 
 async def show_help(run: Run, args: str, dialogue: Dialogue) -> None:
-    run.say(run.t(HELP))
+    run.say(help_text(run))
     found = dialogue.engine.current(run)
     if found is not None:
         await dialogue.engine.prompt(
