@@ -4,7 +4,7 @@ and inputs typed or tapped, on each channel (issue 11 asks for at most half of t
 Two scripted owners go from "hello" to a submitted dossier through the real pipeline and dialogue
 (the same path every channel's update takes), and each reply is rendered as that channel's adapter
 renders it: the web chat shows each `Outgoing` with its buttons; Telegram splits text at 4,096
-characters and shows buttons; Zalo (`handlers.zalo_client.render`) numbers the last menu of a reply
+characters and shows buttons; Zalo (`handlers.channels.zalo.client.render`) numbers the last menu of a reply
 and the owner types that number. Button labels count as characters read.
 
 - A: a household fish-sauce producer (Vietnamese), provincial round, food group: profile, then
@@ -32,9 +32,9 @@ from conversations import documents
 from conversations.dialogue import Dialogue
 from conversations.messages import FileRef, Incoming, Outgoing, command_of
 from conversations.programmes import load_programmes
-from handlers.pipeline import Pipeline
+from handlers.channels.zalo.client import render as zalo_render
 from handlers.render import split_text
-from handlers.zalo_client import render as zalo_render
+from handlers.runtime import Pipeline
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate

@@ -110,7 +110,7 @@ async def test_every_question_offers_back_as_its_last_button_en(chat: Chat) -> N
 async def test_back_is_the_last_numbered_line_on_zalo_vi(
     pipeline: object, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    from handlers.zalo_client import render
+    from handlers.channels.zalo.client import render
 
     chat = Chat(pipeline, user_id="z1", channel="zalo", has_buttons=False)  # type: ignore[arg-type]
     await start_profile_vi(chat)
