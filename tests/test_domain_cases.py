@@ -63,3 +63,23 @@ async def test_changing_the_province_asks_the_commune_again_en(
     async with sessions() as s:
         facility = await s.scalar(select(Facility))
     assert facility is not None and (facility.province, facility.commune) == ("Quảng Ngãi", "Xã Bình Sơn")
+
+
+async def test_apply_stops_at_an_answer_that_rules_the_facility_out_en(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_english(chat)
+    await chat.send("/apply")
+    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial")
+    await chat.tap("Processed agricultural")
+    for label in ["ourselves", "Yes", "series", "sells", "Yes"]:
+        await chat.tap(label)
+    assert (await state_of(sessions)).step == "food_safety"
+    await chat.tap("No")  # no food-safety certificate
+    assert "cannot go ahead yet" in chat.text and "→" in chat.text  # why, and what to do
+    state = await state_of(sessions)
+    assert state.flow is None  # not carried on as if nothing happened
+    assert "Food-safety eligibility certificate" not in chat.text  # never asked for what is lacking
+    await chat.send("/apply")  # coming back: the deciding question again, not past it
+    assert (await state_of(sessions)).step == "food_safety"

@@ -31,6 +31,7 @@ from conversations.steps import (
     EndFlow,
     Flow,
     Goto,
+    OnAnswer,
     Option,
     Question,
     Say,
@@ -121,6 +122,35 @@ async def _programme_chosen(run: Run, value: Any) -> Transition:
     await run.session.flush()
     run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
     return None
+
+
+def _stop_if_ruled_out(step_id: str) -> OnAnswer:
+    async def check(run: Run, value: Any) -> Transition:
+        return await _ruled_out(run, step_id)
+
+    return check
+
+
+async def _ruled_out(run: Run, step_id: str) -> Transition:
+    if run.application is None:
+        return None
+    verdict = rules.evaluate(run.programmes[run.application.programme], run.facts())
+    blocking = [f for f in verdict.findings if f.outcome == "not_yet"]
+    if not blocking:
+        return None
+    lines = [run.t(N_("With this answer the dossier cannot go ahead yet:"))]
+    for finding in blocking:
+        values = dict(finding.values)
+        lines.append("❌ " + run.t(finding.reason, **values))
+        if finding.next:
+            lines.append("   → " + run.t(finding.next, **values))
+    lines += [
+        "",
+        run.t(N_("Your draft is saved. If the answer was a mistake, send /apply to answer it again.")),
+    ]
+    run.say("\n".join(lines))
+    run.drop_answer(step_id)  # resuming asks it again rather than carrying on past it
+    return EndFlow(keep=True)
 
 
 def _title(run: Run) -> str:
@@ -240,7 +270,12 @@ def build(programmes: dict[str, Programme]) -> Flow:
         ),
     ]
     for programme in programmes.values():
-        steps += steps_for(programme)
+        # In a dossier, an answer that rules the facility out stops it there, with why and what
+        # to do, instead of asking on (and asking for a certificate the owner just said is missing).
+        steps += [
+            replace(step, on_answer=_stop_if_ruled_out(step.id)) if isinstance(step, Question) else step
+            for step in steps_for(programme)
+        ]
     steps += [
         Say(
             id="form_intro",
