@@ -29,8 +29,17 @@ from storage.migrate import migrate
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+_pg_checked: list[str | None] = []  # the answer, asked once per test process
+
+
 async def postgres_unreachable() -> str | None:
     """None when PostgreSQL answers at PG_ADMIN_URL, else the reason to skip."""
+    if not _pg_checked:
+        _pg_checked.append(await _postgres_unreachable())
+    return _pg_checked[0]
+
+
+async def _postgres_unreachable() -> str | None:
     try:
         import asyncpg
 
