@@ -1,5 +1,10 @@
 """Shared fixtures: a migrated SQLite database per test, the real dialogue and pipeline, and a
-`Chat` that talks to the pipeline as a channel would."""
+`Chat` that talks to the pipeline as a channel would.
+
+The suite runs in several processes (pytest-xdist, see pyproject.toml), so every fixture here is
+safe side by side: session-scoped ones are per process, files live under tmp_path, servers bind
+port 0, and PostgreSQL databases (the template too) get uuid names, since other test runs share
+the server."""
 
 from __future__ import annotations
 
