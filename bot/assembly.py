@@ -90,7 +90,7 @@ async def build_system(config: Config) -> System:
     sessions = session_factory(engine)
     await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
-    settings = Settings(timezone=config.timezone)
+    settings = Settings(timezone=config.timezone, public_base_url=config.public_base)
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)

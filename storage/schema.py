@@ -7,6 +7,7 @@ module that declares tables is imported here so Alembic and the tests see the wh
 from __future__ import annotations
 
 from storage import (  # noqa: F401  (every module that declares tables)
+    console_auth,
     certificates,
     handover,
     links,
