@@ -17,6 +17,7 @@ from conversations.dialogue import Dialogue
 from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
+from handlers.console import setup_console
 from handlers.file_links import FileLinks, load_secret
 from handlers.pipeline import Pipeline
 from handlers.webchat import WebSender, setup_webchat
@@ -95,6 +96,7 @@ async def build_system(config: Config) -> System:
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
     setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
+    setup_console(app, sessions=sessions, dialogue=dialogue, public_base_url=config.public_base)
     file_links = FileLinks(files, load_secret(config.files_dir))
     file_links.attach(app)
     context = Context(

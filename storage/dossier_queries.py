@@ -176,7 +176,9 @@ async def by_status_and_programme(
     return [(p, s, int(n)) for p, s, n in (await session.execute(query)).all()]
 
 
-async def by_commune(session: AsyncSession, provinces: set[str] | None, top: int = 15) -> list[tuple[str, int]]:
+async def by_commune(
+    session: AsyncSession, provinces: set[str] | None, top: int = 15
+) -> list[tuple[str, int]]:
     query = (
         select(Facility.commune, func.count())
         .join(Facility, Facility.id == Application.facility_id)

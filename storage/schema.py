@@ -7,8 +7,8 @@ module that declares tables is imported here so Alembic and the tests see the wh
 from __future__ import annotations
 
 from storage import (  # noqa: F401  (every module that declares tables)
-    console_auth,
     certificates,
+    console_auth,
     handover,
     links,
     models,

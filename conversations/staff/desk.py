@@ -35,9 +35,7 @@ async def staff_member(session: AsyncSession, channel: str, external_id: str) ->
     return Staff(tuple(members), staff.actor_key(channel, external_id))
 
 
-def desk_run(
-    session: AsyncSession, dialogue: Dialogue, member: Staff, locale: str, now: datetime
-) -> Run:
+def desk_run(session: AsyncSession, dialogue: Dialogue, member: Staff, locale: str, now: datetime) -> Run:
     """A `Run` for one console request: no conversation, no messages out."""
     channel, _, external_id = member.actor.partition(":")
     return Run(
@@ -54,9 +52,7 @@ def desk_run(
     )
 
 
-async def dossier_in_scope(
-    session: AsyncSession, member: Staff, receipt_code: str
-) -> Application | None:
+async def dossier_in_scope(session: AsyncSession, member: Staff, receipt_code: str) -> Application | None:
     """A sent dossier with its facility, documents and history, if this member's review provinces
     cover it; else None (the console answers 404: its existence is not revealed)."""
     found = await review.by_receipt_code(session, receipt_code)
