@@ -159,8 +159,10 @@ async def communes(session: AsyncSession, provinces: set[str] | None) -> list[st
 def _scoped(query: Any, provinces: set[str] | None) -> Any:
     if provinces is None:
         return query
-    return query.join(Facility, Facility.id == Application.facility_id).where(
-        Facility.province.in_(sorted(provinces))
+    return (
+        query.select_from(Application)
+        .join(Facility, Facility.id == Application.facility_id)
+        .where(Facility.province.in_(sorted(provinces)))
     )
 
 
@@ -181,6 +183,7 @@ async def by_commune(
 ) -> list[tuple[str, int]]:
     query = (
         select(Facility.commune, func.count())
+        .select_from(Application)
         .join(Facility, Facility.id == Application.facility_id)
         .where(Application.status != "draft")
         .group_by(Facility.commune)

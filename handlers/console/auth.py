@@ -77,7 +77,11 @@ def desk_page(
                 desk = Desk(request, session, member, signed, run, console)
                 if not member.has(roles):
                     return desk.render("message.html", status=403, message=run.t(NO_ROLE))
-                return await handler(desk)
+                try:
+                    return await handler(desk)
+                except web.HTTPRedirection as done:
+                    redirect = done  # after an action: commit first, then send the browser on
+            raise redirect
 
         return page
 
