@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -32,10 +33,25 @@ SORTS: dict[str, Any] = {
 }
 
 
+def _fold_table() -> dict[int, str]:
+    """Every precomposed Latin letter (Vietnamese included) to its base letter, for str.translate:
+    folding 10,000 names this way takes milliseconds, where normalising each one takes ~70 ms."""
+    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "d"}
+    for code in range(0xC0, 0x2000):
+        char = chr(code)
+        base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
+        if base != char and base.isascii():
+            table[code] = base.lower()
+    return table
+
+
+_FOLD = _fold_table()
+MAX_NAME_MATCHES = 5000  # beyond this, a plain LIKE (accents then count) instead of a huge IN list
+
+
 def fold(text: str) -> str:
     """Lower case without accents; đ becomes d (it is a letter of its own, not an accent)."""
-    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return text.lower().translate(_FOLD)
 
 
 @dataclass
@@ -59,6 +75,29 @@ def _level_expr() -> Any:
     return Application.answers["level"].as_string()
 
 
+# Folded facility names by scope, with the (count, latest update) they were read at: re-read only
+# when a facility was added, changed or deleted, so a search costs one small query, not 10,000 rows.
+_NAMES: dict[tuple[str, ...] | None, tuple[tuple[int, Any], list[tuple[int, str]]]] = {}
+
+
+async def _folded_names(session: AsyncSession, provinces: set[str] | None) -> list[tuple[int, str]]:
+    key = tuple(sorted(provinces)) if provinces is not None else None
+    where = [Facility.province.in_(key)] if key is not None else []
+    count, latest = (
+        await session.execute(select(func.count(), func.max(Facility.updated_at)).where(*where))
+    ).one()
+    stamp = (int(count or 0), latest)
+    cached = _NAMES.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    rows = (await session.execute(select(Facility.id, Facility.name).where(*where))).all()
+    names = [(fid, fold(name)) for fid, name in rows]
+    if len(_NAMES) > 64:
+        _NAMES.clear()
+    _NAMES[key] = (stamp, names)
+    return names
+
+
 async def _search_ids(session: AsyncSession, provinces: set[str] | None, term: str) -> Any:
     """A WHERE clause for the search box: receipt code, tax code, phone, or facility name."""
     term = term.strip()
@@ -70,11 +109,10 @@ async def _search_ids(session: AsyncSession, provinces: set[str] | None, term: s
         clauses.append(Facility.phone.like(f"%{local}%"))
     folded = fold(term)
     if folded:
-        query = select(Facility.id, Facility.name)
-        if provinces is not None:
-            query = query.where(Facility.province.in_(sorted(provinces)))
-        ids = [fid for fid, name in (await session.execute(query)).all() if folded in fold(name)]
-        if ids:
+        ids = [fid for fid, name in await _folded_names(session, provinces) if folded in name]
+        if len(ids) > MAX_NAME_MATCHES:
+            clauses.append(func.lower(Facility.name).like(f"%{term.lower()}%"))
+        elif ids:
             clauses.append(Facility.id.in_(ids))
     return or_(*clauses)
 
@@ -128,26 +166,37 @@ async def queue_page(
     return list(rows), int(total or 0)
 
 
+EXPORT_COLUMNS = (
+    Application.receipt_code,
+    Application.answers,
+    Application.programme,
+    Application.status,
+    Application.submitted_at,
+    Application.updated_at,
+    Application.reviewer,
+    Facility.name,
+    Facility.tax_code,
+    Facility.phone,
+    Facility.commune,
+    Facility.province,
+)
+
+
 async def all_matching(
     session: AsyncSession, *, provinces: set[str] | None, actor: str, filters: QueueFilter
-) -> list[tuple[Application, Facility]]:
-    """Every dossier matching the filters, for an export (no paging)."""
+) -> list[Any]:
+    """Every dossier matching the filters, for an export: plain rows of `EXPORT_COLUMNS` (no ORM
+    objects: 10,000 of them would cost a second)."""
     base = await _filtered(session, provinces, actor, filters)
     column = SORTS.get(filters.sort, Application.submitted_at)
     order = column.desc() if filters.descending else column.asc()
-    query = base.add_columns(Facility).order_by(order, Application.id.asc())
-    return [(a, fac) for a, fac in (await session.execute(query)).all()]
+    query = base.with_only_columns(*EXPORT_COLUMNS).order_by(order, Application.id.asc())
+    return list((await session.execute(query)).all())
 
 
 async def communes(session: AsyncSession, provinces: set[str] | None) -> list[str]:
-    """The communes that have sent dossiers, for the filter's list."""
-    query = (
-        select(Facility.commune)
-        .join(Application, Application.facility_id == Facility.id)
-        .where(Application.status != "draft")
-        .distinct()
-        .order_by(Facility.commune)
-    )
+    """The communes of the facilities in scope, for the filter's list."""
+    query = select(Facility.commune).distinct().order_by(Facility.commune)
     if provinces is not None:
         query = query.where(Facility.province.in_(sorted(provinces)))
     return [c for c in (await session.scalars(query)).all() if c]
@@ -166,16 +215,40 @@ def _scoped(query: Any, provinces: set[str] | None) -> Any:
     )
 
 
-async def by_status_and_programme(
-    session: AsyncSession, provinces: set[str] | None
-) -> list[tuple[str, str, int]]:
+@dataclass
+class Overview:
+    """One scan's worth of statistics: counts by (programme, status), submissions per week, and
+    how many were ever submitted."""
+
+    by_status: list[tuple[str, str, int]]
+    weeks: list[int]
+    submitted: int
+
+
+async def overview(
+    session: AsyncSession, provinces: set[str] | None, week_starts: list[datetime]
+) -> Overview:
+    """Counts by programme and status, with one SUM(CASE ...) per week (weeks start at the UTC
+    instants of `week_starts`) and the ever-submitted count, in a single pass over the table:
+    the same SQL on SQLite and PostgreSQL, and 100,000 applications read once, not three times."""
+    bounds = [*week_starts, week_starts[-1] + timedelta(weeks=1)]
+    weeks = [
+        func.sum(case((and_(Application.submitted_at >= a, Application.submitted_at < b), 1), else_=0))
+        for a, b in pairwise(bounds)
+    ]
+    sent = func.sum(case((Application.submitted_at.is_not(None), 1), else_=0))
     query = _scoped(
-        select(Application.programme, Application.status, func.count()).group_by(
+        select(Application.programme, Application.status, func.count(), sent, *weeks).group_by(
             Application.programme, Application.status
         ),
         provinces,
     )
-    return [(p, s, int(n)) for p, s, n in (await session.execute(query)).all()]
+    rows = (await session.execute(query)).all()
+    return Overview(
+        by_status=[(r[0], r[1], int(r[2])) for r in rows],
+        weeks=[sum(int(r[4 + w] or 0) for r in rows) for w in range(len(week_starts))],
+        submitted=sum(int(r[3] or 0) for r in rows),
+    )
 
 
 async def by_commune(
@@ -195,33 +268,19 @@ async def by_commune(
     return [(c, int(n)) for c, n in (await session.execute(query)).all()]
 
 
-async def submission_dates(
-    session: AsyncSession, provinces: set[str] | None, since: datetime
-) -> list[datetime]:
-    """Submission times since a date (weeks are counted in the caller's time zone)."""
-    query = _scoped(
-        select(Application.submitted_at).where(
-            Application.submitted_at.is_not(None), Application.submitted_at >= since
-        ),
-        provinces,
-    )
-    return [d for d in (await session.scalars(query)).all() if d is not None]
-
-
-async def funnel(session: AsyncSession, provinces: set[str] | None) -> dict[str, int]:
-    """Dossiers started (draft or beyond), submitted at least once, and approved."""
-    submitted = case((Application.submitted_at.is_not(None), 1), else_=0)
-    approved = case((Application.status == "approved", 1), else_=0)
-    query = _scoped(select(func.count(), func.sum(submitted), func.sum(approved)), provinces)
-    started, sent, ok = (await session.execute(query)).one()
-    return {"started": int(started or 0), "submitted": int(sent or 0), "approved": int(ok or 0)}
-
-
-async def draft_answers(session: AsyncSession, provinces: set[str] | None) -> list[dict[str, Any]]:
-    """The answers of every open draft: which question they stopped before is read by the caller,
-    who knows the flow's order."""
-    query = _scoped(select(Application.answers).where(Application.status == "draft"), provinces)
-    return [a or {} for a in (await session.scalars(query)).all()]
+async def first_unanswered(
+    session: AsyncSession, provinces: set[str] | None, questions: list[str]
+) -> list[tuple[str, int]]:
+    """How many open drafts stop at each question (the first of `questions`, in the flow's order,
+    with no answer), counted in the database rather than by reading every draft."""
+    if not questions:
+        return []
+    first = case(
+        *((Application.answers[q].as_string().is_(None), q) for q in questions), else_=literal(None)
+    ).label("first")
+    query = _scoped(select(first, func.count()).where(Application.status == "draft"), provinces)
+    rows = (await session.execute(query.group_by(first))).all()
+    return [(q, int(n)) for q, n in rows if q is not None]
 
 
 async def history(session: AsyncSession, application_id: int) -> list[ApplicationEvent]:

@@ -14,7 +14,7 @@ from tests.conftest import Clock
 from tests.console_support import console_client, csrf_of, new_link, sign_in
 from tests.test_staff_support import add_staff, application, dossier, staff_chat
 
-SIGN_IN_WORDS = "send /web"
+SIGN_IN_WORDS = "/web"  # the page says how to get a link, in the browser's language
 
 
 async def test_web_in_chat_gives_staff_a_link_and_owners_nothing(

@@ -15,7 +15,6 @@ import shutil
 import struct
 import zlib
 from collections.abc import AsyncIterator
-from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed (dev extra)")
 pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium); .ci/run installs it"
+    not Path(CHROMIUM).exists(),
+    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
 )
 VIEWPORTS = [(1366, 768), (390, 844)]
 
@@ -50,7 +50,12 @@ def png(width: int = 120, height: int = 80) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @contextlib.asynccontextmanager
@@ -96,7 +101,9 @@ async def test_a_reviewer_works_a_round_in_the_browser(
 
     async with serve(pipeline, sessions) as base, playwright_api.async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = await browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, accept_downloads=True
+        )
         page = await context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
 

@@ -11,6 +11,7 @@ import asyncio
 import io
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
@@ -106,11 +107,17 @@ FORMULA_START = ("=", "+", "-", "@")
 
 
 def safe_cell(sheet: Any, value: Any) -> Any:
-    """A write-only cell holding `value`, text that looks like a formula kept as plain text."""
-    cell = WriteOnlyCell(sheet, value=value)
+    """What to append for `value`: itself, or a write-only cell when it needs one: text that looks
+    like a formula is kept as plain text, a date and time shows as dd/mm/yyyy hh:mm."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
+        cell = WriteOnlyCell(sheet, value=value)
         cell.data_type = "s"
-    return cell
+        return cell
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "dd/mm/yyyy hh:mm"
+        return cell
+    return value
 
 
 def xlsx_bytes(title: str, headers: list[str], rows: Iterable[list[Any]], widths: list[int]) -> bytes:

@@ -56,23 +56,30 @@ async def queue_xlsx(desk: Desk) -> web.StreamResponse:
     levels = dict(level_options(desk))
     t = desk.t
     names = {pid: t(p.name) for pid, p in desk.run.programmes.items()}
+    statuses = {status: status_label(desk.run, status) for status in {row.status for row in found}}
+    tz = desk.tz()
+
+    def local(moment: datetime | None) -> datetime | None:
+        """Excel has no time zones: the configured zone's wall-clock time, as a real date cell."""
+        return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+
     rows = [
         [
-            app.receipt_code or "",
-            str(app.answers.get("product_name") or ""),
-            facility.name,
-            facility.tax_code,
-            facility.phone,
-            facility.commune,
-            facility.province,
-            names.get(app.programme, app.programme),
-            levels.get(str(app.answers.get("level") or ""), ""),
-            status_label(desk.run, app.status),
-            desk.when(app.submitted_at),
-            desk.when(app.updated_at),
-            (app.reviewer or "") if app.status == "under_review" else "",
+            row.receipt_code or "",
+            str(row.answers.get("product_name") or ""),
+            row.name,
+            row.tax_code,
+            row.phone,
+            row.commune,
+            row.province,
+            names.get(row.programme, row.programme),
+            levels.get(str(row.answers.get("level") or ""), ""),
+            statuses[row.status],
+            local(row.submitted_at),
+            local(row.updated_at),
+            (row.reviewer or "") if row.status == "under_review" else "",
         ]
-        for app, facility in found
+        for row in found
     ]
     data = await asyncio.to_thread(
         xlsx_bytes,

@@ -35,7 +35,11 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     scope = desk.member.scope(ANY_ROLE)
     out: list[tuple[charts.Table, str]] = []
 
-    counts = await dossier_queries.by_status_and_programme(session, scope)
+    today = desk.today()
+    first = today - timedelta(days=today.weekday() + 7 * (WEEKS - 1))
+    starts = [desk.start_of(first + timedelta(weeks=w)) for w in range(WEEKS)]
+    figures = await dossier_queries.overview(session, scope, starts)
+    counts = figures.by_status
     statuses = [s for s in STAFF_STATUSES if any(c[1] == s for c in counts)]
     programmes = sorted({p for p, s, _ in counts if s in statuses})
     names = {pid: t(p.name) for pid, p in run.programmes.items()}
@@ -58,16 +62,13 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     table.rows = [[c, n] for c, n in communes]
     out.append((table, charts.bars([(c, float(n)) for c, n in communes])))
 
-    tz = desk.tz()
-    today = desk.today()
-    first = today - timedelta(days=today.weekday() + 7 * (WEEKS - 1))
-    dates = await dossier_queries.submission_dates(session, scope, desk.start_of(first))
-    weeks = Counter((d.astimezone(tz).date() - first).days // 7 for d in dates)
+    weeks = figures.weeks
     table = charts.Table("weeks", t(N_("Submissions per week")), [t(N_("Week from")), t(N_("Dossiers"))])
-    table.rows = [[desk.day(first + timedelta(weeks=w)), weeks.get(w, 0)] for w in range(WEEKS)]
+    table.rows = [[desk.day(first + timedelta(weeks=w)), weeks[w]] for w in range(WEEKS)]
     out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[2])))  # type: ignore[arg-type]
 
-    funnel = await dossier_queries.funnel(session, scope)
+    approved = sum(n for _, status, n in counts if status == "approved")
+    funnel = {"started": sum(n for _, _, n in counts), "submitted": figures.submitted, "approved": approved}
     table = charts.Table(
         "funnel", t(N_("From a started dossier to an approved one")), [t(N_("Stage")), t(N_("Dossiers"))]
     )
@@ -78,18 +79,14 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     ]
     out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[1])))  # type: ignore[arg-type]
 
-    order = list(dossier.questions(run))
-    stopped: Counter[str] = Counter()
-    for answers in await dossier_queries.draft_answers(session, scope):
-        missing = next((q for q in order if q not in answers), None)
-        if missing is not None:
-            stopped[missing] += 1
+    stopped = await dossier_queries.first_unanswered(session, scope, list(dossier.questions(run)))
+    stopped.sort(key=lambda item: -item[1])
     table = charts.Table(
         "abandon",
         t(N_("Where owners stop filling in a draft")),
         [t(N_("First unanswered question")), t(N_("Drafts"))],
     )
-    table.rows = [[dossier.answer_label(run, q), n] for q, n in stopped.most_common(10)]
+    table.rows = [[dossier.answer_label(run, q), n] for q, n in stopped[:10]]
     out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[3])))  # type: ignore[arg-type]
 
     quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
