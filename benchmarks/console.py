@@ -5,8 +5,7 @@ time ≤ 150 ms), the statistics page over 100,000 applications (goal ≤ 1 s), 
 "Server time" is measured by a middleware around the handler (session check, queries, template),
 on a console served in-process on loopback, as `python -m bot run` serves it: wall-clock time, and
 the process's CPU time over all its threads, database thread included (about what the wall time
-would be on an idle machine; the benchmark
-machine is shared). During the export a ticker measures the longest stall of the event loop,
+would be on an idle machine; the benchmark machine is shared). During the export a ticker measures the longest stall of the event loop,
 i.e. how long the web chat would wait behind it.
 
 Run: `python -m benchmarks console`.
@@ -253,9 +252,7 @@ async def run() -> list[Figure]:
             assert isinstance(data, bytes)
             size = f"{len(data) // 1024} KB"
             figures.append(Figure("queue.xlsx, 10,000 rows: time", timings[-1] * 1000, "ms", size))
-            figures.append(
-                Figure("queue.xlsx, 10,000 rows: CPU", cpu[-1] * 1000, "ms", "all threads")
-            )
+            figures.append(Figure("queue.xlsx, 10,000 rows: CPU", cpu[-1] * 1000, "ms", "all threads"))
             figures.append(Figure("queue.xlsx, 10,000 rows: longest loop stall", stall * 1000, "ms"))
             tracemalloc.start()
             await export()

@@ -18,7 +18,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
-from conversations.staff.access import ANY_ROLE
+from conversations.staff.access import ANY_ROLE, REVIEW_ROLES
 from conversations.staff.desk import desk_run, staff_member
 from handlers.console.common import CONSOLE, Console, Desk
 from storage import accounts, console_auth
@@ -106,11 +106,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     now = console.now()
     async with console.sessions() as session, session.begin():
         who = await console_auth.redeem_link(session, request.match_info["token"], now)
-        if who is None or await staff_member(session, *who) is None:
+        member = await staff_member(session, *who) if who is not None else None
+        if who is None or member is None:
             return sign_in_page(request, LINK_USED, status=403)
         account, _ = await accounts.get_or_create_account(session, who[0], who[1])
         sid = await console_auth.open_session(session, who[0], who[1], now, locale=account.locale)
-    response = web.HTTPSeeOther("/staff/")
+    # Reviewers land on the queue, broadcasters on their broadcasts.
+    response = web.HTTPSeeOther("/staff/" if member.has(REVIEW_ROLES) else "/staff/broadcasts")
     _set_cookie(response, console, sid)
     response.headers["Referrer-Policy"] = "no-referrer"
     raise response

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from conversations.i18n import N_
+from conversations.outreach.common import ANY_STAFF
 from conversations.outreach.export import XLSX, xlsx_bytes
 from conversations.staff.access import REVIEW_ROLES
 from conversations.staff.review import status_label
@@ -94,14 +95,14 @@ async def queue_xlsx(desk: Desk) -> web.StreamResponse:
     return xlsx_response(data, f"ho-so-{stamp}.xlsx")
 
 
-@desk_page(REVIEW_ROLES)
+@desk_page(ANY_STAFF)
 async def fair_xlsx(desk: Desk) -> web.StreamResponse:
     """A fair's registrations, the same workbook the chat sends (`registrations_xlsx`)."""
     from conversations.outreach.export import registrations_xlsx
     from storage.outreach import Fair
 
     fair = await desk.session.get(Fair, int(desk.request.match_info["fair"]))
-    scope = desk.member.scope(REVIEW_ROLES)
+    scope = desk.member.scope(ANY_STAFF)
     if fair is None or (scope is not None and fair.province not in scope):
         raise web.HTTPNotFound()
     document = await registrations_xlsx(desk.run, fair)
