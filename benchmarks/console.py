@@ -170,7 +170,7 @@ async def _console(
     async with sessions() as s, s.begin():
         link = await login_link(s, "telegram", "r1", "", NOW)
     assert link is not None
-    resp = await client.get(link)
+    resp = await client.post(link)
     assert resp.status == 200
     timings.clear()
     cpu_timings.clear()

@@ -76,6 +76,12 @@ async def issue_link(session: AsyncSession, channel: str, external_id: str, now:
     return token
 
 
+async def link_is_live(session: AsyncSession, token: str, now: datetime) -> bool:
+    """Whether a token would sign in now (unused, unexpired), without using it up."""
+    row = await session.get(ConsoleLoginLink, _digest(token))
+    return row is not None and row.used_at is None and row.expires_at > now
+
+
 async def redeem_link(session: AsyncSession, token: str, now: datetime) -> tuple[str, str] | None:
     """Use a token once: the (channel, external id) it names, or None when unknown, used or expired.
     A conditional UPDATE, so two tabs opening the same link cannot both sign in."""

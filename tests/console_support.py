@@ -43,7 +43,10 @@ async def sign_in(
     client: TestClient, sessions: async_sessionmaker[AsyncSession], user_id: str, clock: Clock
 ) -> str:
     """Open the link; returns the HTML of the page it lands on (the queue for reviewers)."""
-    resp = await client.get(await new_link(sessions, user_id, clock))
+    link = await new_link(sessions, user_id, clock)
+    page = await client.get(link)  # what a chat app's link preview also does: uses nothing up
+    assert page.status == 200, await page.text()
+    resp = await client.post(link)
     assert resp.status == 200, await resp.text()
     assert "/staff/" in str(resp.url)
     return await resp.text()

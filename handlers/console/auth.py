@@ -30,6 +30,7 @@ SIGN_IN = N_(
 )
 LINK_USED = N_("This sign-in link has already been used or has expired. Ask for a new one with /web.")
 SIGNED_OUT = N_("You have signed out.")
+PRESS_TO_SIGN_IN = N_("Press the button to sign in to the staff console on this computer.")
 NO_ROLE = N_("Your account has no staff role for this page.")
 
 Handler = Callable[[Desk], Awaitable[web.StreamResponse]]
@@ -39,15 +40,16 @@ def _locale(request: web.Request) -> str:
     return normalise_locale(request.headers.get("Accept-Language", "")[:5]) or DEFAULT_LOCALE
 
 
-def sign_in_page(request: web.Request, message: str, status: int = 401) -> web.Response:
+def sign_in_page(
+    request: web.Request, message: str, status: int = 401, action: str | None = None
+) -> web.Response:
     t = translator(_locale(request))
-    response = aiohttp_jinja2.render_template(
+    return aiohttp_jinja2.render_template(
         "signin.html",
         request,
-        {"_": t, "message": t(message), "locale": t.locale},
+        {"_": t, "message": t(message), "locale": t.locale, "action": action},
         status=status,
     )
-    return response
 
 
 def desk_page(
@@ -100,6 +102,19 @@ def _set_cookie(response: web.StreamResponse, console: Console, value: str) -> N
     )
 
 
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """The link's page: a button that signs in. Opening the link does not use it up, because chat
+    apps fetch a link to show its preview before the person taps it."""
+    console = request.app[CONSOLE]
+    async with console.sessions() as session:
+        live = await console_auth.link_is_live(session, request.match_info["token"], console.now())
+    if not live:
+        return sign_in_page(request, LINK_USED, status=403)
+    response = sign_in_page(request, PRESS_TO_SIGN_IN, status=200, action=request.path)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     """Open a session from a one-time link. The token is used up before anything else happens."""
     console = request.app[CONSOLE]
@@ -136,6 +151,7 @@ async def language(desk: Desk) -> web.StreamResponse:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
-    router.add_get("/staff/login/{token}", login)
+    router.add_get("/staff/login/{token}", login_page)
+    router.add_post("/staff/login/{token}", login)
     router.add_post("/staff/logout", logout)
     router.add_post("/staff/lang", language)
