@@ -150,11 +150,11 @@ async def test_a_reviewer_works_a_round_in_the_browser(
         loaded = "img => img.complete ? img.naturalWidth : new Promise(done => img.onload = () => done(img.naturalWidth))"
         assert await thumb.evaluate(loaded) == 120
         await page.screenshot(path=ARTIFACTS / f"dossier-{size}.png", full_page=True)
-        async with context.expect_page() as opened:
-            await page.locator(".thumb").first.click()
-        large = await opened.value
-        await large.wait_for_load_state()
-        assert "/files/" in large.url
+        link = page.locator(".thumb").first
+        assert await link.get_attribute("target") == "_blank"  # opens large beside the dossier
+        large = await context.new_page()
+        await large.goto(base + str(await link.get_attribute("href")))
+        assert await large.evaluate("document.images[0].naturalWidth") == 120
         await large.close()
 
         # claim, then return it with a comment on one answer
