@@ -4,14 +4,17 @@ sending through the outbox, pause / resume / cancel, and the fairs and rounds li
 from __future__ import annotations
 
 import re
+from datetime import date
+from io import BytesIO
 
+from openpyxl import load_workbook
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.pipeline import Pipeline
 from storage.models import Account
 from storage.outbox import OutboxMessage
-from storage.outreach import Broadcast
+from storage.outreach import Broadcast, Fair, FairRegistration
 from tests.conftest import Clock
 from tests.console_support import console_client, csrf_of, sign_in
 from tests.test_staff_support import add_staff, dossier
@@ -74,3 +77,51 @@ async def test_reviewers_cannot_broadcast_and_fairs_list_for_any_staff(
         assert refused.status == 403
         fairs = await client.get("/staff/fairs")
         assert fairs.status == 200 and "Fairs and rounds" in await fairs.text()
+
+
+async def test_a_fairs_registrations_export_from_the_web_and_other_provinces_fairs_are_404(
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    await add_staff(sessions, "b1", "broadcaster", "Hưng Yên")
+    app = await dossier(sessions, product="Giỏ mây")
+    async with sessions() as s, s.begin():
+        ours = Fair(
+            name="Hội chợ CNNT Hưng Yên 2026",
+            province="Hưng Yên",
+            place="Phố Hiến",
+            starts_on=date(2026, 12, 10),
+            ends_on=date(2026, 12, 14),
+            registration_deadline=date(2026, 12, 1),
+        )
+        theirs = Fair(
+            name="Hội chợ Hà Nội",
+            province="Hà Nội",
+            place="Giảng Võ",
+            starts_on=date(2026, 12, 10),
+            ends_on=date(2026, 12, 14),
+            registration_deadline=date(2026, 12, 1),
+        )
+        s.add_all([ours, theirs])
+        await s.flush()
+        s.add(
+            FairRegistration(
+                fair_id=ours.id,
+                facility_id=app.facility_id,
+                status="registered",
+                products="=SUM(A1:A9)",
+                contact_name="Lê Văn C",
+                phone="0912345678",
+                registered_at=clock.now,
+            )
+        )
+    async with console_client(pipeline, sessions) as client:
+        await sign_in(client, sessions, "b1", clock)
+        page = await (await client.get("/staff/fairs")).text()
+        assert "Hội chợ CNNT Hưng Yên 2026" in page and "Hội chợ Hà Nội" not in page
+        resp = await client.get(f"/staff/export/fairs/{ours.id}/registrations.xlsx")
+        sheet = load_workbook(BytesIO(await resp.read())).active
+        cells = {c.value: c for row in sheet.iter_rows() for c in row}
+        assert "Cơ sở Giỏ mây" in cells
+        formula = cells["=SUM(A1:A9)"]
+        assert formula.data_type == "s"
+        assert (await client.get(f"/staff/export/fairs/{theirs.id}/registrations.xlsx")).status == 404

@@ -88,6 +88,7 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
                 t.datetime(reg.registered_at, run.settings.timezone) if reg.registered_at else "",
             ]
         )
+        keep_as_text(sheet[sheet.max_row])
     for column, width in zip(
         "ABCDEFGHIJKLMN", (5, 30, 14, 18, 14, 30, 24, 16, 16, 7, 24, 20, 13, 17), strict=True
     ):
@@ -118,6 +119,13 @@ def safe_cell(sheet: Any, value: Any) -> Any:
         cell.number_format = "dd/mm/yyyy hh:mm"
         return cell
     return value
+
+
+def keep_as_text(cells: Iterable[Any]) -> None:
+    """In an ordinary (not write-only) sheet: formula-looking text just written stays text."""
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+            cell.data_type = "s"
 
 
 def xlsx_bytes(title: str, headers: list[str], rows: Iterable[list[Any]], widths: list[int]) -> bytes:
