@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from io import BytesIO
+from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.__main__ import main
 from handlers.pipeline import Pipeline
 from storage import staff
 from tests.conftest import Clock
@@ -143,3 +146,29 @@ async def test_another_provinces_dossier_is_404_and_none_of_its_rows_show(
             c.value for row in load_workbook(BytesIO(await export.read())).active.iter_rows() for c in row
         ]
         assert "Cơ sở Giỏ mây" in cells and "Cơ sở Gốm Bát Tràng" not in cells
+
+
+def test_an_admin_on_the_server_prints_a_link_for_staff_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://kc.hungyen.gov.vn/")
+    add = [
+        "staff",
+        "add",
+        "--channel",
+        "telegram",
+        "--user-id",
+        "42",
+        "--role",
+        "reviewer",
+        "--province",
+        "Hưng Yên",
+    ]
+    assert main(add) == 0
+    capsys.readouterr()
+    assert main(["staff", "login-link", "--channel", "telegram", "--user-id", "42"]) == 0
+    link = capsys.readouterr().out.strip()
+    assert link.startswith("https://kc.hungyen.gov.vn/staff/login/") and len(link) > 70
+    assert main(["staff", "login-link", "--channel", "telegram", "--user-id", "99"]) == 2
+    assert "not active staff" in capsys.readouterr().err
