@@ -253,7 +253,13 @@ async def run() -> list[Figure]:
             size = f"{len(data) // 1024} KB"
             figures.append(Figure("queue.xlsx, 10,000 rows: time", timings[-1] * 1000, "ms", size))
             figures.append(Figure("queue.xlsx, 10,000 rows: CPU", cpu[-1] * 1000, "ms", "all threads"))
-            figures.append(Figure("queue.xlsx, 10,000 rows: longest loop stall", stall * 1000, "ms"))
+            figures.append(
+                Figure("queue.xlsx, 10,000 rows: longest loop stall", stall * 1000, "ms", "first export")
+            )
+            timings.clear()
+            _, stall = await _stall_during(export())
+            figures.append(Figure("queue.xlsx, 10,000 rows: time, again", timings[-1] * 1000, "ms"))
+            figures.append(Figure("queue.xlsx, 10,000 rows: loop stall, again", stall * 1000, "ms"))
             tracemalloc.start()
             await export()
             _, peak = tracemalloc.get_traced_memory()
