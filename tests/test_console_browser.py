@@ -16,6 +16,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -33,6 +34,8 @@ from tests.test_staff_support import add_staff, application, dossier, notice_for
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed (dev extra)")
+expect = playwright_api.expect
+expect.set_options(timeout=30_000)  # a loaded CI machine renders a dossier with three PDFs slowly
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
     reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
@@ -105,7 +108,11 @@ async def test_a_reviewer_works_a_round_in_the_browser(
             viewport={"width": width, "height": height}, accept_downloads=True
         )
         page = await context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
+
+        async def accept(dialog: Any) -> None:
+            await dialog.accept()
+
+        page.on("dialog", accept)
 
         # sign in from the link (the reviewer chose English in chat)
         await page.goto(base + await new_link(sessions, "r1", clock))
@@ -116,15 +123,13 @@ async def test_a_reviewer_works_a_round_in_the_browser(
         # search without accents, then filter by status
         await page.fill("input[name=q]", "non la chuong")
         await page.get_by_role("button", name="Filter").click()
-        await page.wait_for_load_state()
-        assert await page.locator("table.queue tbody tr").count() == 1
-        assert "Nón lá Chuông" in await page.inner_text("table.queue")
+        await expect(page.locator("table.queue tbody tr")).to_have_count(1)
+        await expect(page.locator("table.queue")).to_contain_text("Nón lá Chuông")
         await page.goto(base + "/staff/")
         await page.select_option("select[name=status]", "approved")
         await page.get_by_role("button", name="Filter").click()
-        await page.wait_for_load_state()
-        assert "Chiếu cói Kim Sơn" in await page.inner_text("table.queue")
-        assert await page.locator("table.queue tbody tr").count() == 1
+        await expect(page.locator("table.queue tbody tr")).to_have_count(1)
+        await expect(page.locator("table.queue")).to_contain_text("Chiếu cói Kim Sơn")
 
         # export the queue as filtered and read it
         async with page.expect_download() as download_info:
@@ -138,11 +143,10 @@ async def test_a_reviewer_works_a_round_in_the_browser(
         # open the dossier: nothing is claimed; the PDF and a photo are shown
         await page.goto(base + "/staff/")
         await page.get_by_role("link", name=app.receipt_code).click()
-        await page.wait_for_load_state()
-        assert "Number of workers" in await page.inner_text("main")
+        await expect(page.locator("main")).to_contain_text("Number of workers")
         assert (await application(sessions, app.id)).status == "submitted"
-        assert await page.locator("object.pdf").count() >= 1
-        pdf_url = await page.locator("object.pdf").first.get_attribute("data")
+        assert await page.locator("iframe.pdf").count() >= 1
+        pdf_url = await page.locator("iframe.pdf").first.get_attribute("src")
         pdf = await page.request.get(base + pdf_url)
         assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
         thumb = page.locator(".thumb img").first
@@ -159,15 +163,18 @@ async def test_a_reviewer_works_a_round_in_the_browser(
 
         # claim, then return it with a comment on one answer
         await page.get_by_role("button", name="Take for review").click()
-        await page.wait_for_load_state()
+        await expect(page.locator("main")).to_contain_text("You have taken this dossier")
         await page.get_by_text("Return for changes", exact=True).click()
         flag = page.locator(".flag", has_text="Short description")
-        await flag.locator("input[type=checkbox]").check()
-        await flag.locator("textarea").fill("Please say which materials you use.")
+        box = flag.locator("input[type=checkbox]")
+        assert await box.get_attribute("value") == "a:product_description"
+        await box.check()
+        comment = page.locator('textarea[name="comment:a:product_description"]')
+        await comment.fill("Please say which materials you use.")
+        assert await box.is_checked() and await comment.input_value() == "Please say which materials you use."
         await page.screenshot(path=ARTIFACTS / f"return-{size}.png", full_page=True)
         await page.get_by_role("button", name="Return to the owner").click()
-        await page.wait_for_load_state()
-        assert "Returned to the owner" in await page.inner_text("main")
+        await expect(page.locator("main")).to_contain_text("Returned to the owner")
         rows = await outbox(sessions)
         notice, identity = await notice_for(sessions, rows[-1])
         assert identity.external_id == chat.user_id
@@ -177,13 +184,12 @@ async def test_a_reviewer_works_a_round_in_the_browser(
         await chat.send("/apply")
         await chat.send("Giỏ đan tay từ mây rừng, nhuộm bằng lá bàng, không dùng hoá chất.")
         await chat.tap("Submit")
-        await page.reload()
-        assert "Changed since it was returned" in await page.inner_text("main")
+        await page.reload(wait_until="domcontentloaded")
+        await expect(page.locator("main")).to_contain_text("Changed since it was returned")
         await page.get_by_role("button", name="Take for review").click()
-        await page.wait_for_load_state()
+        await expect(page.locator("main")).to_contain_text("You have taken this dossier")
         await page.get_by_role("button", name="Approve").click()
-        await page.wait_for_load_state()
-        assert "now frozen" in await page.inner_text("main")
+        await expect(page.locator("main")).to_contain_text("now frozen")
         assert (await application(sessions, app.id)).status == "approved"
 
         # import a certificate list with a bad row: every bad row listed, nothing imported
@@ -213,9 +219,8 @@ async def test_a_reviewer_works_a_round_in_the_browser(
 
         # Vietnamese, as most staff will read it
         await page.get_by_role("button", name="Tiếng Việt").click()
-        await page.wait_for_load_state()
-        assert "Thống kê" in await page.inner_text("header")
+        await expect(page.locator("header")).to_contain_text("Thống kê")
         await page.screenshot(path=ARTIFACTS / f"stats-vi-{size}.png", full_page=True)
-        await page.goto(base + f"/staff/dossiers/{app.receipt_code}")
+        await page.goto(base + f"/staff/dossiers/{app.receipt_code}", wait_until="domcontentloaded")
         await page.screenshot(path=ARTIFACTS / f"dossier-vi-{size}.png", full_page=True)
         await browser.close()

@@ -1,5 +1,8 @@
 """/staff/dossiers/<receipt code>: one dossier read in full, its files inline, and the decisions.
 
+PDFs open in the browser's own viewer on demand (a lazy frame inside a closed <details>): three
+viewers loading at once made the page slow to use on an office PC; photos show as thumbnails.
+
 Reading never claims. The buttons post to the chat's own decision functions
 (`conversations.staff.decisions`), which re-check that the member still holds the dossier and
 queue the owner's notice in the same transaction; after each action the page is shown again
