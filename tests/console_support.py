@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.staff.web_login import login_link
 from handlers.console import setup_console
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from tests.conftest import Clock
 
 BASE = "http://console.test"

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.__main__ import main
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage import staff
 from tests.conftest import Clock
 from tests.console_support import console_client, csrf_of, new_link, sign_in

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.console import setup_console
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.models import StoredDocument
 from tests.conftest import Chat, Clock
 from tests.console_support import new_link

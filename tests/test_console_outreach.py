@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.models import Account
 from storage.outbox import OutboxMessage
 from storage.outreach import Broadcast, Fair, FairRegistration

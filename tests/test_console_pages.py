@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.certificates import Certificate
 from tests.conftest import Chat, Clock
 from tests.console_support import console_client, csrf_of, sign_in
