@@ -19,6 +19,7 @@ from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
 from handlers.channels.webchat.chat import WebSender, setup_webchat
+from handlers.console import setup_console
 from handlers.file_links import FileLinks, load_secret
 from handlers.runtime import Pipeline
 from storage import staff
@@ -112,7 +113,11 @@ async def build_system(config: Config, *, take_over: bool = False) -> System:
     await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
     set_display_timezone(config.timezone)  # every date a person reads, on every channel
-    settings = Settings(timezone=config.timezone, max_file_bytes=config.max_upload_mb * 1024 * 1024)
+    settings = Settings(
+        timezone=config.timezone,
+        max_file_bytes=config.max_upload_mb * 1024 * 1024,
+        public_base_url=config.public_base,
+    )
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
     slots = ENGINE_SLOTS_SQLITE if is_sqlite(config.database_url) else ENGINE_SLOTS
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale, engine_slots=slots)
@@ -124,6 +129,7 @@ async def build_system(config: Config, *, take_over: bool = False) -> System:
         max_upload_bytes=settings.max_file_bytes,
         public_base_url=config.public_base_url,
     )
+    setup_console(app, sessions=sessions, dialogue=dialogue, public_base_url=config.public_base)
     file_links = FileLinks(files, load_secret(config.files_dir))
     file_links.attach(app)
     context = Context(

@@ -5,7 +5,7 @@ SQLite: re-importing "45/QĐ-UBND" was not recognised as already recorded. The k
 in Python (storage.text_keys.match_key), filled here for existing rows, and carry a unique index.
 
 Revision ID: 0002_issue9
-Revises: 0001
+Revises: 0002_issue12
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from alembic import op
 from storage.text_keys import match_key
 
 revision: str = "0002_issue9"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_issue12"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
