@@ -26,9 +26,11 @@ test: $(STAMP)
 trials: $(STAMP)
 	TRIALS_FULL=1 $(BIN)/python -m pytest -q -s -m trial
 
+# The type checker's settings (packages, strictness, per-library exceptions) are in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from conversations.dialogue import Dialogue
 from conversations.messages import Incoming
@@ -59,7 +60,7 @@ SCRIPT: list[tuple[str, str]] = [
 
 
 def _incoming(user: str, n: int, kind: str, value: str) -> Incoming:
-    base = {"channel": "web", "user_id": user, "update_id": f"{user}-{n}"}
+    base: dict[str, Any] = {"channel": "web", "user_id": user, "update_id": f"{user}-{n}"}
     if kind == "cmd":
         return Incoming(**base, command=value)
     if kind == "choice":

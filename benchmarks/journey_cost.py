@@ -31,8 +31,10 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from benchmarks import Figure
 from conversations import documents
@@ -152,7 +154,7 @@ CHANNELS = (
 @dataclass
 class Owner:
     pipeline: Pipeline
-    sessions: Callable[[], object]
+    sessions: async_sessionmaker[AsyncSession]
     channel: Channel
     user_id: str
     answers: dict[str, str]
@@ -161,13 +163,13 @@ class Owner:
     chars: int = 0
     inputs: int = 0
 
-    async def _go(self, **fields: object) -> None:
+    async def _go(self, **fields: Any) -> None:
         incoming = Incoming(
             channel=self.channel.name,
             user_id=self.user_id,
             update_id=str(next(_UPDATE_IDS)),  # unique per channel: the pipeline drops repeats
             has_buttons=self.channel.has_buttons,
-            **fields,  # type: ignore[arg-type]  # the Incoming fields this driver sets
+            **fields,  # the Incoming fields this driver sets
         )
         self.last = await self.pipeline.handle(incoming)
         count, chars = self.channel.measure(self.last)
@@ -205,7 +207,7 @@ class Owner:
 
 
 async def _where(owner: Owner) -> tuple[str | None, str | None]:
-    async with owner.sessions() as s:  # type: ignore[attr-defined]
+    async with owner.sessions() as s:
         identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
         state = await s.get(ConversationState, identity.account_id) if identity else None
         return (state.flow, state.step) if state else (None, None)
@@ -213,17 +215,19 @@ async def _where(owner: Owner) -> tuple[str | None, str | None]:
 
 async def _waiting_for(owner: Owner) -> str | None:
     """The document the bot asked for (the next file sent is filed under it), if any."""
-    async with owner.sessions() as s:  # type: ignore[attr-defined]
+    async with owner.sessions() as s:
         identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
         state = await s.get(ConversationState, identity.account_id) if identity else None
         return state.data.get("upload_for") if state else None
 
 
 async def _missing_documents(owner: Owner, dialogue: Dialogue) -> list[documents.ItemStatus]:
-    async with owner.sessions() as s:  # type: ignore[attr-defined]
+    async with owner.sessions() as s:
         identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
+        assert identity is not None, "the owner has talked to the bot"
         account = await s.get(Account, identity.account_id)
         state = await s.get(ConversationState, identity.account_id)
+        assert account is not None and state is not None
         probe = Incoming(channel=owner.channel.name, user_id=owner.user_id, update_id="probe")
         run = await dialogue.run_for(s, account, state, probe)
         return documents.missing_required(await documents.status(run))

@@ -21,13 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from benchmarks import Figure
 
 LIMIT = 30.0
 
 
-async def _people(sessions, count: int, first: int) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+async def _people(
+    sessions: async_sessionmaker[AsyncSession], count: int, first: int
+) -> list[tuple[int, str]]:
     from storage.models import Account, Identity
 
     now = datetime.now(UTC)
@@ -98,7 +101,7 @@ async def measure(total: int, workdir: Path) -> list[Figure]:
             await worker.drain()
             wall = time.perf_counter() - started
         accepted = sorted(c.at for c in fake.calls if c.method == "sendMessage" and c.ok)
-        received: Counter[tuple[int, str]] = Counter(
+        received: Counter[tuple[int, str | None]] = Counter(
             (chat, text) for chat, messages in fake.messages.items() for text in (m.text for m in messages)
         )
         rejected = fake.rejected_429

@@ -247,7 +247,7 @@ async def journey(pipeline: Any, sessions: Any) -> list[tuple[str, int]]:
         step = current.step or ""
         if step == "documents":
             return script
-        menu = next((m.choices for m in reversed(outs) if m.choices), [])
+        menu: list[Any] = next((m.choices for m in reversed(outs) if m.choices), [])
         if current.flow is None and not applied:
             outs, applied = await say("/apply"), True
             continue
@@ -295,6 +295,22 @@ class StubPipeline:
 
     async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str:
         return "vi"
+
+    # The rest of the runtime's interface, never reached while every update is answered.
+    async def failed(self, channel: str, update_id: str, exc: BaseException) -> None:
+        return None
+
+    async def first_delivery(self, channel: str, update_id: str) -> bool:
+        return True
+
+    async def apology(self, channel: str, user_id: str, hint: str | None = None) -> str:
+        return ""
+
+    async def set_unreachable(self, channel: str, user_id: str, reason: str) -> None:
+        return None
+
+    async def set_reachable(self, channel: str, user_id: str) -> None:
+        return None
 
 
 def run() -> list[Figure]:

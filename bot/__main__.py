@@ -1,5 +1,5 @@
-"""Command line: `python -m bot run | migrate | staff add|remove|login-link` (see DESIGN.md,
-"Stable interfaces")."""
+"""Command line: `python -m bot run | migrate | staff add|remove|login-link` (see the README,
+"Configuration" and "The staff console")."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ Kept separate from the command line so tests start exactly what `python -m bot r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -47,8 +48,8 @@ class System:
         """The port actually bound (HTTP_PORT=0 picks a free one, as tests do)."""
         assert self.runner is not None
         for site in self.runner.sites:
-            server = site._server  # type: ignore[attr-defined]
-            if server is not None and server.sockets:
+            server = site._server
+            if isinstance(server, asyncio.Server) and server.sockets:
                 return int(server.sockets[0].getsockname()[1])
         return self.config.http_port
 

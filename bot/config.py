@@ -1,4 +1,4 @@
-"""Configuration from the environment (and `.env`), with the defaults DESIGN.md promises.
+"""Configuration from the environment (and `.env`), with the defaults the README's "Configuration" table lists.
 
 Read once at start-up into a frozen value; nothing else in the code reads os.environ.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -25,7 +26,7 @@ def _data() -> Mapping[str, object]:
 
 
 def centres() -> Mapping[str, Mapping[str, str]]:
-    return _data().get("centres") or {}  # type: ignore[return-value]  # YAML mapping of mappings
+    return cast(Mapping[str, Mapping[str, str]], _data().get("centres") or {})  # a YAML mapping of mappings
 
 
 def nobody_on_duty(run: Run, province: str | None) -> str:

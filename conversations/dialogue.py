@@ -82,7 +82,8 @@ class Dialogue:
         intent = intent_of(incoming.text) if not (incoming.command or incoming.choice) else None
         if intent is not None and not (account.handover_at is not None and intent in ("help", "staff")):
             # "quay lại", "menu", "thôi", "cho hỏi": a wish to move, never an answer to store.
-            command, args = INTENT_COMMANDS[intent], ""
+            command: str | None = INTENT_COMMANDS[intent]
+            args = ""
         else:
             run.incoming = self._resolve_typed_choice(run, await self.shown_menu(run))
             command, args = self._command_of(run.incoming)

@@ -1,8 +1,9 @@
 """The flow engine: takes one `Incoming`, advances the user's flow, returns `Outgoing` messages.
 
-It interprets the step values of `conversations.steps`; it knows no flow by name except the
-commands every flow must obey (`/cancel`, `/menu`, `/help`, ...), which `conversations.commands`
-routes. The position in a flow is `ConversationState.step`; answers are saved by the caller's
+It interprets the step values of `conversations.steps` and knows no flow by name: the
+commands every flow must obey (`/cancel`, `/menu`, `/help`, ...) are routed before it sees an
+update, by `conversations.dialogue` from the features' command tables (`conversations.owner`
+for these). The position in a flow is `ConversationState.step`; answers are saved by the caller's
 transaction together with that position, so a draft is never half saved.
 
 Rules users of good form tools ask for, and which live here:

@@ -1,5 +1,5 @@
 """“Talk to staff”: the bot hands a conversation to the centre's staff and stays quiet until
-they hand it back (DESIGN.md, Flows).
+they hand it back.
 
 Opening a case tells every reviewer and admin of the facility's province (national admins when
 there is no profile yet); what the owner writes while the case is open reaches the staff member
@@ -50,7 +50,7 @@ async def open_case(run: Run) -> HandoverCase:
     run.session.add(case)
     await run.session.flush()
     question = _current_question(run)
-    payload = {
+    payload: dict[str, Any] = {
         "msgid": N_("🙋 {who} asks to talk to staff."),
         "values": {"who": _who(run.facility)},
         "parts": [{"msgid": N_("They were at: “{question}”"), "values": {"question": question}}]

@@ -16,7 +16,7 @@ the words around them before the amount validator reads what is left.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -91,9 +91,9 @@ def pick(typed: str, candidates: Sequence[Candidate], *, exact_only: bool = Fals
     return Ambiguous(tuple(key for key, score in ranked if top - score < FUZZY_MARGIN))
 
 
-def _unique(keys: object) -> list[str]:
+def _unique(keys: Iterable[str]) -> list[str]:
     seen: list[str] = []
-    for key in keys:  # type: ignore[attr-defined]  # an iterable of str
+    for key in keys:
         if key not in seen:
             seen.append(key)
     return seen

@@ -20,13 +20,14 @@ class PayloadError(ValueError):
     """A payload that could not be packed (too long, a separator inside a field)."""
 
 
+@dataclass(frozen=True)
 class CallbackData:
     """Base of the payload dataclasses below; subclasses set `prefix` and declare str/int fields."""
 
     prefix: ClassVar[str]
 
     def pack(self) -> str:
-        values = [str(getattr(self, f.name)) for f in fields(self)]  # type: ignore[arg-type]  # subclasses are dataclasses
+        values = [str(getattr(self, f.name)) for f in fields(self)]
         while values and values[-1] == "":
             values.pop()
         if any(":" in v for v in values[:-1]):
@@ -41,7 +42,7 @@ class CallbackData:
         """The payload if `data` is one of this kind, else None (another kind, or malformed)."""
         if not data or (data != cls.prefix and not data.startswith(cls.prefix + ":")):
             return None
-        declared = fields(cls)  # type: ignore[arg-type]  # subclasses are dataclasses
+        declared = fields(cls)
         raw = data[len(cls.prefix) + 1 :].split(":", len(declared) - 1) if data != cls.prefix else []
         values: dict[str, object] = {}
         for f, text in zip(declared, raw, strict=False):

@@ -307,3 +307,14 @@ def province_validator(text: str) -> Result:
             warning_values={"old_name": match.old_name, "province": match.province.name},
         )
     return Valid(match)
+
+
+def province_name_validator(text: str) -> Result:
+    """`province_validator` for an answer that is stored: the current province's name (what
+    facilities and staff records keep), with the old-name warning kept for the user."""
+    result = province_validator(text)
+    if isinstance(result, Invalid):
+        return result
+    match = result.value
+    assert isinstance(match, ProvinceMatch)  # province_validator accepts only with a match
+    return Valid(match.province.name, warning=result.warning, warning_values=result.warning_values)

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 from conversations.i18n import N_
 from conversations.programmes import (
@@ -158,9 +158,9 @@ def _leaf(predicate: Mapping[str, Any], facts: Mapping[str, object]) -> bool:
     if "not_in" in predicate:
         return not any(_same(value, v) for v in predicate["not_in"])
     if "gte" in predicate:
-        return _is_number(value) and value >= predicate["gte"]  # type: ignore[operator]
+        return _is_number(value) and value >= predicate["gte"]
     if "lt" in predicate:
-        return _is_number(value) and value < predicate["lt"]  # type: ignore[operator]
+        return _is_number(value) and value < predicate["lt"]
     raise ValueError(f"no known operator in {dict(predicate)!r}")
 
 
@@ -170,7 +170,7 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float | Decimal]:
     return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
@@ -312,7 +312,7 @@ def support_estimate(programme: Programme, facts: Mapping[str, object]) -> int |
     if "amount_vnd" in level:
         return int(level["amount_vnd"])
     cost = known.get("cost_vnd")
-    if not _is_number(cost) or cost <= 0:  # type: ignore[operator]
+    if not _is_number(cost) or cost <= 0:
         return None
     cap = Decimal(level["cap_vnd"])
     if known.get("whole_line") == "yes" and "whole_line_multiplier" in level:

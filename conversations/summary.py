@@ -3,7 +3,7 @@
 Changing an answer drops it and asks it again; afterwards the flow moves forward from the top,
 so a change that makes new questions relevant (another product group) asks those too, then
 comes back here. On a dossier returned for changes only the answers the reviewer flagged can be
-changed (`storage.review.open_items`): the rest is what the centre has already checked.
+changed (`storage.returned.open_items`): the rest is what the centre has already checked.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from conversations.i18n import N_
 from conversations.messages import Choice, short_label
 from conversations.run import Run
 from conversations.steps import AskChoice, EndFlow, Flow, Goto, Question, Summary, Transition
-from storage.review import open_items
+from storage.returned import open_items
 
 if TYPE_CHECKING:
     from conversations.engine import Engine
@@ -160,10 +160,11 @@ async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transit
         return None
     if action.startswith("e:"):
         step_id = action[2:]
-        if step_id not in {q.id for q in editable_questions(run, flow)}:
+        editable = {q.id: q for q in editable_questions(run, flow)}
+        if step_id not in editable:
             await show(run, flow, step)
             return None
-        current = display(run, flow.step(step_id), run.answers.get(step_id))  # type: ignore[arg-type]
+        current = display(run, editable[step_id], run.answers.get(step_id))
         run.drop_answer(step_id)
         run.set_data("return_to", step.id)
         run.set_data("edited", step_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -23,3 +24,15 @@ def append_text_safe(sheet: Worksheet, values: Iterable[Any]) -> None:
         if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
             cell.data_type = "s"
             cell.quotePrefix = True
+
+
+def active_sheet(book: Workbook) -> Worksheet:
+    """The sheet a workbook opens on, as a worksheet: the one every export writes and staff read.
+
+    openpyxl types `Workbook.active` loosely (a chartsheet, or none); ours are never either, and
+    failing loudly here beats writing into the wrong kind of sheet.
+    """
+    sheet = book.active
+    if not isinstance(sheet, Worksheet):
+        raise TypeError(f"the active sheet is a {type(sheet).__name__}, not a worksheet")
+    return sheet

@@ -5,7 +5,7 @@ once, for both."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from conversations.messages import Outgoing
 
@@ -43,6 +43,17 @@ class Refused(Transient):
 class Sender(Protocol):
     channel: str
 
-    async def send(self, external_id: str, messages: list[Outgoing]) -> None:
-        """Deliver the messages to one user, in order; raise a `SendError` on failure."""
+    async def send(self, external_id: str, messages: list[Outgoing]) -> list[str] | None:
+        """Deliver the messages to one user, in order; raise a `SendError` on failure.
+
+        A channel that can edit what it sent (see `Editor`) returns the platform's references to
+        the messages created; the others return None."""
         ...
+
+
+@runtime_checkable
+class Editor(Protocol):
+    """A sender that can replace a message it sent (Telegram): a broadcast's progress message is
+    then edited in place instead of sent again."""
+
+    async def edit(self, external_id: str, message_ref: str, out: Outgoing) -> None: ...

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
-from storage.db import insert_for
+from storage.db import execute_dml, insert_for
 from storage.models import Account, ConversationState, DeadLetter, Facility, Identity, ProcessedUpdate, utcnow
 
 
@@ -30,8 +30,8 @@ async def mark_processed(session: AsyncSession, channel: str, update_id: str) ->
         .values(channel=channel, update_id=update_id, at=utcnow())
         .on_conflict_do_nothing(index_elements=["channel", "update_id"])
     )
-    result = await session.execute(stmt)
-    if not result.rowcount:  # type: ignore[attr-defined]
+    result = await execute_dml(session, stmt)
+    if not result.rowcount:
         raise DuplicateUpdate(update_id)
 
 

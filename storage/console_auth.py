@@ -18,6 +18,7 @@ from sqlalchemy import String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.db import execute_dml
 from storage.models import Base, utcnow
 
 LINK_TTL = timedelta(minutes=15)
@@ -86,7 +87,8 @@ async def redeem_link(session: AsyncSession, token: str, now: datetime) -> tuple
     """Use a token once: the (channel, external id) it names, or None when unknown, used or expired.
     A conditional UPDATE, so two tabs opening the same link cannot both sign in."""
     digest = _digest(token)
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(ConsoleLoginLink)
         .where(
             ConsoleLoginLink.token_hash == digest,
@@ -94,9 +96,9 @@ async def redeem_link(session: AsyncSession, token: str, now: datetime) -> tuple
             ConsoleLoginLink.expires_at > now,
         )
         .values(used_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         return None
     found = await session.execute(
         select(ConsoleLoginLink.channel, ConsoleLoginLink.external_id).where(

@@ -6,11 +6,15 @@ busy timeout so two writers queue instead of failing, foreign keys on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 IMMEDIATE = "kc_sqlite_immediate"
@@ -37,7 +41,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -46,7 +50,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.close()
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin(conn):  # type: ignore[no-untyped-def]
+        def _begin(conn: Connection) -> None:
             # Otherwise the driver's own behaviour: reads in autocommit, BEGIN before the first
             # write, which then waits for the lock under busy_timeout.
             if conn.get_execution_options().get(IMMEDIATE, False):
@@ -73,7 +77,16 @@ async def claim_writer(session: AsyncSession) -> None:
     await session.connection(execution_options={IMMEDIATE: True})
 
 
-def insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
+async def execute_dml(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
+    """Run an INSERT, UPDATE or DELETE whose row count the caller reads (a compare-and-set).
+
+    SQLAlchemy types `AsyncSession.execute` as returning a plain `Result`; for a DML statement it is
+    always a `CursorResult`, the only kind that carries `rowcount`.
+    """
+    return cast(CursorResult[Any], await session.execute(statement))
+
+
+def insert_for(session: AsyncSession) -> Callable[[Any], postgresql.Insert | sqlite.Insert]:
     """The dialect's INSERT (SQLite's or PostgreSQL's), for "insert ... on conflict do nothing"."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert

@@ -16,6 +16,7 @@ from sqlalchemy import ForeignKey, String, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.db import execute_dml
 from storage.models import Base, Identity, utcnow
 
 CODE_TTL = timedelta(minutes=10)
@@ -82,11 +83,12 @@ async def find_valid(session: AsyncSession, code: str, now: datetime) -> LinkCod
 
 async def consume(session: AsyncSession, code: LinkCode, now: datetime) -> bool:
     """Mark the code used; False when another request used it first (two phones, one code)."""
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(LinkCode)
         .where(LinkCode.id == code.id, LinkCode.used_at.is_(None))
         .values(used_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return bool(result.rowcount)
 

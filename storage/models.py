@@ -147,7 +147,7 @@ class Application(Base):
     reviewer: Mapped[str | None] = mapped_column(String(80))
     claimed_at: Mapped[datetime | None]
     # While returned for changes: the flagged answers and documents with the reviewer's comments,
-    # and what the dossier held when it was returned (see the docstring of storage.review).
+    # and what the dossier held when it was returned (see the docstring of storage.returned).
     requested_changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     facility: Mapped[Facility] = relationship(back_populates="applications")

@@ -45,12 +45,13 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.db import insert_for
+from storage.db import execute_dml, insert_for
 from storage.models import Account, Base, Identity, utcnow
 
 STATUSES = (
@@ -323,13 +324,14 @@ async def claim(
 async def mark_sending(session: AsyncSession, row_id: int, worker: str, lease_until: datetime) -> bool:
     """The request is about to go out. False when the row was taken back meanwhile (its
     broadcast paused or cancelled): then it must not be sent."""
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(
             OutboxMessage.id == row_id, OutboxMessage.status == "claimed", OutboxMessage.claimed_by == worker
         )
         .values(status="sending", attempts=OutboxMessage.attempts + 1, lease_until=lease_until)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return bool(result.rowcount)
 
@@ -384,14 +386,16 @@ async def recover(session: AsyncSession, now: datetime, *, all_workers_dead: boo
     With `all_workers_dead` (a SQLite process starting: it is the only worker) every such row is
     taken back at once; otherwise only rows whose lease has run out. Returns (released, in doubt).
     """
-    expired = True if all_workers_dead else OutboxMessage.lease_until < now
-    released = await session.execute(
+    expired = true() if all_workers_dead else OutboxMessage.lease_until < now
+    released = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.status == "claimed", expired)
         .values(status="pending", claimed_by=None, lease_until=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    doubtful = await session.execute(
+    doubtful = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.status == "sending", expired)
         .values(
@@ -401,7 +405,7 @@ async def recover(session: AsyncSession, now: datetime, *, all_workers_dead: boo
             doubtful=True,
             last_error="in doubt: the worker stopped while sending; sent again",
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return released.rowcount or 0, doubtful.rowcount or 0
 
@@ -438,31 +442,34 @@ async def batch_doubtful(session: AsyncSession, batch: str) -> int:
 
 async def hold_batch(session: AsyncSession, batch: str) -> int:
     """Pause: rows not yet out wait; a claimed row whose request has not started is taken back too."""
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.batch == batch, OutboxMessage.status.in_(("pending", "claimed")))
         .values(status="held", claimed_by=None, lease_until=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return result.rowcount or 0
 
 
 async def resume_batch(session: AsyncSession, batch: str, now: datetime) -> int:
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.batch == batch, OutboxMessage.status == "held")
         .values(status="pending", not_before=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return result.rowcount or 0
 
 
 async def cancel_batch(session: AsyncSession, batch: str) -> int:
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.batch == batch, OutboxMessage.status.in_(("pending", "claimed", "held")))
         .values(status="cancelled", claimed_by=None, lease_until=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return result.rowcount or 0
 

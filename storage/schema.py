@@ -7,6 +7,7 @@ module that declares tables is imported here so Alembic and the tests see the wh
 from __future__ import annotations
 
 from storage import (  # noqa: F401  (every module that declares tables)
+    audit,
     certificates,
     console_auth,
     handover,
@@ -14,7 +15,6 @@ from storage import (  # noqa: F401  (every module that declares tables)
     models,
     outbox,
     outreach,
-    review,
     staff,
     upload_links,
 )

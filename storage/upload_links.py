@@ -17,6 +17,7 @@ from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.db import execute_dml
 from storage.models import Base, utcnow
 
 LINK_TTL = timedelta(hours=24)
@@ -79,11 +80,12 @@ async def find(session: AsyncSession, token: str) -> UploadLink | None:
 async def claim(session: AsyncSession, link: UploadLink, now: datetime) -> bool:
     """Use the link up, inside the caller's transaction; False when it was used or expired
     meanwhile (a double submit). Rolled back with the transaction if the upload fails."""
-    result = await session.execute(
+    result = await execute_dml(
+        session,
         update(UploadLink)
         .where(UploadLink.id == link.id, UploadLink.used_at.is_(None), UploadLink.expires_at > now)
         .values(used_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if result.rowcount:
         link.used_at = now

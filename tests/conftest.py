@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -189,6 +189,23 @@ def pipeline(sessions: async_sessionmaker[AsyncSession], tmp_path: Path, clock: 
 
 
 _ids = itertools.count(1)
+
+
+class ChatLike(Protocol):
+    """What the journey helpers of tests/test_flows.py drive: `Chat` below, and `TelegramChat` in
+    tests/test_telegram.py, which walks the same journeys through the fake Telegram."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def last(self) -> list[Outgoing]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def buttons(self) -> list[str]: ...
+    async def send(self, text: str) -> list[Outgoing]: ...
+    async def tap(self, label_part: str) -> list[Outgoing]: ...
+    async def upload(self, filename: str, data: bytes, content_type: str) -> list[Outgoing]: ...
 
 
 @dataclass

@@ -28,6 +28,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -272,7 +273,8 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # type: ignore[attr-defined]
+        server = site._server
+        assert isinstance(server, asyncio.Server)
         self.port = int(server.sockets[0].getsockname()[1])
         return self
 
@@ -367,7 +369,7 @@ class FakeTelegram:
         file_size: int | None = None,
     ) -> dict[str, Any]:
         stored = self.add_file(data, folder="documents", suffix=_suffix(filename), file_size=file_size)
-        document = {
+        document: dict[str, Any] = {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
             "file_name": filename,
@@ -441,7 +443,7 @@ class FakeTelegram:
         self,
         update: dict[str, Any],
         *,
-        secret: str | None = ...,  # type: ignore[assignment]
+        secret: str | EllipsisType | None = ...,
         url: str | None = None,
     ) -> int:
         """POST an update to the registered webhook as Telegram does; returns the HTTP status.

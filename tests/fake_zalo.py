@@ -1,6 +1,6 @@
 """A fake Zalo Bot Platform API on 127.0.0.1, for the channel's tests.
 
-It speaks what the platform documents (platforms.md C): `POST /bot<TOKEN>/<method>` with JSON,
+It speaks what the Zalo Bot Platform documents: `POST /bot<TOKEN>/<method>` with JSON,
 answered with `{ok, result, error_code, description}`; getUpdates hands out ONE event per call
 (no offset), or `ok:false, error_code:408` when the long poll ends empty; setWebhook wants an
 HTTPS URL and an 8-256 character secret; sendMessage wants 1-2000 characters. It also hosts the
@@ -47,7 +47,9 @@ class FakeZalo:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        port = server.sockets[0].getsockname()[1]
         self.base = f"http://127.0.0.1:{port}"
         return self.base
 

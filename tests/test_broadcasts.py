@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -56,8 +57,8 @@ class Person:
         assert payload in offered or payload.startswith("go:"), f"{payload} not offered: {offered}"
         return await self._go(choice=payload)
 
-    async def _go(self, **what: object) -> list[Outgoing]:
-        incoming = Incoming(channel="telegram", user_id=self.user_id, update_id=f"t{next(_updates)}", **what)  # type: ignore[arg-type]
+    async def _go(self, **what: Any) -> list[Outgoing]:
+        incoming = Incoming(channel="telegram", user_id=self.user_id, update_id=f"t{next(_updates)}", **what)
         self.last = await self.pipeline.handle(incoming)
         return self.last
 
@@ -163,7 +164,7 @@ async def test_broadcast_to_1000_people_with_429s_and_blocked_users_reports_exac
     scheduler = OutreachScheduler(sessions, {"telegram": sender}, clock=vtime)
     await scheduler.show_progress()
     progress = fake.last_message(int(STAFF_ID))
-    assert progress.text.splitlines()[:3] == [
+    assert (progress.text or "").splitlines()[:3] == [
         "📣 Thông báo #1: đang gửi",
         f"Đã gửi: 0/{audience}",
         f"Còn lại: {audience}",
@@ -175,25 +176,25 @@ async def test_broadcast_to_1000_people_with_429s_and_blocked_users_reports_exac
     vtime.advance(seconds=5)
     await scheduler.show_progress()
     assert fake.last_message(int(STAFF_ID)) is progress and progress.edits == 1  # the same message, edited
-    assert progress.text.splitlines()[1:4] == [
+    assert (progress.text or "").splitlines()[1:4] == [
         f"Đã gửi: 100/{audience}",
         f"Còn lại: {audience - 120}",
         "Đã chặn bot: 20 · Lỗi: 0",
     ]
-    assert progress.text.splitlines()[4].startswith("Tốc độ: ")
+    assert (progress.text or "").splitlines()[4].startswith("Tốc độ: ")
 
     await delivery.drain()
     vtime.advance(seconds=5)
     await scheduler.show_progress()
     report = fake.last_message(int(STAFF_ID))
     assert report is not progress
-    assert report.text.splitlines()[1:] == [
+    assert (report.text or "").splitlines()[1:] == [
         f"Người nhận: {audience}",
         f"Đã nhận: {audience - 20}",
         "Đã chặn bot hoặc đóng tài khoản: 20",
         "Không gửi được: 0",
     ]
-    assert progress.text.startswith("📣 Thông báo #1: đã xong") and progress.labels == []
+    assert (progress.text or "").startswith("📣 Thông báo #1: đã xong") and progress.labels == []
     assert delivery.stats["rate_limited"] == 5
     # Each who can be reached got it exactly once; nobody outside the audience got anything.
     got = {chat: fake.sent_texts(chat) for chat in fake.messages if chat != int(STAFF_ID)}
@@ -255,7 +256,7 @@ async def test_staff_pause_resume_and_cancel_a_running_broadcast(
     assert len(fake.messages) == 1  # only the staff member's progress message
     vtime.advance(seconds=5)
     await scheduler.show_progress()
-    assert fake.last_message(int(STAFF_ID)).text.startswith("📣 Thông báo #1: tạm dừng")
+    assert (fake.last_message(int(STAFF_ID)).text or "").startswith("📣 Thông báo #1: tạm dừng")
     assert fake.last_message(int(STAFF_ID)).labels == ["▶️ Tiếp tục", "✖ Hủy"]
     await staffer.tap("go:broadcast:resume:1")
     delivery = worker(sessions, sender, vtime)
@@ -268,7 +269,7 @@ async def test_staff_pause_resume_and_cancel_a_running_broadcast(
     assert len(fake.messages) - 1 == 60
     vtime.advance(seconds=5)
     await scheduler.show_progress()
-    report = fake.last_message(int(STAFF_ID)).text.splitlines()
+    report = (fake.last_message(int(STAFF_ID)).text or "").splitlines()
     assert report[0] == "✖ Thông báo #1 đã bị hủy. Kết quả:"
     assert report[1:] == [
         "Người nhận: 200",

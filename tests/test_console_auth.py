@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.__main__ import main
+from conversations.xlsx import active_sheet
 from handlers.runtime import Pipeline
 from storage import staff
 from tests.conftest import Clock
@@ -132,6 +133,7 @@ async def test_another_provinces_dossier_is_404_and_none_of_its_rows_show(
     other = await dossier(sessions, province="Hà Nội", product="Gốm Bát Tràng", tax_code="0101234567")
     async with console_client(pipeline, sessions) as client:
         html = await sign_in(client, sessions, "hy", clock)
+        assert other.receipt_code is not None
         assert "Giỏ mây" in html and "Gốm Bát Tràng" not in html and other.receipt_code not in html
         found = await (await client.get("/staff/?q=Gom+Bat")).text()
         assert "Gốm Bát Tràng" not in found
@@ -143,7 +145,9 @@ async def test_another_provinces_dossier_is_404_and_none_of_its_rows_show(
         export = await client.get("/staff/export/queue.xlsx")
         assert export.status == 200
         cells = [
-            c.value for row in load_workbook(BytesIO(await export.read())).active.iter_rows() for c in row
+            c.value
+            for row in active_sheet(load_workbook(BytesIO(await export.read()))).iter_rows()
+            for c in row
         ]
         assert "Cơ sở Giỏ mây" in cells and "Cơ sở Gốm Bát Tràng" not in cells
 

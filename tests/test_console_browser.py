@@ -10,6 +10,7 @@ Skipped, saying why, where Chromium is not installed (`.ci/run` installs it with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import struct
@@ -24,6 +25,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from conversations.xlsx import active_sheet
 from handlers.console import setup_console
 from handlers.runtime import Pipeline
 from storage.models import StoredDocument
@@ -69,7 +71,9 @@ async def serve(pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]) 
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    port = server.sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -137,7 +141,7 @@ async def test_a_reviewer_works_a_round_in_the_browser(
         download = await download_info.value
         saved = tmp_path / "queue.xlsx"
         await download.save_as(saved)
-        sheet = load_workbook(saved).active
+        sheet = active_sheet(load_workbook(saved))
         assert sheet.max_row == 2 and "Cơ sở Chiếu cói Kim Sơn" in [c.value for c in sheet[2]]
 
         # open the dossier: nothing is claimed; the PDF and a photo are shown

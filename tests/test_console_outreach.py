@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from conversations.xlsx import active_sheet
 from handlers.runtime import Pipeline
 from storage.models import Account
 from storage.outbox import OutboxMessage
@@ -55,11 +56,13 @@ async def test_a_broadcaster_previews_sends_pauses_and_cancels_from_the_web(
 
         await client.post(f"/staff/broadcasts/{b.id}/pause", data={"csrf": csrf})
         async with sessions() as s:
-            assert (await s.get(Broadcast, b.id)).status == "paused"
+            paused = await s.get(Broadcast, b.id)
+            assert paused is not None and paused.status == "paused"
         await client.post(f"/staff/broadcasts/{b.id}/resume", data={"csrf": csrf})
         await client.post(f"/staff/broadcasts/{b.id}/stop", data={"csrf": csrf})
         async with sessions() as s:
-            assert (await s.get(Broadcast, b.id)).status == "cancelled"
+            stopped = await s.get(Broadcast, b.id)
+            assert stopped is not None and stopped.status == "cancelled"
             statuses = {r.status for r in (await s.scalars(select(OutboxMessage))).all()}
         assert statuses == {"cancelled"}
         report = await (await client.get("/staff/broadcasts")).text()
@@ -119,7 +122,7 @@ async def test_a_fairs_registrations_export_from_the_web_and_other_provinces_fai
         page = await (await client.get("/staff/fairs")).text()
         assert "Hội chợ CNNT Hưng Yên 2026" in page and "Hội chợ Hà Nội" not in page
         resp = await client.get(f"/staff/export/fairs/{ours.id}/registrations.xlsx")
-        sheet = load_workbook(BytesIO(await resp.read())).active
+        sheet = active_sheet(load_workbook(BytesIO(await resp.read())))
         cells = {c.value: c for row in sheet.iter_rows() for c in row}
         assert "Cơ sở Giỏ mây" in cells
         formula = cells["=SUM(A1:A9)"]

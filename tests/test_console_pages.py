@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from conversations.xlsx import active_sheet
 from handlers.runtime import Pipeline
 from storage.certificates import Certificate
 from tests.conftest import Chat, Clock
@@ -44,6 +45,7 @@ async def test_queue_filters_search_without_accents_and_sorts(
         assert codes(page) == [non_la.receipt_code]
         page = await (await client.get("/staff/?q=0312345678")).text()  # tax code
         assert codes(page) == [gio.receipt_code]
+        assert gio.receipt_code is not None
         page = await (await client.get(f"/staff/?q={gio.receipt_code.lower()}")).text()
         assert codes(page) == [gio.receipt_code]
         page = await (await client.get("/staff/?commune=X%C3%A3+T%C3%A2n+H%C6%B0ng")).text()
@@ -180,7 +182,7 @@ async def test_certificate_import_lists_every_bad_row_and_imports_nothing(
         page = await (await client.get("/staff/certificates?q=gi%E1%BB%8F")).text()
         assert "12/GCN" in page
         export = await client.get("/staff/export/certificates.xlsx")
-        sheet = load_workbook(BytesIO(await export.read())).active
+        sheet = active_sheet(load_workbook(BytesIO(await export.read())))
         assert sheet.cell(2, 1).value == "HTX Mây tre Phú Vinh"
 
 
@@ -193,10 +195,10 @@ async def test_exports_keep_vietnamese_and_never_write_formulas(
     async with console_client(pipeline, sessions) as client:
         await sign_in(client, sessions, "hy", clock)
         resp = await client.get("/staff/export/queue.xlsx?q=non+la")
-        sheet = load_workbook(BytesIO(await resp.read())).active
+        sheet = active_sheet(load_workbook(BytesIO(await resp.read())))
         assert [c.value for c in sheet[2]][1] == "Nón lá Chuông" and sheet.max_row == 2
         resp = await client.get("/staff/export/queue.xlsx")
-        sheet = load_workbook(BytesIO(await resp.read())).active
+        sheet = active_sheet(load_workbook(BytesIO(await resp.read())))
         cells = [
             c
             for row in sheet.iter_rows()
@@ -220,5 +222,7 @@ async def test_stats_page_draws_every_chart_and_offers_its_table(
         for key in ("status", "communes", "weeks", "funnel", "abandon", "expiring"):
             assert f"/staff/stats/{key}.xlsx" in page
         resp = await client.get("/staff/stats/funnel.xlsx")
-        rows = [[c.value for c in r] for r in load_workbook(BytesIO(await resp.read())).active.iter_rows()]
+        rows = [
+            [c.value for c in r] for r in active_sheet(load_workbook(BytesIO(await resp.read()))).iter_rows()
+        ]
         assert rows[1][1] == 2 and rows[3][1] == 1  # Hà Nội's dossier is not counted

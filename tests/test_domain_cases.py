@@ -13,7 +13,7 @@ from conversations import rules
 from conversations.flows.eligibility import DISCLAIMER, SUPPORT_DISCLAIMER, verdict_text
 from conversations.flows.programme_questions import _positive_amount
 from conversations.i18n import translator
-from conversations.places import province_validator
+from conversations.places import ProvinceMatch, province_validator
 from conversations.programmes import load_programmes
 from conversations.validators import Valid
 from storage.models import Facility
@@ -24,7 +24,8 @@ from tests.test_flows import onboard_english, state_of
 def test_ha_tay_before_2008_is_recognised_as_ha_noi() -> None:
     for typed in ("Hà Tây", "ha tay", "tỉnh Hà Tây"):
         result = province_validator(typed)
-        assert isinstance(result, Valid) and result.value.province.name == "Hà Nội", typed
+        assert isinstance(result, Valid) and isinstance(result.value, ProvinceMatch), typed
+        assert result.value.province.name == "Hà Nội", typed
 
 
 def test_support_verdicts_carry_the_support_disclaimer_not_the_councils() -> None:
@@ -35,7 +36,7 @@ def test_support_verdicts_carry_the_support_disclaimer_not_the_councils() -> Non
     text = verdict_text(run, support, verdict)  # type: ignore[arg-type]  # needs only run.t
     assert run.t(SUPPORT_DISCLAIMER) in text and "selection council" not in text
     selection = programmes["selection"]
-    text = verdict_text(run, selection, rules.evaluate(selection, {"level": "province"}))  # type: ignore[arg-type]
+    text = verdict_text(run, selection, rules.evaluate(selection, {"level": "province"}))  # type: ignore[arg-type]  # needs only run.t
     assert run.t(DISCLAIMER) in text
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.outreach import reminders
 from conversations.programmes import load_programmes
+from conversations.xlsx import active_sheet
 from handlers.runtime import Pipeline
 from storage.files import FileStore
 from storage.outbox import OutboxMessage
@@ -28,7 +29,7 @@ from tests.test_reminders import hanoi, queued
 
 
 @pytest.fixture
-def clock() -> VirtualTime:  # type: ignore[override]
+def clock() -> VirtualTime:
     return VirtualTime(hanoi(date(2026, 11, 23), 9))
 
 
@@ -91,7 +92,7 @@ async def test_staff_create_a_fair_owners_register_and_staff_export_the_registra
     document = staffer.last[0].document
     assert document is not None and document.filename.endswith(".xlsx")
     data = await asyncio.to_thread(Path(document.path).read_bytes)
-    sheet = load_workbook(io.BytesIO(data)).active
+    sheet = active_sheet(load_workbook(io.BytesIO(data)))
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("STT", "Cơ sở", "Tỉnh, thành phố")
     assert rows[1][1] == "Cơ sở 1" and rows[1][5] == "Giỏ mây, khay tre, đèn tre"

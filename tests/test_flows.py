@@ -19,7 +19,7 @@ from storage.models import (
     Identity,
     StoredDocument,
 )
-from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
+from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat, ChatLike
 
 PROFILE_EN = [
     ("facility_name", "Hợp tác xã Mây tre đan Phú Vinh"),
@@ -66,7 +66,7 @@ async def state_of(sessions: async_sessionmaker[AsyncSession], user_id: str = "u
 
 
 async def answer_current(
-    chat: Chat, sessions: async_sessionmaker[AsyncSession], answers: dict[str, str]
+    chat: ChatLike, sessions: async_sessionmaker[AsyncSession], answers: dict[str, str]
 ) -> str:
     """Answer whatever question the bot is waiting on; returns its step id."""
     state = await state_of(sessions, chat.user_id)
@@ -84,7 +84,7 @@ async def answer_current(
     return step
 
 
-async def onboard_english(chat: Chat) -> None:
+async def onboard_english(chat: ChatLike) -> None:
     await chat.send("/start")
     await chat.tap("English")
     assert "personal" in chat.text.lower() or "information" in chat.text.lower()
@@ -187,7 +187,7 @@ async def full_application(chat: Chat, sessions: async_sessionmaker[AsyncSession
     assert "Required documents: 0/" in chat.text
 
 
-async def upload_required(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def upload_required(chat: ChatLike, sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as s:
         app = await s.scalar(select(Application))
     assert app is not None
@@ -227,7 +227,7 @@ async def test_application_from_start_to_receipt(
     assert app.rules_version and app.rules_version.startswith("selection@")
     assert app.verdict is not None and app.verdict["outcome"] == "eligible"
     assert [e.to_status for e in events] == ["submitted"]
-    assert docs >= 5
+    assert docs is not None and docs >= 5
     await chat.send("/status")
     assert app.receipt_code in chat.text and "Submitted" in chat.text
 

@@ -17,7 +17,7 @@ from handlers.runtime import Pipeline, clean_text
 from storage.db import session_factory
 from storage.files import FileStore
 from storage.models import DeadLetter
-from tests.conftest import Chat
+from tests.conftest import Chat, ChatLike
 from tests.test_e2e_webchat import Browser, start_system
 from tests.test_flows import state_of
 
@@ -36,7 +36,7 @@ def test_controls_and_invisible_marks_go_and_letters_tabs_newlines_stay() -> Non
     assert clean_text("".join(map(chr, controls))) == ""
 
 
-async def answer_the_name(chat: Chat | Browser, name: str) -> None:
+async def answer_the_name(chat: ChatLike | Browser, name: str) -> None:
     await chat.send("/start")
     await chat.tap("English")
     await chat.tap("I agree")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import N_
 from conversations.payloads import Go
+from handlers.runtime import Pipeline
 from storage.models import Identity
 from storage.outbox import OutboxMessage
 from tests.conftest import Chat, Clock
@@ -64,14 +65,14 @@ async def test_a_typed_label_after_a_notice_picks_from_the_notice_en(
 
 
 async def test_linked_channels_keep_their_own_menu_en(
-    pipeline: object, sessions: async_sessionmaker[AsyncSession]
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    web = Chat(pipeline, user_id="w1", channel="web")  # type: ignore[arg-type]
+    web = Chat(pipeline, user_id="w1", channel="web")
     await onboard_english(web)
     web_identity = await _identity(sessions, "w1")
     async with sessions() as s, s.begin():
         s.add(Identity(channel="zalo", external_id="z1", account_id=web_identity.account_id))
-    zalo = Chat(pipeline, user_id="z1", channel="zalo", has_buttons=False)  # type: ignore[arg-type]
+    zalo = Chat(pipeline, user_id="z1", channel="zalo", has_buttons=False)
     await zalo.send("/settings")
     assert zalo.last[-1].choices[0].label == "🌐 Language"  # Zalo now shows the settings menu
     await web.send("1")  # the web chat still shows the main menu: 1 is the eligibility check

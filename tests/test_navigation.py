@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.intents import intent_of
+from handlers.runtime import Pipeline
 from storage.models import Application, Facility
 from tests.conftest import Chat
 from tests.test_flows import PROFILE_EN, onboard_english, state_of
@@ -108,11 +109,11 @@ async def test_every_question_offers_back_as_its_last_button_en(chat: Chat) -> N
 
 
 async def test_back_is_the_last_numbered_line_on_zalo_vi(
-    pipeline: object, sessions: async_sessionmaker[AsyncSession]
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     from handlers.channels.zalo.client import render
 
-    chat = Chat(pipeline, user_id="z1", channel="zalo", has_buttons=False)  # type: ignore[arg-type]
+    chat = Chat(pipeline, user_id="z1", channel="zalo", has_buttons=False)
     await start_profile_vi(chat)
     await chat.send("Cơ sở mây tre Phú Vinh")
     shown = render(chat.last, "http://127.0.0.1")[-1]

@@ -10,7 +10,7 @@ from pathlib import Path
 from openpyxl import Workbook, load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from conversations.xlsx import append_text_safe
+from conversations.xlsx import active_sheet, append_text_safe
 from handlers.runtime import Pipeline
 from tests.test_broadcasts import Person, make_staff
 from tests.test_fairs import clock, create_fair, pipe  # noqa: F401  (fixtures)
@@ -22,10 +22,10 @@ INJECTIONS = ['=HYPERLINK("http://evil.example","x")', "+1+2", "-2+3", "@SUM(A1:
 
 def test_every_formula_start_is_written_as_text() -> None:
     book = Workbook()
-    append_text_safe(book.active, [*INJECTIONS, "Giỏ mây", 7])
+    append_text_safe(active_sheet(book), [*INJECTIONS, "Giỏ mây", 7])
     buffer = io.BytesIO()
     book.save(buffer)
-    cells = list(load_workbook(io.BytesIO(buffer.getvalue())).active[1])
+    cells = list(active_sheet(load_workbook(io.BytesIO(buffer.getvalue())))[1])
     assert [c.value for c in cells] == [*INJECTIONS, "Giỏ mây", 7]
     assert [c.data_type for c in cells[:4]] == ["s"] * 4
     assert all(c.quotePrefix for c in cells[:4]) and not cells[4].quotePrefix
@@ -53,7 +53,7 @@ async def test_a_fair_export_keeps_a_typed_formula_as_text(
     document = staffer.last[0].document
     assert document is not None
     data = await asyncio.to_thread(Path(document.path).read_bytes)
-    row = list(load_workbook(io.BytesIO(data)).active[2])
+    row = list(active_sheet(load_workbook(io.BytesIO(data)))[2])
     typed = {c.value: c.data_type for c in row if isinstance(c.value, str) and c.value[:1] in "=+-@"}
     assert typed == {INJECTIONS[0]: "s", "@125/QĐ-UBND": "s", "=1+1": "s"}
 

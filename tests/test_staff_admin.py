@@ -14,7 +14,7 @@ from bot.assembly import bootstrap_admins
 from bot.config import Config, StaffAdmin
 from handlers.runtime import Pipeline
 from storage import staff
-from storage.review import AuditEvent
+from storage.audit import AuditEvent
 from storage.staff import StaffMember
 from tests.conftest import Chat
 from tests.test_flows import onboard_english
@@ -139,10 +139,10 @@ async def test_a_provincial_admin_manages_only_their_province_and_not_themselves
 async def test_audit_rows_cannot_be_rewritten(sessions: async_sessionmaker[AsyncSession]) -> None:
     from datetime import UTC, datetime
 
-    from storage import review
+    from storage import audit
 
     async with sessions() as s, s.begin():
-        review.audit(
+        audit.record(
             s, actor="telegram:1", action="staff_added", subject="staff:1", at=datetime.now(UTC), detail={}
         )
     with pytest.raises(ValueError, match="append-only"):

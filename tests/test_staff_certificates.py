@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.i18n import translator
 from conversations.programmes import load_programmes
 from conversations.staff import importer
+from conversations.xlsx import active_sheet
 from handlers.runtime import Pipeline
+from storage.audit import AuditEvent
 from storage.certificates import Certificate
-from storage.review import AuditEvent
 from tests.conftest import Chat
 from tests.test_flows import onboard_english
 from tests.test_staff_support import add_staff, staff_chat
@@ -92,7 +93,7 @@ async def test_an_xlsx_list_with_excel_dates_and_numeric_tax_codes(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     book = Workbook()
-    sheet = book.active
+    sheet = active_sheet(book)
     sheet.append(["Tên cơ sở", "Mã số thuế", "Sản phẩm", "Cấp", "Số GCN", "Ngày cấp", "Cơ quan cấp", "Tỉnh"])
     sheet.append(
         [

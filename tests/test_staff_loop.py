@@ -58,6 +58,7 @@ async def test_owner_submits_reviewer_returns_owner_fixes_reviewer_approves_cert
 
     # --- the reviewer opens it: profile, answers, verdict with rules version, documents as files
     await reviewer.send("/review")
+    assert app.receipt_code is not None
     assert app.receipt_code in reviewer.text and "Oldest first" in reviewer.text
     await reviewer.tap("📄 KC-")
     shown = reviewer.text
@@ -92,6 +93,7 @@ async def test_owner_submits_reviewer_returns_owner_fixes_reviewer_approves_cert
     assert len(rows) == 1 and rows[0].purpose.startswith(f"status:{app.id}:")
     notice, identity = await notice_for(sessions, rows[0])
     assert identity.external_id == "u1"
+    assert app.receipt_code is not None
     assert app.receipt_code in notice[0].text
     assert "• Short description: Please say which materials you use" in notice[0].text
     assert "• Product photos: The photos are blurred" in notice[0].text
@@ -120,6 +122,7 @@ async def test_owner_submits_reviewer_returns_owner_fixes_reviewer_approves_cert
     await chat.tap("Back to the summary")
     clock.now = clock.now.replace(hour=7)
     await chat.tap("Submit")
+    assert app.receipt_code is not None
     assert app.receipt_code in chat.text
     resubmitted = await application(sessions, app.id)
     assert resubmitted.status == "resubmitted" and resubmitted.requested_changes is None

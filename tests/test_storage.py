@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import accounts, applications
@@ -22,7 +23,7 @@ from storage.schema import metadata
 
 
 async def test_migrations_match_the_models(any_engine: AsyncEngine) -> None:
-    def diff(conn):  # type: ignore[no-untyped-def]
+    def diff(conn: Connection) -> list[Any]:
         return compare_metadata(MigrationContext.configure(conn), metadata)
 
     async with any_engine.connect() as conn:

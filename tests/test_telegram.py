@@ -204,7 +204,7 @@ async def full_application(chat: TelegramChat, sessions: async_sessionmaker[Asyn
     for _ in range(40):
         if (await state_of(sessions, chat.user_id)).step == "documents":
             break
-        await answer_current(chat, sessions, answers)  # type: ignore[arg-type]
+        await answer_current(chat, sessions, answers)
     assert "Required documents: 0/" in chat.text
 
 
@@ -226,6 +226,7 @@ async def test_full_journey(
     await chat.send("/start")
     language = chat.last_messages[-1]
     assert [b["text"] for b in language.buttons] == ["Tiếng Việt", "English"]
+    assert language.reply_markup is not None
     assert len(language.reply_markup["inline_keyboard"]) == 1  # two short buttons share a row
     await onboard_english(chat)
     await full_application(chat, sessions)
@@ -256,7 +257,7 @@ async def test_full_journey(
         docs = await s.scalar(select(func.count()).select_from(StoredDocument))
         identity = await s.scalar(select(Identity))
     assert app is not None and app.status == "submitted" and app.receipt_code
-    assert docs >= 5
+    assert docs is not None and docs >= 5
     assert identity is not None and identity.channel == "telegram" and identity.external_id == "501"
 
     ok_calls_only(fake)  # no 400 anywhere: texts, keyboards and callback data all within limits
@@ -335,7 +336,9 @@ async def test_long_text_is_split_with_the_keyboard_on_the_last_part(
     ).replace(" ", "")
     for part in parts[:-1]:  # each cut falls between paragraphs, not inside a word
         assert part.text is not None and part.text.rstrip().endswith("sản phẩm.")
-    rows = parts[-1].reply_markup["inline_keyboard"]
+    markup = parts[-1].reply_markup
+    assert markup is not None
+    rows = markup["inline_keyboard"]
     assert [[b["text"] for b in row] for row in rows] == [
         ["Có", "Không"],
         ["Gửi hồ sơ bổ sung sau"],
@@ -693,7 +696,7 @@ async def test_telegram_text_is_cleaned_before_the_engine(
     from tests.test_inbound_text import CLEAN_NAME, DIRTY_NAME, answer_the_name
 
     chat = TelegramChat(await start_bot("webhook"), FakeUser(530))
-    await answer_the_name(chat, DIRTY_NAME)  # type: ignore[arg-type]
+    await answer_the_name(chat, DIRTY_NAME)
     assert (await state_of(sessions, chat.user_id)).data["answers"]["facility_name"] == CLEAN_NAME
 
 

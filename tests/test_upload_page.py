@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -53,7 +54,7 @@ async def link_for(user: ZaloUser, item: str = ITEM) -> str:
 
 async def post(
     http: aiohttp.ClientSession, url: str, name: str, data: bytes, content_type: str, *, js: bool = False
-):  # type: ignore[no-untyped-def]
+) -> tuple[int, Any]:
     form = aiohttp.FormData()
     form.add_field("file", data, filename=name, content_type=content_type)
     headers = {"Accept": "application/json"} if js else {}

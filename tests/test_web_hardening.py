@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -17,12 +18,12 @@ from conversations.messages import Document
 from tests.conftest import PDF_BYTES
 
 
-async def running(tmp_path: Path, **settings: object) -> System:
+async def running(tmp_path: Path, **settings: Any) -> System:
     config = Config(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
         http_port=0,
         files_dir=tmp_path / "f",
-        **settings,  # type: ignore[arg-type]
+        **settings,
     )
     system = await build_system(config)
     await system.start()

@@ -9,7 +9,7 @@ A channel that cannot carry a PDF (`Incoming.can_send_documents` False: Zalo) ge
 upload link when the user picks an item; the upload page hands the file to `receive_upload`,
 which checks and files it exactly as a file sent in the chat is (`_store_file`, `_add_document`).
 
-A dossier returned for changes (`storage.review.open_items`) unlocks only the items the reviewer
+A dossier returned for changes (`storage.returned.open_items`) unlocks only the items the reviewer
 flagged: the others are listed but take no files, and a flagged item counts as done only once a
 file was sent after the return, so the owner cannot resubmit without acting on it. A required
 item the dossier did not have when it was returned (a flagged answer changed the product group)

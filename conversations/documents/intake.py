@@ -25,7 +25,7 @@ from conversations.payloads import Doc
 from conversations.run import Run
 from conversations.steps import Transition
 from storage.models import StoredDocument
-from storage.review import open_items
+from storage.returned import open_items
 
 
 def refusal(run: Run, accept: tuple[str, ...]) -> str:

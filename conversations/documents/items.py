@@ -1,7 +1,7 @@
 """The checklist's items for a draft and how they are shown: what is needed, what is in.
 
 The list comes from the programme data (`rules.checklist`) for the draft's programme, level and
-product group. A dossier returned for changes (`storage.review.open_items`) unlocks only the items
+product group. A dossier returned for changes (`storage.returned.open_items`) unlocks only the items
 the reviewer flagged: the others are listed but take no files, and a flagged item counts as done
 only once a file was sent after the return, so the owner cannot resubmit without acting on it. A
 required item the dossier did not have when it was returned (a flagged answer changed the product
@@ -28,7 +28,7 @@ from conversations.run import Run
 from conversations.steps import Checklist, Transition
 from storage import accounts, upload_links
 from storage.models import StoredDocument
-from storage.review import open_items
+from storage.returned import open_items
 
 STEP_ID = "documents"
 

@@ -4,7 +4,7 @@ Every answer lands in the draft `Application` row in the same transaction as the
 the flow, so the owner can stop at any question and continue days later, after a restart, or
 from another channel linked to the same account, landing on the first unanswered question.
 
-A dossier the centre returned for changes (`storage.review.open_items`) had its flagged answers
+A dossier the centre returned for changes (`storage.returned.open_items`) had its flagged answers
 removed by the reviewer's action, so resuming it asks exactly those, each with the reviewer's
 comment and the answer it had; the checklist opens only for flagged documents (and for those a
 changed answer newly requires), and the summary offers only those answers for change. Submitting
@@ -39,7 +39,7 @@ from conversations.steps import (
     Transition,
 )
 from conversations.validators import Result, text_between
-from storage import applications, review
+from storage import applications, returned
 from storage.models import Application
 
 REVENUE_BANDS = (
@@ -82,10 +82,10 @@ def create_draft(run: Run, programme: str, answers: dict[str, Any]) -> Applicati
 CHECKED = "checked"  # key in the state's "saved": the latest eligibility check's answers
 
 
-def _carry_over(run: Run, programme: str, answers: dict[str, Any]) -> None:
+def _carry_over(run: Run, programme: str, answers: dict[str, Any]) -> Application:
     """Start the draft with answers already given (a check, the verdict's button) and say once
     what was noted, so nobody is asked twice and nothing is taken silently."""
-    create_draft(run, programme, answers)
+    application = create_draft(run, programme, answers)
     flow = run.engine.flows["apply"]
     noted = [
         f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}"
@@ -100,26 +100,27 @@ def _carry_over(run: Run, programme: str, answers: dict[str, Any]) -> None:
             + "\n"
             + run.t(N_("You can change any of them on the summary before sending."))
         )
+    return application
 
 
 async def _draft_from_prefill(run: Run) -> Transition:
     """Coming from an eligibility check: start the draft with the answers already given."""
     prefill = run.pop_data("prefill")
     if run.application is None and prefill and prefill.get("programme") in run.programmes:
-        _carry_over(run, prefill["programme"], prefill)
+        application = _carry_over(run, prefill["programme"], prefill)
         await run.session.flush()
-        run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
+        run.set_data("application_id", application.id)
     return None
 
 
 async def _programme_chosen(run: Run, value: Any) -> Transition:
     checked = (run.state.data.get("saved") or {}).get(CHECKED) or {}
     if checked.get("programme") == value:
-        _carry_over(run, value, dict(checked))  # /apply typed after /check: the same answers
+        application = _carry_over(run, value, dict(checked))  # /apply typed after /check: the same answers
     else:
-        create_draft(run, value, {})
+        application = create_draft(run, value, {})
     await run.session.flush()
-    run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
+    run.set_data("application_id", application.id)
     return None
 
 
@@ -179,7 +180,7 @@ async def submit(run: Run) -> Transition:
     resubmission = application.status == "returned"
     detail: dict[str, Any] = {"rules_version": verdict.rules_version, "verdict": verdict.outcome}
     if resubmission:
-        detail["changes"] = await review.changes_since_return(run.session, application)
+        detail["changes"] = await returned.changes_since_return(run.session, application)
         application.requested_changes = None
     applications.record_event(
         run.session,
@@ -221,7 +222,7 @@ async def _open_documents(run: Run) -> Transition:
 
 
 def _returned(run: Run) -> bool:
-    return review.open_items(run.application) is not None
+    return returned.open_items(run.application) is not None
 
 
 def _documents_open(run: Run) -> bool:
@@ -239,7 +240,7 @@ def _with_review_note(step: Step) -> Step:
 
     def prompt(run: Run) -> str:
         text = base(run) if callable(base) else run.t(base)
-        changes = review.open_items(run.application)
+        changes = returned.open_items(run.application)
         comment = changes.get("answers", {}).get(step.id) if changes else None
         if not comment:
             return text

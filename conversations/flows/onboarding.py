@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.i18n import N_, translator
-from conversations.places import province_validator
+from conversations.places import province_name_validator
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Say, StartFlow, Summary, Transition
-from conversations.validators import Invalid, Result, Valid, phone, tax_code, text_between
+from conversations.validators import phone, tax_code, text_between
 from storage.models import Facility
 
 FACILITY_KINDS = (
@@ -83,15 +83,6 @@ async def _consent(run: Run, value: Any) -> Transition:
         )
     )
     return EndFlow(show_menu=False)
-
-
-def _province(text: str) -> Result:
-    """Store the current province name; tell the user when an old name was mapped to a new one."""
-    result = province_validator(text)
-    if isinstance(result, Invalid):
-        return result
-    # The validator's warning (an old name mapped to its new province) is kept for the user.
-    return Valid(result.value.province.name, warning=result.warning, warning_values=result.warning_values)
 
 
 async def _province_chosen(run: Run, value: Any) -> Transition:
@@ -214,7 +205,7 @@ FLOW = Flow(
             label=N_("Province / city"),
             prompt=N_("Which province or city is your facility in? You may use the name before July 2025."),
             example=N_("For example: Hưng Yên, Thái Bình, TP Hồ Chí Minh"),
-            validate=_province,
+            validate=province_name_validator,
             on_answer=_province_chosen,
         ),
         AskChoice(

@@ -12,11 +12,11 @@ from conversations import rules
 from conversations.matching import number_in_phrase
 from conversations.programmes import Programme, Question
 from conversations.run import Run
-from conversations.steps import AskChoice, AskText, Option, Step
+from conversations.steps import AskChoice, AskText, Condition, Option, Step
 from conversations.validators import Result
 
 
-def _condition(programme: Programme, question: Question):  # type: ignore[no-untyped-def]
+def _condition(programme: Programme, question: Question) -> Condition:
     def holds(run: Run) -> bool:
         return run.answers.get("programme") == programme.id and rules.matches(question.when, run.facts())
 

@@ -9,6 +9,7 @@ has not opted out. One message per person, to the app that shows it best.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -85,7 +86,7 @@ async def recipients(session: AsyncSession, audience: Audience, today: date) -> 
                 FairRegistration.status == "registered",
             )
         )
-    rows = (await session.execute(query)).all()
+    rows: Sequence[tuple[int, str]] = (await session.execute(query)).all()
     if audience.commune:
         # Folded in Python: SQLite's lower() leaves Vietnamese letters alone.
         wanted = fold(audience.commune)

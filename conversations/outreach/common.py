@@ -4,6 +4,7 @@ groups, and small validators."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ def date_value(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def text_block(min_len: int, max_len: int):  # type: ignore[no-untyped-def]
+def text_block(min_len: int, max_len: int) -> Callable[[str], Result]:
     """Free text keeping its line breaks (an announcement has paragraphs), trimmed."""
 
     def validate(text: str) -> Result:

@@ -24,7 +24,7 @@ from conversations.i18n import N_
 from conversations.messages import Document
 from conversations.outreach.common import GROUP_LABELS, LEVEL_LABELS
 from conversations.run import Run
-from conversations.xlsx import append_text_safe
+from conversations.xlsx import active_sheet, append_text_safe
 from storage.models import Facility
 from storage.outreach import Fair, FairRegistration
 
@@ -65,7 +65,7 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
     )
     t = run.t
     book = Workbook()
-    sheet = book.active
+    sheet = active_sheet(book)
     sheet.title = t(N_("Registrations"))[:31]
     append_text_safe(sheet, [t(h) for h in HEADERS])
     for cell in sheet[1]:

@@ -16,7 +16,7 @@ from conversations.outreach.export import registrations_xlsx
 from conversations.outreach.window import SendingWindow
 from conversations.places import province_validator
 from conversations.run import Run
-from conversations.steps import AskText, EndFlow, Flow, Goto, Summary, Transition
+from conversations.steps import AskText, EndFlow, Flow, Goto, OnAnswer, Summary, Transition
 from conversations.validators import Result, Valid, date_dmy, fold, number
 from storage import outreach
 from storage.outreach import Fair
@@ -87,7 +87,7 @@ async def staff_detail(run: Run, fair: Fair) -> None:
     run.say(text, [*choices, Choice(run.t(N_("🏪 All fairs")), "go:fairs")])
 
 
-def _check_date(step: str, *, not_before: str | None = None, not_after: str | None = None):  # type: ignore[no-untyped-def]
+def _check_date(step: str, *, not_before: str | None = None, not_after: str | None = None) -> OnAnswer:
     """A date answer checked against today and other answers (the engine's validators see only
     the text, not the clock or the other answers)."""
 

@@ -156,34 +156,36 @@ class _Batch:
         cert_ids = [p.subject_id for p in plans if p.kind == "certificate"]
         app_ids = [p.subject_id for p in plans if p.kind == "draft"]
         if cert_ids:
-            rows = await session.scalars(select(Certificate).where(Certificate.id.in_(cert_ids)))
-            self.certificates = {c.id: c for c in rows}
+            certificates = await session.scalars(select(Certificate).where(Certificate.id.in_(cert_ids)))
+            self.certificates = {c.id: c for c in certificates}
             self.rounds = list(await session.scalars(select(Round).where(Round.deadline >= self.today)))
         if app_ids:
-            rows = await session.scalars(select(Application).where(Application.id.in_(app_ids)))
-            self.applications = {a.id: a for a in rows}
+            drafts = await session.scalars(select(Application).where(Application.id.in_(app_ids)))
+            self.applications = {a.id: a for a in drafts}
         facility_ids = {c.facility_id for c in self.certificates.values() if c.facility_id is not None}
         facility_ids |= {a.facility_id for a in self.applications.values()}
         if not facility_ids:
             return
-        rows = await session.execute(
+        owners = await session.execute(
             select(Facility.id, Facility.account_id, Account.announcements_opt_in)
             .join(Account, Account.id == Facility.account_id)
             .where(Facility.id.in_(facility_ids))
         )
-        for facility_id, account_id, opted_in in rows.all():
+        for facility_id, account_id, opted_in in owners.all():
             self.account_of[facility_id] = account_id
             if opted_in:
                 self.opted_in.add(account_id)
         holders = {c.facility_id for c in self.certificates.values() if c.facility_id is not None}
         if holders:
-            rows = await session.execute(
+            held = await session.execute(
                 select(
                     Certificate.facility_id, Certificate.level, Certificate.product, Certificate.valid_until
                 ).where(Certificate.facility_id.in_(holders))
             )
-            for facility_id, level, product, until in rows.all():
-                key = (facility_id, level, product.casefold())
+            for holder, level, product, until in held.all():
+                if holder is None:  # excluded by the query; the column itself is nullable
+                    continue
+                key = (holder, level, product.casefold())
                 if until > self.latest.get(key, date.min):
                     self.latest[key] = until
 

@@ -84,12 +84,12 @@ async def _subject(run: Run, plan: ReminderPlan) -> str:
         fair = await session.get(Fair, plan.subject_id)
         if fair is None:
             return "?"
-        count = await session.scalar(
+        drafts = await session.scalar(
             select(func.count()).where(
                 FairRegistration.fair_id == fair.id, FairRegistration.status == "draft"
             )
         )
-        return run.t(N_("“{name}”: {count} unfinished registrations"), name=fair.name, count=count or 0)
+        return run.t(N_("“{name}”: {count} unfinished registrations"), name=fair.name, count=drafts or 0)
     if plan.kind == "certificate":
         cert = await session.get(Certificate, plan.subject_id)
         return f"{cert.product} – {cert.facility_name}" if cert is not None else "?"

@@ -15,6 +15,7 @@ from conversations.messages import Choice
 from conversations.owner.journey import onboard_then
 from conversations.payloads import Go
 from conversations.run import Run
+from conversations.steps import Question
 from storage import applications
 
 if TYPE_CHECKING:
@@ -65,10 +66,10 @@ async def mydata(run: Run, args: str, dialogue: Dialogue) -> None:
         flow = dialogue.engine.flows["onboarding"]
         answers = profile_answers(run.facility)
         for step in flow.steps:
-            if step.id in answers:
+            if isinstance(step, Question) and step.id in answers:
                 lines.append(
                     f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}"
-                )  # type: ignore[arg-type]
+                )
         apps = await applications.of_facility(run.session, run.facility.id)
         lines.append(run.t(N_("Dossiers: {count}"), count=len(apps)))
     run.say(

@@ -16,7 +16,7 @@ never become msgids, or a translator could rename a province.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 import yaml
 
@@ -42,7 +42,7 @@ def extract_yaml(
         yield from _walk(root)
 
 
-def _is_programme(root: yaml.Node | None) -> bool:
+def _is_programme(root: yaml.Node | None) -> TypeGuard[yaml.MappingNode]:
     if not isinstance(root, yaml.MappingNode):
         return False
     return any(isinstance(k, yaml.ScalarNode) and k.value in _PROGRAMME_KEYS for k, _ in root.value)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TypeGuard
 
 from conversations.programmes.model import ProgrammeDataError, placeholders
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -97,7 +97,7 @@ class FieldReader:
         if value <= above or (at_most is not None and value > at_most):
             bound = f"above {above}" + (f" and at most {at_most}" if at_most is not None else "")
             self.fail(path, f"must be {bound}")
-        return value  # type: ignore[return-value]
+        return value
 
     @staticmethod
     def _not_a_string(value: object, message: str) -> str:

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import N_
 from conversations.messages import Choice
-from conversations.places import province_validator
+from conversations.places import province_name_validator
 from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.staff.access import ADMIN_ROLES, ROLE_LABELS, Staff, require, scope_label, staff_of
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Transition
 from conversations.validators import Invalid, Result, Valid
-from storage import review, staff
+from storage import audit, staff
 from storage.staff import StaffMember
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ async def _remove(run: Run, admin: Staff, member_id: int, *, confirmed: bool) ->
         return
     before = {"role": member.role, "province": member.province, "active": True}
     member.active = False
-    review.audit(
+    audit.record(
         run.session,
         actor=admin.actor,
         action="staff_removed",
@@ -136,13 +136,6 @@ def _user_id(text: str) -> Result:
             N_("Please type the user id as the app shows it, without spaces."), N_("For example: 123456789")
         )
     return Valid(value)
-
-
-def _province(text: str) -> Result:
-    result = province_validator(text)
-    if isinstance(result, Invalid):
-        return result
-    return Valid(result.value.province.name, warning=result.warning, warning_values=result.warning_values)
 
 
 def _confirm_prompt(run: Run) -> str:
@@ -180,7 +173,7 @@ async def _add(run: Run, value: Any) -> Transition:
         province=province,
         added_by=admin.actor,
     )
-    review.audit(
+    audit.record(
         run.session,
         actor=admin.actor,
         action="staff_added",
@@ -235,7 +228,7 @@ def flows() -> list[Flow]:
                     label=N_("Province"),
                     prompt=N_("For which province?"),
                     example=N_("For example: Hưng Yên"),
-                    validate=_province,
+                    validate=province_name_validator,
                 ),
                 AskChoice(
                     id="confirm",

@@ -23,7 +23,7 @@ from conversations.staff.notify import tell_owner
 from conversations.staff.review import flow_dossier, in_scope, show_actions
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Summary, Transition
 from conversations.validators import Result, bounded_text, date_dmy
-from storage import certificates, review
+from storage import audit, certificates
 from storage.certificates import Certificate
 from storage.models import Application
 
@@ -236,7 +236,7 @@ async def record(
     )
     run.session.add(certificate)
     await run.session.flush()
-    event = review.add_event(
+    event = audit.add_event(
         run.session,
         application.id,
         actor=member.actor,

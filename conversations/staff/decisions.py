@@ -27,7 +27,7 @@ from conversations.staff.review import (
 )
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import Result, bounded_text
-from storage import review, staff
+from storage import returned, review, staff
 from storage.models import Application, ApplicationEvent
 
 APPROVE = "staff_approve"
@@ -129,7 +129,7 @@ async def return_for_changes(
     """Return a dossier with comments on answers (by question id) and documents (by checklist item
     id), unlocking only those, and tell the owner what to change in their language."""
     doc_labels = {item.id: item.label for item in dossier.checklist_of(run, application)}
-    event = await review.return_for_changes(
+    event = await returned.return_for_changes(
         run.session,
         application,
         reviewer=member.actor,

@@ -30,7 +30,7 @@ from conversations.i18n import N_
 from conversations.places import find_province
 from conversations.programmes import Programme
 from conversations.validators import Valid, date_dmy, fold, tax_code
-from storage import certificates, review
+from storage import audit, certificates
 from storage.certificates import Certificate
 
 MAX_ROWS = 5000
@@ -224,7 +224,7 @@ def parse_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     result = date_dmy(_text(value))
-    return result.value if isinstance(result, Valid) else None
+    return result.value if isinstance(result, Valid) and isinstance(result.value, date) else None
 
 
 def check_row(
@@ -402,7 +402,7 @@ async def _insert(
     except IntegrityError:
         return ImportReport(problem=(CLASH, {}))
     linked = sum(1 for c in added if c.facility_id is not None)
-    review.audit(
+    audit.record(
         session,
         actor=actor,
         action="certificates_imported",

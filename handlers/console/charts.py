@@ -27,6 +27,13 @@ class Table:
     note: str | None = None
 
 
+def figure(value: object) -> float:
+    """A table cell as a chart value: the tables hold counts and sums next to their labels."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"a chart value must be a number, not {type(value).__name__}")
+
+
 def bars(rows: list[tuple[str, float]], *, unit: str = "", colour: str = PALETTE[0]) -> str:
     """Horizontal bars, label above each bar and its value at the bar's end."""
     if not rows:
@@ -70,15 +77,15 @@ def stacked(rows: list[tuple[str, list[float]]], series: list[str]) -> str:
     for n, (label, values) in enumerate(rows):
         y = offset + n * ROW
         parts.append(f'<text x="0" y="{y + 14}" class="label">{escape(label)} ({sum(values):g})</text>')
-        x = 0.0
+        left = 0.0
         for k, value in enumerate(values):
             if not value:
                 continue
             length = (WIDTH - 10) * value / top
             parts.append(
-                f'<rect x="{x:.1f}" y="{y + 20}" width="{length:.1f}" height="{BAR}" '
+                f'<rect x="{left:.1f}" y="{y + 20}" width="{length:.1f}" height="{BAR}" '
                 f'fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(series[k])}: {value:g}</title></rect>'
             )
-            x += length
+            left += length
     parts.append("</svg>")
     return "".join(parts)

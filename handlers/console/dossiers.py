@@ -114,8 +114,7 @@ def _requested(desk: Desk, application: Application) -> list[str]:
     return lines
 
 
-@desk_page(REVIEW_ROLES)
-async def show(desk: Desk, *, note: str | None = None, error: str | None = None) -> web.StreamResponse:
+async def _page(desk: Desk, *, note: str | None = None, error: str | None = None) -> web.StreamResponse:
     application = await _dossier(desk)
     run = desk.run
     holder = await staff.describe(desk.session, application.reviewer) if application.reviewer else None
@@ -164,6 +163,9 @@ async def show(desk: Desk, *, note: str | None = None, error: str | None = None)
     )
 
 
+show = desk_page(REVIEW_ROLES)(_page)
+
+
 @desk_page(REVIEW_ROLES)
 async def act(desk: Desk) -> web.StreamResponse:
     application = await _dossier(desk)
@@ -192,9 +194,10 @@ async def act(desk: Desk) -> web.StreamResponse:
         else:
             answers: dict[str, str] = {}
             documents: dict[str, str] = {}
-            for value in form.getall("flag", []):
+            for flag in form.getall("flag", []):
+                value = str(flag)
                 comment = str(form.get(f"comment:{value}", "")).strip()[:500]
-                kind, _, key = str(value).partition(":")
+                kind, _, key = value.partition(":")
                 if comment and kind in ("a", "d"):
                     (answers if kind == "a" else documents)[key] = comment
             if not answers and not documents:
@@ -212,7 +215,7 @@ async def act(desk: Desk) -> web.StreamResponse:
 
 async def _again(desk: Desk, *, error: str) -> web.StreamResponse:
     """The dossier page again with what went wrong (nothing was changed)."""
-    return await show.__wrapped__(desk, error=error)  # type: ignore[attr-defined]
+    return await _page(desk, error=error)
 
 
 @desk_page(REVIEW_ROLES)

@@ -37,6 +37,7 @@ def _audience(desk: Desk, form: MultiMapping[Any]) -> tuple[audiences.Audience, 
     """The audience from the form, never wider than the member's provinces."""
     shown = {k: str(form.get(k, "")).strip()[:200] for k in ("province", "commune", "group", "level", "fair")}
     scope = desk.member.scope(OUTREACH_ROLES)
+    provinces: tuple[str, ...] | None
     if scope is None:
         provinces = (shown["province"],) if shown["province"] else None
     elif shown["province"] in scope:

@@ -52,7 +52,7 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     for p in programmes:
         table.rows.append([names.get(p, p), *(grid.get((p, s), 0) for s in statuses)])
     svg = charts.stacked(
-        [(str(r[0]), [float(v) for v in r[1:]]) for r in table.rows],  # type: ignore[arg-type]
+        [(str(r[0]), [charts.figure(v) for v in r[1:]]) for r in table.rows],
         [status_label(run, s) for s in statuses],
     )
     out.append((table, svg))
@@ -65,7 +65,9 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     weeks = figures.weeks
     table = charts.Table("weeks", t(N_("Submissions per week")), [t(N_("Week from")), t(N_("Dossiers"))])
     table.rows = [[desk.day(first + timedelta(weeks=w)), weeks[w]] for w in range(WEEKS)]
-    out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[2])))  # type: ignore[arg-type]
+    out.append(
+        (table, charts.bars([(str(r[0]), charts.figure(r[1])) for r in table.rows], colour=charts.PALETTE[2]))
+    )
 
     approved = sum(n for _, status, n in counts if status == "approved")
     funnel = {"started": sum(n for _, _, n in counts), "submitted": figures.submitted, "approved": approved}
@@ -77,7 +79,9 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
         [t(N_("Sent")), funnel["submitted"]],
         [t(N_("Approved")), funnel["approved"]],
     ]
-    out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[1])))  # type: ignore[arg-type]
+    out.append(
+        (table, charts.bars([(str(r[0]), charts.figure(r[1])) for r in table.rows], colour=charts.PALETTE[1]))
+    )
 
     stopped = await dossier_queries.first_unanswered(session, scope, list(dossier.questions(run)))
     stopped.sort(key=lambda item: -item[1])
@@ -87,7 +91,9 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
         [t(N_("First unanswered question")), t(N_("Drafts"))],
     )
     table.rows = [[dossier.answer_label(run, q), n] for q, n in stopped[:10]]
-    out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[3])))  # type: ignore[arg-type]
+    out.append(
+        (table, charts.bars([(str(r[0]), charts.figure(r[1])) for r in table.rows], colour=charts.PALETTE[3]))
+    )
 
     quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
     expiries = await certificate_queries.expiry_dates(session, scope, quarter_start)
@@ -102,7 +108,9 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
         index = (quarter_start.month - 1) // 3 + q
         label = f"Q{index % 4 + 1}/{quarter_start.year + index // 4}"
         table.rows.append([label, per.get(q, 0)])
-    out.append((table, charts.bars([(str(r[0]), float(r[1])) for r in table.rows], colour=charts.PALETTE[4])))  # type: ignore[arg-type]
+    out.append(
+        (table, charts.bars([(str(r[0]), charts.figure(r[1])) for r in table.rows], colour=charts.PALETTE[4]))
+    )
     return out
 
 

@@ -96,7 +96,7 @@ class ChannelLimits:
     in_flight: int = 16
 
 
-# Zalo publishes no limits (platforms.md C): start low and measure.
+# The Zalo Bot Platform publishes no rate limits: start low and measure.
 DEFAULT_LIMITS: dict[str, ChannelLimits] = {
     TELEGRAM: ChannelLimits(per_second=30.0, chat_interval=1.0),
     ZALO: ChannelLimits(per_second=5.0, chat_interval=1.0),
@@ -302,8 +302,8 @@ class DeliveryWorker:
     async def _next_due(self, names: list[str]) -> datetime | None:
         async with self.sessions() as session:
             dues = [await outbox.next_due(session, name) for name in names]
-        dues = [d for d in dues if d is not None]
-        return min(dues) if dues else None
+        known = [d for d in dues if d is not None]
+        return min(known) if known else None
 
     # --- one batch ---------------------------------------------------------------------------
 

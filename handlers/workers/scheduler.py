@@ -1,6 +1,6 @@
 """The outreach scheduler: the reminder sweep and the broadcasts' progress messages, on a timer.
 
-On PostgreSQL only the worker holding an advisory lock runs it (DESIGN.md "Scale"); the others
+On PostgreSQL only the worker holding an advisory lock runs it (README, "Deployment"); the others
 keep trying and take over when the holder goes. The delivery worker (handlers/workers/delivery.py) sends
 what it queues.
 """
@@ -28,7 +28,7 @@ STOP_GRACE = 10.0  # seconds stop() lets a tick in hand finish before cancelling
 
 class OutreachScheduler:
     """Every `sweep_every` the reminder sweep; every `progress_every` the broadcasts' progress
-    messages. On PostgreSQL only the worker holding an advisory lock does this (DESIGN.md "Scale"):
+    messages. On PostgreSQL only the worker holding an advisory lock does this (README, "Deployment"):
     the others keep trying, and take over when the holder's connection goes."""
 
     def __init__(
@@ -129,7 +129,7 @@ class OutreachScheduler:
         now = self.clock.now()
 
         def can_edit(channel: str) -> bool:
-            return hasattr(self.senders.get(channel), "edit")
+            return isinstance(self.senders.get(channel), senders.Editor)
 
         async with self.sessions() as session, session.begin():
             updates = await progress.progress_updates(
@@ -141,8 +141,8 @@ class OutreachScheduler:
                 continue
             ref: str | None = None
             try:
-                if shown.edit_ref is not None:
-                    await sender.edit(shown.external_id, shown.edit_ref, shown.message)  # type: ignore[attr-defined]
+                if shown.edit_ref is not None and isinstance(sender, senders.Editor):
+                    await sender.edit(shown.external_id, shown.edit_ref, shown.message)
                 else:
                     refs = await sender.send(shown.external_id, [shown.message])
                     ref = refs[0] if isinstance(refs, list) and refs else None

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -154,7 +155,7 @@ def web_request(draw: st.DrawFn) -> WebRequest:
     if which == "updates":
         after = draw(st.one_of(st.integers(-5, 10**20).map(str), st.text(max_size=20)))
         return WebRequest(
-            "GET", "/api/chat/updates?" + urllib.request.quote(f"after={after}", safe="="), b"", cookie
+            "GET", "/api/chat/updates?" + urllib.parse.quote(f"after={after}", safe="="), b"", cookie
         )
     if which == "state":
         return WebRequest("GET", "/api/chat/state", b"", cookie)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,11 +75,7 @@ async def _send_text(
     parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        await call(
-            lambda part=part, last=last: bot.send_message(
-                chat_id, part, reply_markup=markup if last else None
-            )
-        )
+        await call(partial(bot.send_message, chat_id, part, reply_markup=markup if last else None))
 
 
 async def _document_bytes(document: Document, files: FileStore | None) -> bytes | None:

@@ -4,7 +4,7 @@ The interactive channel (handlers/channels/telegram/adapter.py) answers people w
 through the outbox. It gets its own `telegram.Bot` (same token, same configured `base_url` and
 `base_file_url`) with its own HTTP connection pool, so thousands of broadcast requests never queue
 in front of a reply, and a 429 earned by a broadcast is handled by the worker for the broadcast
-alone (platforms.md B5: PTB's AIORateLimiter would halt every request of the bot).
+alone (PTB's AIORateLimiter would instead hold back every request of the bot after any 429).
 
 Messages look exactly as the adapter renders them (`handlers.channels.telegram.adapter.send_outgoing`: the same
 inline keyboards, the same splitting). Errors are told in the worker's vocabulary

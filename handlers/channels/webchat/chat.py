@@ -22,7 +22,7 @@ import re
 import secrets
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, hdrs, web
@@ -442,7 +442,7 @@ def _locale_hint(request: web.Request) -> str | None:
     return normalise_locale(first.strip())
 
 
-def _valid_client_id(value: object) -> bool:
+def _valid_client_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _CLIENT_ID_RE.fullmatch(value) is not None
 
 

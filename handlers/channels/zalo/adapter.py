@@ -269,7 +269,8 @@ class ZaloChannel:
             skip_malformed(ZALO, "?", f"a {name[:40]} event without a message")
             return
         update_id = _update_id(name, message)
-        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        raw_chat = message.get("chat")
+        chat = raw_chat if isinstance(raw_chat, dict) else {}
         chat_id = chat.get("id")
         if not isinstance(chat_id, str | int) or isinstance(chat_id, bool) or not str(chat_id):
             skip_malformed(ZALO, update_id, "a message without a chat")
@@ -302,7 +303,8 @@ class ZaloChannel:
     def _incoming(
         self, name: str, message: dict[str, Any], chat_id: str, update_id: str, *, greet: bool = False
     ) -> Incoming | None:
-        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        raw_sender = message.get("from")
+        sender = raw_sender if isinstance(raw_sender, dict) else {}
         common: dict[str, Any] = {
             "channel": ZALO,
             "user_id": chat_id,  # in a private chat the chat is the user, and it is what we send to
