@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from conversations.dialogue import Dialogue
+from handlers.channels.zalo_oa import zalo_oa_component
 from handlers.delivery import delivery_component
 from handlers.file_links import FileLinks
 from handlers.pipeline import Pipeline
@@ -56,6 +57,7 @@ Factory = Callable[[Context], Component | None]
 FACTORIES: list[Factory] = [
     telegram_component,
     zalo_component,
+    zalo_oa_component,
     telegram_sender_component,
     delivery_component,
     scheduler_component,

@@ -7,5 +7,6 @@ from conversations.handover import FEATURE as HANDOVER
 from conversations.linking import LINKING
 from conversations.outreach import FEATURE as OUTREACH
 from conversations.staff import FEATURE as STAFF
+from conversations.zns_consent import ZNS_CONSENT
 
-FEATURES: list[Feature] = [HANDOVER, LINKING, OUTREACH, STAFF]
+FEATURES: list[Feature] = [HANDOVER, LINKING, OUTREACH, STAFF, ZNS_CONSENT]

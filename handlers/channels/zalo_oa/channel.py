@@ -1,0 +1,299 @@
+"""The Zalo Official Account channel: signed webhook events -> `Incoming`, replies as
+consultation messages, and the component `python -m bot run` starts when ZALO_OA_APP_ID and
+ZALO_OA_SECRET_KEY are set.
+
+The OA console, not the API, sets the webhook URL: the start-up log prints the one to paste,
+`PUBLIC_BASE_URL/zalo-oa/<digest>`, a path nobody guesses without the app id and the secret key.
+Each request is checked (`X-ZEvent-Signature`, constant time) before any field is used; a wrong
+or missing signature gets 401 and nothing happens. An event is handled before the 200 goes back,
+and a redelivery is dropped by the pipeline's dedupe on `message.msg_id`.
+
+Events: text (commands too), image and file (a PDF lands in the checklist as a Telegram document
+does), sticker and anything unknown (a short hint), follow (the greeting, and how to link an
+existing profile) and unfollow (the user becomes unreachable). Every event a user makes restarts
+their 7-day consultation window (storage.zalo_oa). Nothing here logs a user id, text or token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import traceback
+import weakref
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from conversations import filecheck
+from conversations.dialogue import Dialogue
+from conversations.i18n import N_, translator
+from conversations.messages import ZALO_OA, FileRef, Incoming, Outgoing, command_of
+from handlers.channels.zalo_oa import webhook
+from handlers.channels.zalo_oa.client import OaClient
+from handlers.channels.zalo_oa.sender import OaSender
+from handlers.channels.zalo_oa.tokens import TokenKeeper
+from handlers.file_links import FileLinks
+from handlers.pipeline import APOLOGY
+from handlers.senders import Sender, SendError, Unreachable
+from storage import accounts, zalo_oa
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BODY = 256 * 1024
+
+CANNOT_READ = N_(
+    "I can read text, photos and PDF files. Please type your answer, or the number of an option."
+)
+FOLLOW_LINK = N_(
+    "Already talking with us on Telegram, Zalo or the web chat? Send /link there and here to use the "
+    "same profile and dossiers."
+)
+
+
+class OaConfig(Protocol):
+    @property
+    def zalo_oa_app_id(self) -> str | None: ...
+    @property
+    def zalo_oa_secret_key(self) -> str | None: ...
+    @property
+    def zalo_oa_app_secret(self) -> str | None: ...
+    @property
+    def zalo_oa_refresh_token(self) -> str | None: ...
+    @property
+    def zalo_oa_api_base_url(self) -> str: ...
+    @property
+    def zalo_oauth_base_url(self) -> str: ...
+    @property
+    def zalo_zns_api_base_url(self) -> str: ...
+    @property
+    def public_base(self) -> str: ...
+
+
+class ChannelPipeline(Protocol):
+    async def handle(self, incoming: Incoming) -> list[Outgoing]: ...
+
+    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str: ...
+
+
+class OaContext(Protocol):
+    @property
+    def config(self) -> OaConfig: ...
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def pipeline(self) -> ChannelPipeline: ...
+    @property
+    def dialogue(self) -> Dialogue: ...
+    @property
+    def senders(self) -> dict[str, Sender]: ...
+    @property
+    def file_links(self) -> FileLinks | None: ...
+
+
+def zalo_oa_component(context: OaContext) -> ZaloOaChannel | None:
+    """bot.components' factory: the channel when ZALO_OA_APP_ID and ZALO_OA_SECRET_KEY are set."""
+    config = context.config
+    if not (config.zalo_oa_app_id and config.zalo_oa_secret_key):
+        return None
+    channel = ZaloOaChannel(
+        config, context.pipeline, context.sessions, context.dialogue, links=context.file_links
+    )
+    context.senders[ZALO_OA] = channel.sender
+    return channel
+
+
+def webhook_path(app_id: str, secret_key: str) -> str:
+    """Unguessable without the secret key, stable across restarts and workers."""
+    return "/zalo-oa/" + hashlib.sha256(f"{app_id}:{secret_key}".encode()).hexdigest()[:32]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ZaloOaChannel:
+    def __init__(
+        self,
+        config: OaConfig,
+        pipeline: ChannelPipeline,
+        sessions: async_sessionmaker[AsyncSession],
+        dialogue: Dialogue,
+        *,
+        links: FileLinks | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        app_id, secret_key = config.zalo_oa_app_id, config.zalo_oa_secret_key
+        if not app_id or not secret_key:
+            raise ValueError("ZALO_OA_APP_ID and ZALO_OA_SECRET_KEY are required")
+        self.app_id, self.secret_key = app_id, secret_key
+        self.pipeline = pipeline
+        self.sessions = sessions
+        self.settings = dialogue.settings
+        self.clock = clock
+        self.client = OaClient(
+            app_id=app_id,
+            app_secret=config.zalo_oa_app_secret,
+            api_base=config.zalo_oa_api_base_url,
+            oauth_base=config.zalo_oauth_base_url,
+            zns_base=config.zalo_zns_api_base_url,
+        )
+        self.tokens = TokenKeeper(sessions, self.client, config.zalo_oa_refresh_token, clock=clock)
+        self.sender = OaSender(
+            self.client, self.tokens, sessions, public_base=config.public_base, links=links, clock=clock
+        )
+        self.path = webhook_path(app_id, secret_key)
+        self.webhook_url = config.public_base.rstrip("/") + self.path
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._accepting = False
+
+    def attach_routes(self, web_app: web.Application) -> None:
+        web_app.router.add_post(self.path, self._webhook, name="zalo_oa.webhook")
+
+    async def start(self) -> None:
+        await self.client.open()
+        await self.tokens.access_token()  # a wrong app secret or a spent token fails here, loudly
+        self._accepting = True
+        log.info("zalo oa: paste this webhook URL into the OA console: %s", self.webhook_url)
+
+    async def stop(self) -> None:
+        self._accepting = False
+        await self.client.close()
+
+    # --- receiving --------------------------------------------------------------------------------
+
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
+            return web.Response(status=413)
+        raw = await request.content.read(MAX_WEBHOOK_BODY + 1)
+        header = request.headers.get(webhook.SIGNATURE_HEADER, "")
+        event = webhook.verified_event(header, self.app_id, raw, self.secret_key)
+        if len(raw) > MAX_WEBHOOK_BODY or event is None:
+            log.warning("zalo oa webhook: request with a wrong or missing signature refused")
+            return web.Response(status=401)
+        if not self._accepting:
+            return web.Response(status=503, headers={"Retry-After": "5"})
+        await self.dispatch(event)  # handled before answering; a redelivery is deduplicated
+        return web.json_response({"error": 0})
+
+    async def dispatch(self, event: dict[str, Any]) -> None:
+        """One verified event, in its user's turn; never raises."""
+        user_id = webhook.user_of(event)
+        name = event.get("event_name")
+        if user_id is None or not isinstance(name, str):
+            return
+        update_id = webhook.update_id_of(event)
+        async with self._lock(user_id):
+            try:
+                await self._handle(name, event, user_id, update_id)
+            except Exception as exc:
+                await self._failed(update_id, user_id, exc)
+
+    async def _handle(self, name: str, event: dict[str, Any], user_id: str, update_id: str) -> None:
+        if name == webhook.UNFOLLOW:
+            async with self.sessions() as session, session.begin():
+                await zalo_oa.record_interaction(session, user_id, self.clock(), following=False)
+                await accounts.mark_unreachable(session, ZALO_OA, user_id, "unfollowed the OA")
+            return
+        if not name.startswith(("user_send", "user_submit", "follow")):
+            return  # seen / received receipts and the OA's own messages: nothing to answer
+        async with self.sessions() as session, session.begin():
+            await zalo_oa.record_interaction(
+                session, user_id, self.clock(), following=True if name == webhook.FOLLOW else None
+            )
+            await accounts.mark_reachable(session, ZALO_OA, user_id)
+        incoming = self._incoming(name, event, user_id, update_id)
+        if incoming is None:
+            await self._cannot_read(user_id, update_id)
+            return
+        replies = await self.pipeline.handle(incoming)
+        if name == webhook.FOLLOW and replies:
+            t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
+            replies = [*replies, Outgoing(text=t(FOLLOW_LINK))]
+        await self._reply(user_id, replies)
+
+    def _incoming(self, name: str, event: dict[str, Any], user_id: str, update_id: str) -> Incoming | None:
+        common: dict[str, Any] = {
+            "channel": ZALO_OA,
+            "user_id": user_id,
+            "update_id": update_id,
+            "has_buttons": False,  # a tapped button comes back as text: numbers and labels both work
+        }
+        if name == webhook.FOLLOW:
+            return Incoming(**common, command="start")
+        text = webhook.text_of(event)
+        if name == webhook.TEXT and text:
+            command = command_of(text)
+            return Incoming(
+                **common,
+                text=None if command else text,
+                command=command[0] if command else None,
+                command_args=command[1] if command else "",
+            )
+        attachment = webhook.attachment_of(event)
+        if name in (webhook.IMAGE, webhook.FILE) and attachment is not None:
+            return Incoming(**common, file=self._file(name, attachment, update_id))
+        return None
+
+    def _file(self, name: str, attachment: webhook.Attachment, update_id: str) -> FileRef:
+        client, limit = self.client, self.settings.max_file_bytes
+
+        async def read() -> bytes:
+            return await client.download(attachment.url, limit)
+
+        safe = "".join(ch for ch in update_id if ch.isalnum())[:40] or "file"
+        if name == webhook.IMAGE:
+            return FileRef(
+                filename=f"zalo_{safe}.jpg", content_type="image/jpeg", size=attachment.size, read=read
+            )
+        filename = attachment.name or f"zalo_{safe}.pdf"
+        kind = attachment.content_type or ("application/pdf" if filename.lower().endswith(".pdf") else "")
+        if filecheck.kind_from_name(filename, kind) is None:
+            kind = kind or "application/octet-stream"
+        return FileRef(filename=filename, content_type=kind, size=attachment.size, read=read)
+
+    async def _cannot_read(self, user_id: str, update_id: str) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                await accounts.mark_processed(session, ZALO_OA, update_id)
+        except accounts.DuplicateUpdate:
+            return
+        t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
+        await self._reply(user_id, [Outgoing(text=t(CANNOT_READ))])
+
+    # --- replying ---------------------------------------------------------------------------------
+
+    async def _reply(self, user_id: str, replies: list[Outgoing]) -> None:
+        if not replies:
+            return  # a redelivered event: answered the first time
+        try:
+            await self.sender.send(user_id, replies)
+        except Unreachable as exc:
+            async with self.sessions() as session, session.begin():
+                await accounts.mark_unreachable(session, ZALO_OA, user_id, exc.reason)
+        except SendError as exc:
+            log.warning("zalo oa: a reply was not delivered (%s)", type(exc).__name__)
+
+    def _lock(self, user_id: str) -> asyncio.Lock:
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
+
+    async def _failed(self, update_id: str, user_id: str, exc: Exception) -> None:
+        log.error("zalo oa: event %s failed: %s", update_id, type(exc).__name__)
+        try:
+            async with self.sessions() as session, session.begin():
+                await accounts.record_dead_letter(
+                    session, ZALO_OA, update_id, "".join(traceback.format_exception(exc))
+                )
+        except Exception:
+            log.exception("zalo oa: could not record dead letter for event %s", update_id)
+        try:
+            t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
+            await self.sender.send(user_id, [Outgoing(text=t(APOLOGY))])
+        except Exception as second:
+            log.warning("zalo oa: could not apologise for event %s: %s", update_id, type(second).__name__)
