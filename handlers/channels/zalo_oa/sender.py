@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -100,6 +101,7 @@ class OaSender:
         self.clock = clock
         self._zns_slot = 0.0
         self._zns_lock = asyncio.Lock()
+        self._users: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # --- consultation messages (replies, and rows inside the window) -----------------------------
 
@@ -137,7 +139,15 @@ class OaSender:
     # --- outbox rows ---------------------------------------------------------------------------
 
     async def send_row(self, row: Any, messages: list[Outgoing]) -> None:
-        """One outbox row (`storage.outbox.Claimed`), by the route the OA's rules allow."""
+        """One outbox row (`storage.outbox.Claimed`), by the route the OA's rules allow. One user's
+        rows go one at a time, so the daily promotion cap counts the one before."""
+        lock = self._users.get(row.external_id)
+        if lock is None:
+            lock = self._users[row.external_id] = asyncio.Lock()
+        async with lock:
+            await self._send_row(row, messages)
+
+    async def _send_row(self, row: Any, messages: list[Outgoing]) -> None:
         now = self.clock()
         promotion = str(row.purpose).startswith("broadcast:")
         template = zns.template_for(self.templates, row.purpose)
