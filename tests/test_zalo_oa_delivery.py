@@ -127,12 +127,18 @@ async def oa_owner(
 
 
 async def enqueue(
-    sessions: async_sessionmaker[AsyncSession], identity_id: int, purpose: str, payload: dict[str, Any]
+    sessions: async_sessionmaker[AsyncSession],
+    identity_id: int,
+    purpose: str,
+    payload: dict[str, Any],
+    batch: str | None = None,
 ) -> int:
     async with sessions() as session, session.begin():
         identity = await session.get(outbox.Identity, identity_id)
         assert identity is not None
-        await outbox.enqueue(session, purpose=purpose, identity=identity, payload=payload, not_before=START)
+        await outbox.enqueue(
+            session, purpose=purpose, identity=identity, payload=payload, not_before=START, batch=batch
+        )
         return int(
             await session.scalar(
                 select(OutboxMessage.id).where(
@@ -260,7 +266,7 @@ async def test_broadcasts_on_the_oa_go_once_a_day_in_promotion_hours_and_never_a
     outside = await oa_owner(sessions, fake, "3100007", last_seen=START - timedelta(days=8))
     first = await enqueue(sessions, inside, "broadcast:1", {"text": "Hội chợ tháng 12"})
     second = await enqueue(sessions, inside, "broadcast:2", {"text": "Hội chợ tháng 1"})
-    gone = await enqueue(sessions, outside, "broadcast:1", {"text": "Hội chợ tháng 12"})
+    gone = await enqueue(sessions, outside, "broadcast:1", {"text": "Hội chợ tháng 12"}, batch="broadcast:1")
     await delivery.drain(follow=False)
     assert fake.texts("3100006") == ["Hội chợ tháng 12"] and fake.zns == []
     assert (await row(sessions, first)).status == "sent"
@@ -268,6 +274,8 @@ async def test_broadcasts_on_the_oa_go_once_a_day_in_promotion_hours_and_never_a
     assert later.status == "pending" and later.not_before == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 08:00
     found = await row(sessions, gone)
     assert (found.status, found.last_error) == ("skipped", OUTSIDE_WINDOW)
+    async with sessions() as session:  # the broadcast's report counts it apart from opt-outs
+        assert await zalo_oa.skipped_for_reason(session, "broadcast:1", OUTSIDE_WINDOW) == 1
 
 
 # --- killed mid-request -------------------------------------------------------------------------
@@ -330,3 +338,13 @@ async def test_a_worker_killed_during_a_zns_request_never_sends_it_twice(
     assert fake.cs == []  # and never the other way either
     found = await row(sessions, row_id)
     assert (found.status, found.last_error) == ("failed", IN_DOUBT)
+
+
+def test_the_broadcast_report_names_those_outside_the_window() -> None:
+    from conversations.outreach.progress import report_message
+    from storage.outreach import Broadcast
+
+    t = translator("vi")
+    b = Broadcast(id=4, total=3, status="done", created_at=START)
+    text = report_message(b, {"sent": 2, "outside_window": 1}, 0, START, t).text
+    assert t("Not sent, outside Zalo's 7-day window: {outside}", outside="1") in text
