@@ -18,12 +18,15 @@ from bot.assembly import System, build_system
 from bot.config import Config
 from conversations.i18n import translator
 from conversations.messages import ZALO_OA, Choice, Outgoing
+from conversations.phone_match import ANSWER, CODE_SENT
 from handlers.channels.zalo_oa.channel import CANNOT_READ, FOLLOW_LINK, webhook_path
 from handlers.channels.zalo_oa.render import render
 from storage import accounts, zalo_oa
 from storage.models import Application, ConversationState, ProcessedUpdate, StoredDocument
+from storage.outbox import OutboxMessage
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
 from tests.fake_zalo_oa import APP_ID, APP_SECRET, FIRST_REFRESH, SECRET_KEY, FakeZaloOa
+from tests.test_flows import onboard_english
 from tests.test_zalo import CHOICES, PROFILE_VI
 
 PUBLIC = "https://bot.example.vn"
@@ -291,3 +294,30 @@ async def test_an_oa_user_links_to_a_web_identity_with_link(system: System, fake
         oa = await accounts.find_identity(session, ZALO_OA, USER)
         other = await accounts.find_identity(session, "web", "web-user-1")
     assert oa is not None and other is not None and oa.account_id == other.account_id
+
+
+async def test_a_follower_finds_their_web_profile_by_phone_only_through_a_code_sent_there(
+    system: System, fake: FakeZaloOa
+) -> None:
+    web = Chat(system.pipeline, user_id="web-owner", channel="web")
+    await onboard_english(web)
+    user = OaUser(fake, system)
+    await user.follow()
+    await user.say("1")  # Tiếng Việt
+    await user.say("/phone")
+    await user.say("0999 999 999")  # nobody's number: the same answer, nothing sent anywhere
+    unknown = user.text
+    await user.say("/phone")
+    await user.say("0912 345 678")  # the web owner's number
+    assert user.text == unknown and vi(ANSWER) in user.text
+    async with system.sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage)))
+        oa = await accounts.find_identity(session, ZALO_OA, USER)
+        owner = await accounts.find_identity(session, "web", "web-owner")
+    assert oa is not None and owner is not None and oa.account_id != owner.account_id  # not assumed
+    (sent,) = rows
+    assert sent.identity_id == owner.id and sent.payload["msgid"] == CODE_SENT
+    await web.send("/link " + sent.payload["values"]["code"])  # the owner, in the app they hold
+    async with system.sessions() as session:
+        oa = await accounts.find_identity(session, ZALO_OA, USER)
+    assert oa is not None and oa.account_id == owner.account_id

@@ -49,8 +49,8 @@ CANNOT_READ = N_(
     "I can read text, photos and PDF files. Please type your answer, or the number of an option."
 )
 FOLLOW_LINK = N_(
-    "Already talking with us on Telegram, Zalo or the web chat? Send /link there and here to use the "
-    "same profile and dossiers."
+    "Already talking with us on Telegram, Zalo or the web chat? Send /phone to find your profile by "
+    "the mobile number you gave there, or /link in both apps to use the same profile and dossiers."
 )
 
 
