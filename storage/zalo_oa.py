@@ -15,6 +15,7 @@ Kept apart from the core tables because every rule here is Zalo's, not ours:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,9 @@ class OAuthToken(Base):
     access_token: Mapped[str | None] = mapped_column(Text)
     access_expires_at: Mapped[datetime | None]
     refresh_token: Mapped[str] = mapped_column(Text)
+    # sha256 of the ZALO_OA_REFRESH_TOKEN last adopted: a different one in the environment is an
+    # operator's fresh authorisation (the stored token was lost or revoked) and replaces it.
+    seed_sha256: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -80,16 +84,24 @@ class OaDelivery(Base):
 
 async def token_for_update(session: AsyncSession, seed_refresh_token: str | None) -> OAuthToken | None:
     """The token row, locked for this transaction (FOR UPDATE on PostgreSQL; the caller holds
-    SQLite's write lock). The first start seeds it from ZALO_OA_REFRESH_TOKEN; later starts
-    ignore the environment, whose token was spent by the first refresh."""
-    row = await session.scalar(select(OAuthToken).where(OAuthToken.name == TOKEN_NAME).with_for_update())
+    SQLite's write lock). The first start seeds it from ZALO_OA_REFRESH_TOKEN; later starts use
+    the stored, rotated token, unless the variable now holds a different token than the one
+    adopted last (an operator re-authorised the app)."""
+    seed_sha = hashlib.sha256(seed_refresh_token.encode("utf-8")).hexdigest() if seed_refresh_token else None
+    query = select(OAuthToken).where(OAuthToken.name == TOKEN_NAME).with_for_update()
+    row = await session.scalar(query)
     if row is None and seed_refresh_token:
         await session.execute(
             insert_for(session)(OAuthToken)
-            .values(name=TOKEN_NAME, refresh_token=seed_refresh_token, updated_at=utcnow())
+            .values(
+                name=TOKEN_NAME, refresh_token=seed_refresh_token, seed_sha256=seed_sha, updated_at=utcnow()
+            )
             .on_conflict_do_nothing(index_elements=["name"])
         )
-        row = await session.scalar(select(OAuthToken).where(OAuthToken.name == TOKEN_NAME).with_for_update())
+        row = await session.scalar(query)
+    elif row is not None and seed_refresh_token and row.seed_sha256 != seed_sha:
+        row.refresh_token, row.seed_sha256 = seed_refresh_token, seed_sha
+        row.access_token = row.access_expires_at = None
     return row
 
 

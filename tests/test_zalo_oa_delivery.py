@@ -103,6 +103,27 @@ async def test_the_access_token_is_refreshed_before_it_expires(
         await client.close()
 
 
+async def test_a_new_refresh_token_in_the_environment_replaces_a_dead_stored_one(
+    sessions: async_sessionmaker[AsyncSession], fake: FakeZaloOa, clock: Clock
+) -> None:
+    client = client_for(fake)
+    await client.open()
+    try:
+        first = await TokenKeeper(sessions, client, FIRST_REFRESH, clock=clock).access_token()
+        fake.valid_refresh.clear()  # revoked at Zalo (the stored refresh token is dead)
+        fake.valid_refresh.add("reauthorised")
+        fake.expire_all_access_tokens()
+        restarted = TokenKeeper(sessions, client, "reauthorised", clock=clock)
+        renewed = await restarted.invalid(first)
+        assert renewed != first and fake.spent_refresh_uses == 0
+        again = TokenKeeper(sessions, client, "reauthorised", clock=clock)  # the same env: not reused
+        fake.expire_all_access_tokens()
+        await again.invalid(renewed)
+        assert fake.spent_refresh_uses == 0 and fake.refreshes == 3
+    finally:
+        await client.close()
+
+
 # --- the outbox's route ----------------------------------------------------------------------------
 
 

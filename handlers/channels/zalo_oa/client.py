@@ -23,6 +23,9 @@ from typing import Any
 import aiohttp
 
 DEFAULT_TIMEOUT = 20.0
+# A refresh runs while the token row is locked (on SQLite: the database's write lock, which other
+# writers wait for up to storage.db.SQLITE_BUSY_TIMEOUT_MS = 10 s), so it must give up sooner.
+REFRESH_TIMEOUT = 8.0
 DOWNLOAD_CHUNK = 64 * 1024
 OUTSIDE_WINDOW_CODE = -230  # "user has not interacted with the OA in 7 days" (CONFIRMED secondary)
 # UNCONFIRMED: the codes for an expired or invalid access token. Any of them makes the token
@@ -115,9 +118,12 @@ class OaClient:
             raise RuntimeError("OaClient.open() was not called")
         return self._session
 
-    async def _post(self, call: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+    async def _post(
+        self, call: str, url: str, *, seconds: float | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        timeout = aiohttp.ClientTimeout(total=seconds) if seconds else self._timeout
         try:
-            async with self.session.post(url, timeout=self._timeout, **kwargs) as resp:
+            async with self.session.post(url, timeout=timeout, **kwargs) as resp:
                 status, raw = resp.status, await resp.read()
         except aiohttp.ClientConnectorError as exc:
             raise OaNetworkError(call, type(exc).__name__, maybe_delivered=False) from None
@@ -151,6 +157,7 @@ class OaClient:
             f"{self._oauth}/v4/oa/access_token",
             data=refresh_form(self.app_id, refresh_token),
             headers={"secret_key": self._app_secret},
+            seconds=REFRESH_TIMEOUT,
         )
         if not isinstance(data, dict) or not data.get("access_token") or not data.get("refresh_token"):
             code = data.get("error") if isinstance(data, dict) else None

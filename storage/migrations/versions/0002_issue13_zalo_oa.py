@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("access_token", sa.Text(), nullable=True),
         sa.Column("access_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refresh_token", sa.Text(), nullable=False),
+        sa.Column("seed_sha256", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
