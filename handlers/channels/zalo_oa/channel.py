@@ -22,7 +22,7 @@ import logging
 import traceback
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -44,6 +44,7 @@ from storage import accounts, zalo_oa
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BODY = 256 * 1024
+INTERACTION_STEP = timedelta(minutes=10)
 
 CANNOT_READ = N_(
     "I can read text, photos and PDF files. Please type your answer, or the number of an option."
@@ -200,11 +201,7 @@ class ZaloOaChannel:
             return
         if not name.startswith(("user_send", "user_submit", "follow")):
             return  # seen / received receipts and the OA's own messages: nothing to answer
-        async with self.sessions() as session, session.begin():
-            await zalo_oa.record_interaction(
-                session, user_id, self.clock(), following=True if name == webhook.FOLLOW else None
-            )
-            await accounts.mark_reachable(session, ZALO_OA, user_id)
+        await self._interacted(user_id, follow=name == webhook.FOLLOW)
         incoming = self._incoming(name, event, user_id, update_id)
         if incoming is None:
             await self._cannot_read(user_id, update_id)
@@ -214,6 +211,25 @@ class ZaloOaChannel:
             t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
             replies = [*replies, Outgoing(text=t(FOLLOW_LINK))]
         await self._reply(user_id, replies)
+
+    async def _interacted(self, user_id: str, *, follow: bool) -> None:
+        """Restart the user's 7-day window. Written at most every `INTERACTION_STEP`: a write per
+        event would queue every event behind SQLite's one writer, and a record up to that much
+        older than the truth only closes the window that much early (the safe side)."""
+        now = self.clock()
+        async with self.sessions() as session:
+            known = await zalo_oa.oa_user(session, user_id)
+            identity = await accounts.find_identity(session, ZALO_OA, user_id)
+        if (
+            known is not None
+            and now - known.last_interaction_at < INTERACTION_STEP
+            and (known.following or not follow)
+            and (identity is None or identity.reachable)
+        ):
+            return
+        async with self.sessions() as session, session.begin():
+            await zalo_oa.record_interaction(session, user_id, now, following=True if follow else None)
+            await accounts.mark_reachable(session, ZALO_OA, user_id)
 
     def _incoming(self, name: str, event: dict[str, Any], user_id: str, update_id: str) -> Incoming | None:
         common: dict[str, Any] = {
