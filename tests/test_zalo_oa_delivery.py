@@ -29,7 +29,7 @@ from handlers.delivery import ChannelLimits, DeliveryWorker
 from storage import outbox, zalo_oa
 from storage.db import session_factory
 from storage.outbox import OutboxMessage
-from tests.conftest import Clock
+from tests.conftest import Chat, Clock
 from tests.fake_zalo_oa import APP_ID, APP_SECRET, FIRST_REFRESH, FakeZaloOa
 from tests.test_outbox_delivery import ROOT, START, VirtualTime, add_people
 
@@ -369,3 +369,88 @@ def test_the_broadcast_report_names_those_outside_the_window() -> None:
     b = Broadcast(id=4, total=3, status="done", created_at=START)
     text = report_message(b, {"sent": 2, "outside_window": 1}, 0, START, t).text
     assert t("Not sent, outside Zalo's 7-day window: {outside}", outside="1") in text
+
+
+async def test_the_reminder_sweeps_certificate_reminder_reaches_an_oa_owner_as_zns(
+    sessions: async_sessionmaker[AsyncSession], fake: FakeZaloOa
+) -> None:
+    from datetime import date
+
+    from conversations.outreach import reminders
+    from tests.test_reminders import add_certificate, hanoi
+
+    now = hanoi(date(2026, 12, 31), 8)
+    time = VirtualTime(now)
+    fake.clock = time
+    await oa_owner(sessions, fake, "3100010", last_seen=now - timedelta(days=20))
+    await add_certificate(sessions, "3100010", date(2027, 3, 31), number="125/QĐ-UBND")
+    assert (await reminders.sweep(sessions, now)).by_kind["certificate"] == 1
+    client = client_for(fake)
+    await client.open()
+    try:
+        keeper = TokenKeeper(sessions, client, FIRST_REFRESH, clock=time)
+        sender = OaSender(client, keeper, sessions, public_base="https://bot.example.vn", clock=time)
+        await DeliveryWorker(sessions, {ZALO_OA: sender}, clock=time, limits=LIMITS).drain()
+    finally:
+        await client.close()
+    assert fake.cs == []
+    (sent,) = fake.zns
+    assert sent["template_id"] == "100001"  # the 90-day template
+    assert sent["template_data"] == {
+        "customer_name": "Chị Lan",
+        "product_name": "Giỏ mây",
+        "certificate_number": "125/QĐ-UBND",
+        "expiry_date": "31/03/2027",
+    }
+
+
+async def test_settings_turn_zns_off_and_on(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:
+    from conversations.zns_consent import TURN_OFF, TURN_ON
+    from tests.test_flows import onboard_english
+
+    await onboard_english(chat)
+    async with sessions() as session:
+        account_id = await session.scalar(select(outbox.Identity.account_id))
+        assert await zalo_oa.has_zns_consent(session, account_id)  # given with the notice
+    await chat.send("/settings")
+    await chat.tap(translator("en")(TURN_OFF))
+    async with sessions() as session:
+        assert not await zalo_oa.has_zns_consent(session, account_id)
+    await chat.send("/settings")
+    assert translator("en")(TURN_ON) in chat.buttons
+
+
+def test_the_oa_policy_over_a_day_of_hours_and_window_ages() -> None:
+    from itertools import product
+
+    from conversations.outreach.oa_window import OaPolicy, decide
+
+    policy = OaPolicy()
+    midnight = datetime(2026, 11, 22, 17, 0, tzinfo=UTC)  # 00:00 in Hà Nội
+    for hour, age, promotion, consent, template in product(
+        range(24), (1.0, 6.9, 7.0, 8.0), (False, True), (False, True), (False, True)
+    ):
+        now = midnight + timedelta(hours=hour)
+        d = decide(
+            policy,
+            now=now,
+            last_interaction=now - timedelta(days=age),
+            promotion=promotion,
+            zns_allowed=consent,
+            has_template=template,
+        )
+        inside = age < 7
+        if promotion:
+            assert d.route != "zns"
+            expected = ("cs" if 8 <= hour < 22 else "later") if inside else "skip"
+        elif inside:
+            expected = "cs"  # a reminder inside the window goes any hour the outbox lets it
+        elif consent and template:
+            expected = "zns" if 6 <= hour < 22 else "later"
+        else:
+            expected = "skip"
+        assert d.route == expected, (hour, age, promotion, consent, template, d)
+        if d.route == "later":
+            assert d.not_before is not None and d.not_before > now
+            opens = policy.local(d.not_before)
+            assert (opens.hour, opens.minute) == ((8, 0) if promotion else (6, 0))
