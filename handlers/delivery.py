@@ -84,8 +84,7 @@ class ChannelLimits:
 DEFAULT_LIMITS: dict[str, ChannelLimits] = {
     TELEGRAM: ChannelLimits(per_second=30.0, chat_interval=1.0),
     ZALO: ChannelLimits(per_second=5.0, chat_interval=1.0),
-    # OA consultation messages and ZNS share this loop; neither has a published rate (platforms.md
-    # D5), so both stay low until measured. ZNS has its own pacer in the OA sender.
+    # Zalo OA: no published rate (platforms.md D5); ZNS is paced again in its sender.
     ZALO_OA: ChannelLimits(per_second=2.0, chat_interval=1.0, in_flight=4),
     WEB: ChannelLimits(per_second=200.0, chat_interval=0.0),
 }
