@@ -28,8 +28,9 @@ DEFAULT_TIMEOUT = 20.0
 REFRESH_TIMEOUT = 8.0
 DOWNLOAD_CHUNK = 64 * 1024
 OUTSIDE_WINDOW_CODE = -230  # "user has not interacted with the OA in 7 days" (CONFIRMED secondary)
-# UNCONFIRMED: the codes for an expired or invalid access token. Any of them makes the token
-# keeper refresh once and retry; a wrong guess only costs one failed send.
+# The codes for an expired or invalid access token: -216 CONFIRMED secondary (chatwoot's
+# app/services/zalo/send_on_zalo_service.rb @69a2c0f5 refreshes on it); -124 and -220 UNCONFIRMED.
+# Any of them makes the token keeper refresh once and retry; a wrong guess costs one failed send.
 INVALID_TOKEN_CODES = frozenset({-216, -124, -220})
 # UNCONFIRMED: the user blocked or unfollowed the OA, or the user id does not exist.
 UNREACHABLE_CODES = frozenset({-213, -201})
@@ -80,7 +81,9 @@ class ZnsResult:
 
 
 def refresh_form(app_id: str, refresh_token: str) -> dict[str, str]:
-    """UNCONFIRMED field names (platforms.md D5), as public integrations send them."""
+    """Field names UNCONFIRMED in platforms.md D5; CONFIRMED secondary by chatwoot
+    (lib/integrations/zalo/auth.rb @abb445f3, app/models/channel/zalo_oa.rb @14013dc1), which
+    sends these, form-encoded, with the app secret in a `secret_key` header."""
     return {"app_id": app_id, "grant_type": "refresh_token", "refresh_token": refresh_token}
 
 

@@ -25,7 +25,8 @@ UNFOLLOW = "unfollow"
 
 def expected_mac(app_id: str, raw: bytes, timestamp: str, secret_key: str) -> str:
     """sha256(app_id + raw body + timestamp + OA secret key), plain SHA-256, not HMAC (CONFIRMED
-    secondary, platforms.md D4: several implementations, one checked against live events)."""
+    secondary, platforms.md D4: several implementations, one checked against live events; also
+    chatwoot's app/jobs/webhooks/zalo_events_job.rb @314d9922)."""
     digest = hashlib.sha256()
     digest.update(app_id.encode("utf-8") + raw + timestamp.encode("utf-8") + secret_key.encode("utf-8"))
     return digest.hexdigest()
@@ -92,8 +93,9 @@ class Attachment:
 
 
 def attachment_of(event: dict[str, Any]) -> Attachment | None:
-    """UNCONFIRMED structure: `message.attachments[0].payload` with `url` (image: also
-    `thumbnail`), and for files `name`, `size`, `type`, as public OA integrations read it."""
+    """`message.attachments[0]` with `type` and `payload.url`, for files also `payload.name`,
+    `size` and `type` (CONFIRMED secondary: chatwoot's app/services/zalo/incoming_message_service.rb
+    @087eda39 reads exactly these; `thumbnail` for images is a fallback of ours)."""
     message = event.get("message") if isinstance(event.get("message"), dict) else {}
     items = message.get("attachments")
     if not isinstance(items, list) or not items or not isinstance(items[0], dict):
