@@ -33,7 +33,7 @@ OUTSIDE_WINDOW_CODE = -230  # "user has not interacted with the OA in 7 days" (C
 # Any of them makes the token keeper refresh once and retry; a wrong guess costs one failed send.
 INVALID_TOKEN_CODES = frozenset({-216, -124, -220})
 # UNCONFIRMED: the user blocked or unfollowed the OA, or the user id does not exist.
-UNREACHABLE_CODES = frozenset({-213, -201})
+UNREACHABLE_CODES = frozenset({-213})
 
 
 class OaError(Exception):
