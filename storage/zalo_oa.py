@@ -226,3 +226,28 @@ async def skipped_for_reason(session: AsyncSession, batch: str, reason: str) -> 
         )
         or 0
     )
+
+
+async def settle_in_doubt(
+    session: AsyncSession, outbox_id: int, in_doubt_error: str, at: datetime, costs: dict[str, int]
+) -> bool:
+    """Zalo confirmed delivery of a ZNS message whose answer a crash lost: its record becomes
+    `sent` (costing what its template costs, `costs` by template key), and its outbox row too if
+    it is still sending or was failed as in doubt."""
+    from storage.outbox import OutboxMessage
+
+    delivery = await session.get(OaDelivery, outbox_id)
+    if delivery is None or delivery.route != "zns" or delivery.state == "sent":
+        return False
+    delivery.state, delivery.at, delivery.cost = "sent", at, costs.get(delivery.kind, 0)
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == outbox_id,
+            (OutboxMessage.status == "sending")
+            | ((OutboxMessage.status == "failed") & (OutboxMessage.last_error == in_doubt_error)),
+        )
+        .values(status="sent", sent_at=at, last_error=None, claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return True

@@ -321,3 +321,13 @@ async def test_a_follower_finds_their_web_profile_by_phone_only_through_a_code_s
     async with system.sessions() as session:
         oa = await accounts.find_identity(session, ZALO_OA, USER)
     assert oa is not None and oa.account_id == owner.account_id
+
+
+async def test_receipts_and_the_oas_own_events_are_acknowledged_silently(
+    system: System, fake: FakeZaloOa
+) -> None:
+    user = OaUser(fake, system)
+    assert await user.send(fake.event("user_received_message", USER, {"tracking_id": "12345"})) == []
+    assert await user.send(fake.event("user_seen_message", USER, {"msg_ids": ["x"]})) == []
+    async with system.sessions() as session:
+        assert await accounts.find_identity(session, ZALO_OA, USER) is None  # nobody was created

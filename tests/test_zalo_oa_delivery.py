@@ -20,6 +20,7 @@ from conversations import notices
 from conversations.i18n import translator
 from conversations.messages import ZALO_OA
 from conversations.outreach.oa_window import OUTSIDE_WINDOW
+from handlers.channels.zalo_oa import webhook
 from handlers.channels.zalo_oa.client import OaClient
 from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender
 from handlers.channels.zalo_oa.tokens import TokenKeeper
@@ -235,6 +236,7 @@ import asyncio, sys
 sys.path.insert(0, {root!r})
 from datetime import datetime
 from conversations.i18n import translator
+from handlers.channels.zalo_oa import webhook
 from handlers.channels.zalo_oa.client import OaClient
 from handlers.channels.zalo_oa.sender import OaSender
 from handlers.channels.zalo_oa.tokens import TokenKeeper
@@ -288,6 +290,15 @@ async def test_a_worker_killed_during_a_zns_request_never_sends_it_twice(
     assert fake.cs == []  # and never the other way either
     found = await row(sessions, row_id)
     assert (found.status, found.last_error) == ("failed", IN_DOUBT)
+    # Zalo's delivery receipt for that tracking id settles it: it did arrive, once.
+    receipt = fake.event("user_received_message", "3100008", {"tracking_id": str(row_id)})
+    tracking = webhook.tracking_id_of(receipt)
+    assert tracking == row_id
+    async with sessions() as session, session.begin():
+        assert await zalo_oa.settle_in_doubt(session, tracking, IN_DOUBT, now, {"certificate_expiry_30": 300})
+    assert (await row(sessions, row_id)).status == "sent"
+    async with sessions() as session:
+        assert (await zalo_oa.zns_totals(session)).cost == 300
 
 
 def test_the_broadcast_report_names_those_outside_the_window() -> None:

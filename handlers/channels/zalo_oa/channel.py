@@ -34,7 +34,7 @@ from conversations.i18n import N_, translator
 from conversations.messages import ZALO_OA, FileRef, Incoming, Outgoing, command_of
 from handlers.channels.zalo_oa import webhook
 from handlers.channels.zalo_oa.client import OaClient
-from handlers.channels.zalo_oa.sender import OaSender
+from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender
 from handlers.channels.zalo_oa.tokens import TokenKeeper
 from handlers.file_links import FileLinks
 from handlers.pipeline import APOLOGY
@@ -194,6 +194,9 @@ class ZaloOaChannel:
                 await self._failed(update_id, user_id, exc)
 
     async def _handle(self, name: str, event: dict[str, Any], user_id: str, update_id: str) -> None:
+        if name == webhook.RECEIVED:
+            await self._receipt(event)
+            return
         if name == webhook.UNFOLLOW:
             async with self.sessions() as session, session.begin():
                 await zalo_oa.record_interaction(session, user_id, self.clock(), following=False)
@@ -211,6 +214,16 @@ class ZaloOaChannel:
             t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
             replies = [*replies, Outgoing(text=t(FOLLOW_LINK))]
         await self._reply(user_id, replies)
+
+    async def _receipt(self, event: dict[str, Any]) -> None:
+        """A ZNS message arrived: settle its outbox row if a crash left it in doubt (the row was
+        failed "in doubt" rather than sent twice; now we know it went)."""
+        row_id = webhook.tracking_id_of(event)
+        if row_id is None:
+            return
+        async with self.sessions() as session, session.begin():
+            costs = {t.key: t.cost for t in self.sender.templates}
+            await zalo_oa.settle_in_doubt(session, row_id, IN_DOUBT, self.clock(), costs)
 
     async def _interacted(self, user_id: str, *, follow: bool) -> None:
         """Restart the user's 7-day window. Written at most every `INTERACTION_STEP`: a write per

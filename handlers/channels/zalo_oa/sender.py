@@ -7,7 +7,8 @@ again), `sending` means the request may have reached Zalo and its answer was los
 other channels, which send such a row again (at least once), the OA does not: a ZNS message is
 paid and goes to a phone, and a second copy of a consultation message counts against the same
 quotas, so the row is failed as "in doubt" and the report says so. ZNS also carries the outbox
-row id as `tracking_id`, so Zalo's own records can settle such a case.
+row id as `tracking_id`, and Zalo's delivery receipt for it settles such a row as sent
+(channel.py, `storage.zalo_oa.settle_in_doubt`).
 
 ZNS has its own pacing (`ZNS_PER_SECOND`) inside the OA's delivery loop.
 """

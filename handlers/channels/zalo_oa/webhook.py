@@ -21,6 +21,7 @@ FILE = "user_send_file"
 STICKER = "user_send_sticker"
 FOLLOW = "follow"
 UNFOLLOW = "unfollow"
+RECEIVED = "user_received_message"  # also a ZNS delivery receipt, carrying our tracking_id
 
 
 def expected_mac(app_id: str, raw: bytes, timestamp: str, secret_key: str) -> str:
@@ -116,3 +117,11 @@ def attachment_of(event: dict[str, Any]) -> Attachment | None:
         size=max(size, 0),
         content_type=kind if isinstance(kind, str) and "/" in kind else None,
     )
+
+
+def tracking_id_of(event: dict[str, Any]) -> int | None:
+    """The outbox row a ZNS delivery receipt is about: `message.tracking_id` (CONFIRMED secondary:
+    chatwoot's app/services/zalo/zns_delivery_service.rb @13258479 reads it from this event)."""
+    message = event.get("message") if isinstance(event.get("message"), dict) else {}
+    tracking = message.get("tracking_id")
+    return int(tracking) if isinstance(tracking, str | int) and str(tracking).isdigit() else None
