@@ -204,7 +204,10 @@ class OaSender:
         return Recipient(
             last_interaction=user.last_interaction_at if user is not None else None,
             phone=zns.phone_84(facility.phone) if facility is not None else None,
-            zns_consent=account is not None and await zalo_oa.has_zns_consent(session, account.id),
+            # Withdrawing the data consent (or deleting one's data) withdraws ZNS with it.
+            zns_consent=account is not None
+            and account.consent_at is not None
+            and await zalo_oa.has_zns_consent(session, account.id),
             contact_name=facility.contact_name if facility is not None else "",
             facility_name=facility.name if facility is not None else "",
             promotions_today=await zalo_oa.promotions_since(
