@@ -1,6 +1,6 @@
 """issue 13: the Zalo Official Account channel (OAuth tokens, OA users, ZNS consent, OA deliveries)
 
-Revision ID: 0002
+Revision ID: 0002_issue13
 Revises: 0001
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0002"
+revision: str = "0002_issue13"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
