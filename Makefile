@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench i18n migrate clean
+.PHONY: run test lint bench i18n migrate clean trials
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ migrate: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# Long trials at full size (tests/trials/, marker `trial`); `make test` runs a short sample of each.
+trials: $(STAMP)
+	TRIALS_FULL=1 $(BIN)/python -m pytest -q -m trial
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

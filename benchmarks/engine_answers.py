@@ -17,7 +17,7 @@ from pathlib import Path
 from conversations.dialogue import Dialogue
 from conversations.messages import Incoming
 from conversations.programmes import load_programmes
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate

@@ -57,8 +57,8 @@ async def _people(sessions, count: int, first: int) -> list[tuple[int, str]]:  #
 async def measure(total: int, workdir: Path) -> list[Figure]:
     from telegram import Bot
 
-    from handlers.delivery import DeliveryWorker
-    from handlers.telegram_sender import TelegramSender
+    from handlers.channels.telegram.sender import TelegramSender
+    from handlers.workers.delivery import DeliveryWorker
     from storage import outbox
     from storage.db import create_engine, session_factory
     from storage.migrate import migrate

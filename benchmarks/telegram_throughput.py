@@ -177,10 +177,11 @@ class Ours:
     database_url: str | None = None
 
     async def prepare(self) -> list[tuple[str, int]]:
+        from bot.assembly import ENGINE_SLOTS, ENGINE_SLOTS_SQLITE
         from conversations.dialogue import Dialogue
         from conversations.programmes import load_programmes
-        from handlers.pipeline import Pipeline
-        from handlers.telegram import ENGINE_SLOTS, ENGINE_SLOTS_SQLITE, TelegramChannel
+        from handlers.channels.telegram.adapter import TelegramChannel
+        from handlers.runtime import Pipeline
         from storage.db import create_engine, session_factory
         from storage.files import FileStore
         from storage.migrate import migrate
@@ -191,10 +192,10 @@ class Ours:
         self.sessions = session_factory(self.engine)
         self.files = FileStore(self.directory / "files")
         dialogue = Dialogue(programmes=load_programmes(), files=self.files)
-        pipeline = Pipeline(self.sessions, dialogue)
-        script = await journey(pipeline, self.sessions)
         slots = ENGINE_SLOTS if self.database_url else ENGINE_SLOTS_SQLITE
-        self.channel = TelegramChannel(self.settings, pipeline, self.sessions, self.files, engine_slots=slots)
+        pipeline = Pipeline(self.sessions, dialogue, engine_slots=slots)
+        script = await journey(pipeline, self.sessions)
+        self.channel = TelegramChannel(self.settings, pipeline, self.sessions, self.files)
         return script
 
     async def start(self) -> None:
@@ -276,6 +277,17 @@ class StubPipeline:
 
     default_locale = "vi"
 
+    def __init__(self) -> None:
+        from handlers.runtime import UserTurns
+
+        self._turns = UserTurns()
+
+    def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
+        return self._turns.turn(channel, user_id)
+
+    async def deliver(self, channel: str, user_id: str, call: Any, classify: Any) -> Any:
+        return await call()
+
     async def handle(self, incoming: Any) -> list[Any]:
         from conversations.messages import Outgoing
 
@@ -335,7 +347,7 @@ async def _run() -> list[Figure]:
                 finally:
                     await bot.stop()
 
-            from handlers.telegram import TelegramChannel
+            from handlers.channels.telegram.adapter import TelegramChannel
 
             stub = TelegramChannel(settings, StubPipeline(), ours.sessions, ours.files)
             echo = await measure(EchoBot(settings), one_each)

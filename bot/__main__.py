@@ -11,11 +11,16 @@ import sys
 from bot.config import Config
 
 
-async def _run(config: Config) -> None:
+async def _run(config: Config, take_over: bool) -> int:
     from bot.assembly import build_system
+    from handlers.channels.telegram.adapter import WebhookRegistered
 
-    system = await build_system(config)
-    await system.start()
+    system = await build_system(config, take_over=take_over)
+    try:
+        await system.start()
+    except WebhookRegistered as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     print(f"Trợ lý Khuyến công: open http://{config.http_host}:{system.port} in a browser (Ctrl+C to stop)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -25,6 +30,7 @@ async def _run(config: Config) -> None:
         await stop.wait()
     finally:
         await system.stop()
+    return 0
 
 
 async def _migrate(config: Config) -> None:
@@ -84,7 +90,12 @@ async def _staff(config: Config, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Trợ lý Khuyến công")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the web chat and every configured channel")
+    run_parser = sub.add_parser("run", help="start the web chat and every configured channel")
+    run_parser.add_argument(
+        "--take-over",
+        action="store_true",
+        help="poll even though a webhook is registered (deletes it: the other deployment stops receiving)",
+    )
     sub.add_parser("migrate", help="bring the database to the newest schema")
     staff_parser = sub.add_parser("staff", help="manage staff roles")
     staff_sub = staff_parser.add_subparsers(dest="staff_command", required=True)
@@ -108,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "run":
-        asyncio.run(_run(config))
+        return asyncio.run(_run(config, args.take_over))
     elif args.command == "migrate":
         asyncio.run(_migrate(config))
     elif args.command == "staff":

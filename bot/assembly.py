@@ -17,11 +17,11 @@ from conversations.dialogue import Dialogue
 from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
+from handlers.channels.webchat.chat import WebSender, setup_webchat
 from handlers.file_links import FileLinks, load_secret
-from handlers.pipeline import Pipeline
-from handlers.webchat import WebSender, setup_webchat
+from handlers.runtime import Pipeline
 from storage import staff
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, is_sqlite, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
 
@@ -56,8 +56,16 @@ class System:
         site = web.TCPSite(self.runner, self.config.http_host, self.config.http_port)
         await site.start()
         log.info("web chat on http://%s:%s", self.config.http_host, self.port)
-        for component in self.components:
-            await component.start()
+        started: list[Component] = []
+        try:
+            for component in self.components:
+                await component.start()
+                started.append(component)
+        except BaseException:
+            # One refused to start (a registered webhook, a wrong token): stop what runs, close.
+            self.components = started
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         for component in reversed(self.components):
@@ -84,7 +92,12 @@ async def bootstrap_admins(sessions: async_sessionmaker[AsyncSession], config: C
             )
 
 
-async def build_system(config: Config) -> System:
+# Transactions at once (handlers/runtime.py): SQLite has one writer; PostgreSQL locks per user.
+ENGINE_SLOTS_SQLITE = 1
+ENGINE_SLOTS = 16
+
+
+async def build_system(config: Config, *, take_over: bool = False) -> System:
     engine = create_engine(config.database_url)
     await migrate(engine)
     sessions = session_factory(engine)
@@ -92,7 +105,8 @@ async def build_system(config: Config) -> System:
     files = FileStore(config.files_dir)
     settings = Settings(timezone=config.timezone)
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
-    pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale)
+    slots = ENGINE_SLOTS_SQLITE if is_sqlite(config.database_url) else ENGINE_SLOTS
+    pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale, engine_slots=slots)
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
     setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
     file_links = FileLinks(files, load_secret(config.files_dir))
@@ -105,6 +119,7 @@ async def build_system(config: Config) -> System:
         files=files,
         senders={WEB: WebSender(sessions)},
         file_links=file_links,
+        take_over=take_over,
     )
     components = [c for c in (factory(context) for factory in FACTORIES) if c is not None]
     for component in components:

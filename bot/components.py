@@ -16,15 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from conversations.dialogue import Dialogue
+from handlers.channels.telegram.adapter import telegram_component
+from handlers.channels.telegram.sender import telegram_sender_component
+from handlers.channels.zalo.adapter import zalo_component
 from handlers.channels.zalo_oa import zalo_oa_component
-from handlers.delivery import delivery_component
 from handlers.file_links import FileLinks
-from handlers.pipeline import Pipeline
-from handlers.scheduler import scheduler_component
+from handlers.runtime import Pipeline
 from handlers.senders import Sender
-from handlers.telegram import telegram_component
-from handlers.telegram_sender import telegram_sender_component
-from handlers.zalo import zalo_component
+from handlers.workers.delivery import delivery_component
+from handlers.workers.scheduler import scheduler_component
 from storage.files import FileStore
 
 
@@ -48,6 +48,8 @@ class Context:
     senders: dict[str, Sender] = field(default_factory=dict)
     # Signed download links for channels that cannot carry a document (Zalo).
     file_links: FileLinks | None = None
+    # `run --take-over`: a polling channel deletes a webhook registered by another deployment.
+    take_over: bool = False
 
 
 Factory = Callable[[Context], Component | None]

@@ -1,3 +1,3 @@
-"""One adapter per channel (telegram, zalo, webchat): its updates -> `Incoming`, `Outgoing` -> what
-the channel can show, sent; plus the pipeline every update passes (dedupe, per-user lock, session,
-locale)."""
+"""The edges of the system: channel adapters (channels/), background workers (workers/), and the
+runtime every update passes whatever its channel (runtime.py: dedupe, per-user ordering, one
+transaction, dead letters; webhooks.py; senders.py: what a failed send means)."""

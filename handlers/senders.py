@@ -1,5 +1,7 @@
 """What a channel offers the delivery worker: a way to send proactive messages, and the errors
-that tell the worker what to do next (wait, give up on this person, try again later)."""
+that tell the worker (and handlers/runtime.py, for replies) what to do next: wait, give up on
+this person, try again later. Each channel's `classify` turns its platform errors into these,
+once, for both."""
 
 from __future__ import annotations
 
@@ -31,6 +33,12 @@ class Unreachable(SendError):
 
 class Transient(SendError):
     """A network error or a 5xx: retry with backoff, up to a bound."""
+
+
+class Refused(Transient):
+    """The platform refused this user for now, in words that have been seen to pass within
+    minutes (Telegram's "bot can't send messages to the user"): the worker retries later; a
+    reply in hand is dropped, and the user is not marked unreachable."""
 
 
 class Skipped(SendError):

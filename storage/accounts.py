@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import hashlib
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -32,6 +35,41 @@ async def mark_processed(session: AsyncSession, channel: str, update_id: str) ->
         raise DuplicateUpdate(update_id)
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def lock_user(session: AsyncSession, channel: str, external_id: str) -> None:
+    """Serialise one user's updates across processes: a transaction-scoped advisory lock on
+    PostgreSQL, taken before anything of theirs is read, released at commit or rollback. It
+    exists before their rows do (a newcomer's /start and next message reaching two workers at
+    once), which a row lock cannot. SQLite has one writer: BEGIN IMMEDIATE already does this."""
+    if _dialect(session) != "postgresql":
+        return
+    digest = hashlib.sha256(f"user:{channel}:{external_id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def _turn_key(channel: str, external_id: str) -> int:
+    digest = hashlib.sha256(f"turn:{channel}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def hold_turn(conn: AsyncConnection, channel: str, external_id: str) -> None:
+    """A user's turn across processes for work that spans several transactions (the web chat's
+    "already answered?" check, the update, the transcript): a session-level advisory lock held
+    by this connection until `release_turn` (PostgreSQL only). Its key differs from
+    `lock_user`'s, which is taken inside the turn on another connection."""
+    await conn.execute(text("select pg_advisory_lock(:k)"), {"k": _turn_key(channel, external_id)})
+    await conn.commit()  # the lock outlives the transaction, bound to this connection
+
+
+async def release_turn(conn: AsyncConnection, channel: str, external_id: str) -> None:
+    await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": _turn_key(channel, external_id)})
+    await conn.commit()
+
+
 async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
     return await session.scalar(
         select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
@@ -56,6 +94,23 @@ async def get_or_create_account(
     ).first()
     if row is not None:
         return row[1], row[0]
+    if _dialect(session) != "postgresql":  # one writer at a time: nobody can come in between
+        return await _create_account(session, channel, external_id)
+    try:
+        # A worker that did not take `lock_user` (the upload page, linking) may create the same
+        # identity at the same moment: the loser reads the winner's rows instead of failing.
+        async with session.begin_nested():
+            return await _create_account(session, channel, external_id)
+    except IntegrityError:
+        found = await find_identity(session, channel, external_id)
+        if found is None:
+            raise
+        account = await session.get(Account, found.account_id, options=[joinedload(Account.facility)])
+        assert account is not None
+        return account, found
+
+
+async def _create_account(session: AsyncSession, channel: str, external_id: str) -> tuple[Account, Identity]:
     account = Account()
     session.add(account)
     await session.flush()

@@ -1,7 +1,7 @@
 """The outbox: every proactive message (status notice, reminder, broadcast) is a row here first.
 
 One row per (purpose, recipient identity), unique, so nothing is ever queued twice; a delivery
-worker (handlers/delivery.py) drains it under each channel's limits and records what happened to
+worker (handlers/workers/delivery.py) drains it under each channel's limits and records what happened to
 each row. A message is queued in the same transaction as the change it announces (a decision, a
 reminder's plan), so neither exists without the other.
 

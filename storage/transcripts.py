@@ -2,7 +2,7 @@
 
 A web user is the random id in the browser's `kc_web` cookie. Each row is one message in one
 direction: "in" (the user to the bot) or "out" (the bot to the user). The payload is JSON that
-the web chat adapter (handlers/webchat.py) writes and reads; this module keeps rows in order and
+the web chat adapter (handlers/channels/webchat/chat.py) writes and reads; this module keeps rows in order and
 knows nothing of what is inside them. Callers own the transaction: `append` only flushes.
 """
 

@@ -19,10 +19,10 @@ from telegram import Bot
 from conversations.dialogue import Dialogue
 from conversations.messages import Incoming, Outgoing, command_of
 from conversations.programmes import load_programmes
-from handlers.delivery import ChannelLimits, DeliveryWorker
-from handlers.pipeline import Pipeline
-from handlers.scheduler import OutreachScheduler
-from handlers.telegram_sender import TelegramSender
+from handlers.channels.telegram.sender import TelegramSender
+from handlers.runtime import Pipeline
+from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.workers.scheduler import OutreachScheduler
 from storage import staff
 from storage.files import FileStore
 from storage.models import Account, Identity

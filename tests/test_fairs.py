@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.outreach import reminders
 from conversations.programmes import load_programmes
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.files import FileStore
 from storage.outbox import OutboxMessage
 from storage.outreach import Fair, FairRegistration

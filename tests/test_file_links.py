@@ -9,8 +9,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from conversations.messages import Document, Outgoing
+from handlers.channels.zalo.client import render
 from handlers.file_links import LINK_LIFETIME, FileLinks, load_secret
-from handlers.zalo_client import render
 from storage.files import FileStore
 from tests.conftest import PDF_BYTES
 

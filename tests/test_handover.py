@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.handover import HandoverCase
 from storage.models import Account
 from tests.conftest import Chat

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import translator
 from conversations.messages import TELEGRAM, ZALO
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage import accounts
 from storage.links import LinkCode
 from storage.models import Account, Facility

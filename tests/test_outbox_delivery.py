@@ -25,8 +25,8 @@ from telegram import Bot
 
 from conversations.messages import Choice, Outgoing
 from handlers import senders
-from handlers.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
-from handlers.telegram_sender import TelegramSender
+from handlers.channels.telegram.sender import TelegramSender
+from handlers.workers.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
 from storage import outbox
 from storage.models import Account, Facility, Identity
 from storage.outbox import OutboxMessage
@@ -358,8 +358,8 @@ CHILD = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
 from telegram import Bot
-from handlers.delivery import ChannelLimits, DeliveryWorker
-from handlers.telegram_sender import TelegramSender
+from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.channels.telegram.sender import TelegramSender
 from storage.db import create_engine, session_factory
 
 async def main():
@@ -474,7 +474,7 @@ async def test_postgres_workers_claim_disjoint_rows() -> None:
 
 
 async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
-    from handlers.scheduler import OutreachScheduler
+    from handlers.workers.scheduler import OutreachScheduler
     from storage.db import session_factory
     from tests.conftest import throwaway_postgres
 
@@ -487,3 +487,30 @@ async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
         await first.stop()  # its connection goes, and the lock with it
         assert await second._leader() is True
         await second.stop()
+
+
+class StandingTime(VirtualTime):
+    """A clock whose sleep never ends by itself: only a worker woken by stop() gets past it."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_workers_stop_at_once_when_idle_instead_of_finishing_a_sleep(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from handlers.workers.scheduler import OutreachScheduler
+
+    clock = StandingTime()
+    worker = worker_for(sessions, MemorySender(clock), clock)
+    scheduler = OutreachScheduler(sessions, {}, clock=clock)
+    await worker.start()
+    await scheduler.start()
+    loops, tick = list(worker._loops), scheduler._task
+    for _ in range(20):  # let both reach their idle wait
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    await scheduler.stop()
+    # Woken, they ended by themselves; a loop still asleep would have been cancelled after the grace.
+    assert loops and all(task.done() and not task.cancelled() for task in loops)
+    assert tick is not None and tick.done() and not tick.cancelled()

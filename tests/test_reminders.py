@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.outreach import reminders
 from conversations.programmes import load_programmes
-from handlers.delivery import ChannelLimits, DeliveryWorker
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
+from handlers.workers.delivery import ChannelLimits, DeliveryWorker
 from storage.certificates import Certificate
 from storage.files import FileStore
 from storage.models import Account, Application, Facility, Identity

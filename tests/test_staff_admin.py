@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.__main__ import main
 from bot.assembly import bootstrap_admins
 from bot.config import Config, StaffAdmin
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage import staff
 from storage.review import AuditEvent
 from storage.staff import StaffMember

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.i18n import translator
 from conversations.programmes import load_programmes
 from conversations.staff import importer
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.certificates import Certificate
 from storage.review import AuditEvent
 from tests.conftest import Chat

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage import review
 from storage.db import session_factory
 from storage.models import Application, ApplicationEvent

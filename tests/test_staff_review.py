@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage.models import ApplicationEvent
 from tests.conftest import Chat
 from tests.test_flows import onboard_english

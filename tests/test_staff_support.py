@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.i18n import translator
 from conversations.messages import Incoming, Outgoing
 from conversations.notices import render_payload
-from handlers.pipeline import Pipeline
+from handlers.runtime import Pipeline
 from storage import accounts, staff
 from storage.models import Account, Application, ApplicationEvent, Facility, Identity
 from storage.outbox import OutboxMessage

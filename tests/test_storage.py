@@ -192,7 +192,7 @@ async def test_update_loading_locks_the_conversation_on_postgres(any_engine: Asy
 async def test_the_journey_runs_on_both_databases(any_engine: AsyncEngine, tmp_path: Path) -> None:
     from conversations.dialogue import Dialogue
     from conversations.programmes import load_programmes
-    from handlers.pipeline import Pipeline
+    from handlers.runtime import Pipeline
     from tests.conftest import Chat
 
     pipeline = Pipeline(

@@ -24,8 +24,8 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import translator
 from conversations.messages import Choice, Outgoing
 from conversations.programmes import load_programmes
-from handlers.pipeline import APOLOGY, Pipeline
-from handlers.telegram import COMMANDS, TelegramChannel, webhook_path
+from handlers.channels.telegram.adapter import COMMANDS, TelegramChannel, webhook_path
+from handlers.runtime import APOLOGY, Pipeline
 from storage.files import FileStore
 from storage.models import Account, Application, DeadLetter, Identity, ProcessedUpdate, StoredDocument
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Clock
@@ -631,7 +631,7 @@ async def test_python_m_bot_run_starts_telegram_beside_the_web_chat(
 ) -> None:
     """build_system + start is what `python -m bot run` does; with a token, Telegram answers."""
     import bot.assembly
-    from handlers.telegram import telegram_component
+    from handlers.channels.telegram.adapter import telegram_component
 
     monkeypatch.setattr(bot.assembly, "FACTORIES", [telegram_component])
     config = Config.from_env(
@@ -672,7 +672,7 @@ async def test_a_wrong_token_fails_at_start_loudly(
 
 
 def test_webhook_url_gets_the_unguessable_path_once() -> None:
-    from handlers.telegram import webhook_target
+    from handlers.channels.telegram.adapter import webhook_target
 
     path = webhook_path(TOKEN)
     assert len(path.rsplit("/", 1)[1]) == 32 and TOKEN not in path
@@ -681,3 +681,89 @@ def test_webhook_url_gets_the_unguessable_path_once() -> None:
         webhook_target("https://kc.example.gov.vn/bot" + path, TOKEN)
         == "https://kc.example.gov.vn/bot" + path
     )
+
+
+# --- issue 9: inbound text, malformed updates, a registered webhook ------------------------------
+
+
+async def test_telegram_text_is_cleaned_before_the_engine(
+    start_bot: BotFactory, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from tests.test_flows import state_of
+    from tests.test_inbound_text import CLEAN_NAME, DIRTY_NAME, answer_the_name
+
+    chat = TelegramChat(await start_bot("webhook"), FakeUser(530))
+    await answer_the_name(chat, DIRTY_NAME)  # type: ignore[arg-type]
+    assert (await state_of(sessions, chat.user_id)).data["answers"]["facility_name"] == CLEAN_NAME
+
+
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+async def test_malformed_updates_are_skipped_not_dead_lettered(
+    start_bot: BotFactory, fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession], mode: str
+) -> None:
+    bot = await start_bot(mode)
+    user = FakeUser(531)
+    without_chat = fake.message_update(user, "/start")
+    del without_chat["message"]["chat"]
+    numeric_text = fake.message_update(user, "/start")
+    numeric_text["message"]["text"] = 12345
+    for update in (without_chat, numeric_text):
+        await bot.deliver(update)
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DeadLetter)) == 0
+    assert fake.sent_texts(531) == []  # nothing to answer, and no apology for a message we cannot read
+    chat = TelegramChat(bot, user)
+    await chat.send("/start")  # the channel goes on
+    assert "Tiếng Việt" in chat.buttons
+
+
+async def test_polling_refuses_to_start_while_a_webhook_is_registered(
+    fake: FakeTelegram, pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    from handlers.channels.telegram.adapter import WebhookRegistered
+
+    fake.webhook = {"url": "https://other-deployment.example.vn/telegram/x", "secret_token": "s"}
+    config = Config(
+        telegram_token=TOKEN, telegram_api_base_url=fake.base_url, telegram_file_base_url=fake.base_file_url
+    )
+    channel = TelegramChannel(config, pipeline, sessions, FileStore(tmp_path / "files"))
+    with pytest.raises(WebhookRegistered, match="TELEGRAM_WEBHOOK_URL"):
+        await channel.start()
+    assert fake.webhook is not None and not fake.calls_of("deleteWebhook") and not fake.calls_of("getUpdates")
+    taking_over = TelegramChannel(config, pipeline, sessions, FileStore(tmp_path / "files"), take_over=True)
+    await taking_over.start()
+    try:
+        assert fake.webhook is None
+        fake.enqueue(fake.message_update(FakeUser(532), "/start"))
+        await fake.wait_for(lambda: bool(fake.messages[532]))
+    finally:
+        await taking_over.stop()
+
+
+async def test_python_m_bot_run_in_polling_mode_stops_with_one_line_while_a_webhook_is_registered(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    import os
+    import sys
+
+    fake.webhook = {"url": "https://other-deployment.example.vn/telegram/x", "secret_token": "s"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "FILES_DIR": str(tmp_path / "files"),
+        "HTTP_PORT": "0",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "TELEGRAM_FILE_BASE_URL": fake.base_file_url,
+    }
+    env.pop("TELEGRAM_WEBHOOK_URL", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await process.communicate()
+    assert process.returncode == 2
+    errors = [line for line in stderr.decode().splitlines() if "configuration error" in line]
+    assert len(errors) == 1 and "TELEGRAM_WEBHOOK_URL" in errors[0] and "--take-over" in errors[0]
+    assert "Traceback" not in stderr.decode()
+    assert fake.webhook is not None and not fake.calls_of("getUpdates")

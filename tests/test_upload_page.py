@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot.assembly import System
 from conversations.i18n import translator
 from conversations.messages import ZALO
-from handlers import upload_page
+from handlers.channels.webchat import upload_page
 from storage.models import Application, StoredDocument
 from storage.upload_links import UploadLink
 from tests.conftest import JPEG_BYTES, PDF_BYTES

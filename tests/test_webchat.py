@@ -9,13 +9,15 @@ import json
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from conversations.messages import Choice, Document, Incoming, Outgoing
-from handlers.webchat import COOKIE, setup_webchat
+from handlers.channels.webchat.chat import COOKIE, setup_webchat
+from handlers.runtime import UserTurns
 from storage import transcripts
 from storage.db import create_engine, session_factory
 from storage.models import Base
@@ -34,6 +36,10 @@ class FakePipeline:
         self.locale = "vi"
         self.fail = False
         self._seen: set[tuple[str, str]] = set()
+        self._turns = UserTurns()
+
+    def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
+        return self._turns.turn(channel, user_id)
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
         if self.fail:
@@ -263,7 +269,7 @@ async def test_a_duplicate_the_transcript_missed_is_recorded_once(client, pipeli
 
 
 async def test_updates_return_only_messages_after_the_given_id(client, pipeline, sessions):
-    from handlers.webchat import deliver_to_web
+    from handlers.channels.webchat.chat import deliver_to_web
 
     user = await open_page(client)
     data = await send(client, text="xin chào")
@@ -379,7 +385,7 @@ async def test_an_upload_without_a_file_or_an_id_is_a_bad_request(client, pipeli
 
 
 async def test_a_document_from_the_bot_downloads_for_its_user_only(client, sessions, tmp_path):
-    from handlers.webchat import deliver_to_web
+    from handlers.channels.webchat.chat import deliver_to_web
 
     receipt = tmp_path / "receipt-KC-0042.pdf"
     receipt.write_bytes(PDF)
@@ -404,7 +410,7 @@ async def test_a_document_from_the_bot_downloads_for_its_user_only(client, sessi
 
 
 async def test_only_web_links_reach_the_page(client, sessions):
-    from handlers.webchat import deliver_to_web
+    from handlers.channels.webchat.chat import deliver_to_web
 
     user = await open_page(client)
     async with sessions() as session, session.begin():

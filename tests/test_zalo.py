@@ -19,11 +19,12 @@ from bot.config import Config
 from conversations.i18n import translator
 from conversations.messages import ZALO, Choice, Outgoing
 from conversations.validators import fold
-from handlers import upload_page, zalo
-from handlers.pipeline import APOLOGY
+from handlers.channels.webchat import upload_page
+from handlers.channels.zalo import adapter as zalo
+from handlers.channels.zalo.adapter import ZaloChannel
+from handlers.channels.zalo.client import MAX_TEXT, ZaloApiError, render
+from handlers.runtime import APOLOGY
 from handlers.senders import RetryAfter, Transient, Unreachable
-from handlers.zalo import ZaloChannel
-from handlers.zalo_client import MAX_TEXT, ZaloApiError, render
 from storage import accounts
 from storage.models import (
     Application,
@@ -518,3 +519,18 @@ async def test_linking_zalo_to_telegram_resumes_the_same_draft(
     async with webhook_system.sessions() as session:
         app = await session.scalar(select(Application))
     assert app is not None and app.answers["product_description"].startswith("Giỏ đan tay")
+
+
+async def test_zalo_text_is_cleaned_before_the_engine(webhook_system: System, fake: FakeZalo) -> None:
+    from storage.models import ConversationState
+    from tests.test_inbound_text import CLEAN_NAME, DIRTY_NAME
+
+    user = ZaloUser(fake, webhook_system)
+    await user.say("/start")
+    await user.say(user.number_of("English"))
+    await user.say(user.number_of("I agree"))
+    assert "name of your facility" in user.text
+    await user.say(DIRTY_NAME)
+    async with webhook_system.sessions() as s:
+        state = await s.scalar(select(ConversationState))
+    assert state is not None and state.data["answers"]["facility_name"] == CLEAN_NAME

@@ -3,7 +3,7 @@
 `FEATURE` is listed in conversations/features.py. Its commands: /broadcast (staff), /fairs
 (owners and staff), /reminders and /rounds (staff), and the opt-out buttons every announcement
 carries ("go:optout", undone with "go:optin"). Sending is not done here: messages become outbox
-rows that handlers/delivery.py delivers, and conversations/outreach/reminders.py plans and sweeps.
+rows that handlers/workers/delivery.py delivers, and conversations/outreach/reminders.py plans and sweeps.
 
 Modules import nothing from conversations.dialogue at run time: the dialogue imports the feature
 list.

@@ -2,7 +2,7 @@
 remaining, blocked, failed, rate, expected finish; pause and cancel buttons), then a report.
 
 `progress_updates` decides what to show from the outbox's counts; the caller (the scheduler in
-handlers/delivery.py) sends or edits it and records the result with `record_shown`. On a channel
+handlers/workers/delivery.py) sends or edits it and records the result with `record_shown`. On a channel
 that cannot edit a message (the web chat), a new progress message is added at most every
 `append_every` instead.
 """

@@ -1,1 +1,2 @@
-"""Channel adapters, one package each (DESIGN.md "The rooms"); older ones still sit in handlers/."""
+"""One adapter per channel: its updates -> `Incoming`, `Outgoing` -> what the channel can show,
+sent. Parsing and rendering only; ordering, dedupe, the transaction and failures are handlers/runtime.py."""

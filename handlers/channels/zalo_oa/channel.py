@@ -16,11 +16,7 @@ their 7-day consultation window (storage.zalo_oa). Nothing here logs a user id, 
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import traceback
-import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,13 +28,15 @@ from conversations import filecheck
 from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO_OA, FileRef, Incoming, Outgoing, command_of
+from handlers import webhooks
 from handlers.channels.zalo_oa import webhook
-from handlers.channels.zalo_oa.client import OaClient
-from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender
+from handlers.channels.zalo_oa.client import OaClient, OaError
+from handlers.channels.zalo_oa.render import render
+from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender, send_error
 from handlers.channels.zalo_oa.tokens import TokenKeeper
 from handlers.file_links import FileLinks
-from handlers.pipeline import APOLOGY
-from handlers.senders import Sender, SendError, Unreachable
+from handlers.runtime import Gone, Runtime
+from handlers.senders import Sender, SendError
 from storage import accounts, zalo_oa
 
 log = logging.getLogger(__name__)
@@ -74,19 +72,13 @@ class OaConfig(Protocol):
     def public_base(self) -> str: ...
 
 
-class ChannelPipeline(Protocol):
-    async def handle(self, incoming: Incoming) -> list[Outgoing]: ...
-
-    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str: ...
-
-
 class OaContext(Protocol):
     @property
     def config(self) -> OaConfig: ...
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]: ...
     @property
-    def pipeline(self) -> ChannelPipeline: ...
+    def pipeline(self) -> Runtime: ...
     @property
     def dialogue(self) -> Dialogue: ...
     @property
@@ -109,7 +101,7 @@ def zalo_oa_component(context: OaContext) -> ZaloOaChannel | None:
 
 def webhook_path(app_id: str, secret_key: str) -> str:
     """Unguessable without the secret key, stable across restarts and workers."""
-    return "/zalo-oa/" + hashlib.sha256(f"{app_id}:{secret_key}".encode()).hexdigest()[:32]
+    return webhooks.webhook_path("zalo-oa", f"{app_id}:{secret_key}")
 
 
 def _utcnow() -> datetime:
@@ -120,7 +112,7 @@ class ZaloOaChannel:
     def __init__(
         self,
         config: OaConfig,
-        pipeline: ChannelPipeline,
+        pipeline: Runtime,
         sessions: async_sessionmaker[AsyncSession],
         dialogue: Dialogue,
         *,
@@ -148,7 +140,6 @@ class ZaloOaChannel:
         )
         self.path = webhook_path(app_id, secret_key)
         self.webhook_url = config.public_base.rstrip("/") + self.path
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._accepting = False
 
     def attach_routes(self, web_app: web.Application) -> None:
@@ -187,9 +178,12 @@ class ZaloOaChannel:
         if user_id is None or not isinstance(name, str):
             return
         update_id = webhook.update_id_of(event)
-        async with self._lock(user_id):
+        # across_processes: the interaction record and the replies are transactions of their own
+        async with self.pipeline.turn(ZALO_OA, user_id, across_processes=True):
             try:
                 await self._handle(name, event, user_id, update_id)
+            except Gone:
+                pass
             except Exception as exc:
                 await self._failed(update_id, user_id, exc)
 
@@ -200,7 +194,7 @@ class ZaloOaChannel:
         if name == webhook.UNFOLLOW:
             async with self.sessions() as session, session.begin():
                 await zalo_oa.record_interaction(session, user_id, self.clock(), following=False)
-                await accounts.mark_unreachable(session, ZALO_OA, user_id, "unfollowed the OA")
+            await self.pipeline.set_unreachable(ZALO_OA, user_id, "unfollowed the OA")
             return
         if not name.startswith(("user_send", "user_submit", "follow")):
             return  # seen / received receipts and the OA's own messages: nothing to answer
@@ -285,10 +279,7 @@ class ZaloOaChannel:
         return FileRef(filename=filename, content_type=kind, size=attachment.size, read=read)
 
     async def _cannot_read(self, user_id: str, update_id: str) -> None:
-        try:
-            async with self.sessions() as session, session.begin():
-                await accounts.mark_processed(session, ZALO_OA, update_id)
-        except accounts.DuplicateUpdate:
+        if not await self.pipeline.first_delivery(ZALO_OA, update_id):
             return
         t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
         await self._reply(user_id, [Outgoing(text=t(CANNOT_READ))])
@@ -296,33 +287,21 @@ class ZaloOaChannel:
     # --- replying ---------------------------------------------------------------------------------
 
     async def _reply(self, user_id: str, replies: list[Outgoing]) -> None:
-        if not replies:
-            return  # a redelivered event: answered the first time
-        try:
-            await self.sender.send(user_id, replies)
-        except Unreachable as exc:
-            async with self.sessions() as session, session.begin():
-                await accounts.mark_unreachable(session, ZALO_OA, user_id, exc.reason)
-        except SendError as exc:
-            log.warning("zalo oa: a reply was not delivered (%s)", type(exc).__name__)
-
-    def _lock(self, user_id: str) -> asyncio.Lock:
-        lock = self._locks.get(user_id)
-        if lock is None:
-            lock = self._locks[user_id] = asyncio.Lock()
-        return lock
+        """Consultation messages through the runtime: a 429 waited out, a user who is gone
+        marked (then `Gone` ends this event's replies)."""
+        for message in render(replies, self.sender.public_base, self.sender.links):
+            await self.pipeline.deliver(
+                ZALO_OA, user_id, lambda message=message: self.sender.reply(user_id, message), _classify
+            )
 
     async def _failed(self, update_id: str, user_id: str, exc: Exception) -> None:
-        log.error("zalo oa: event %s failed: %s", update_id, type(exc).__name__)
+        """Dead letter and apology (runtime's policy); the channel goes on with the next event."""
+        await self.pipeline.failed(ZALO_OA, update_id, exc)
         try:
-            async with self.sessions() as session, session.begin():
-                await accounts.record_dead_letter(
-                    session, ZALO_OA, update_id, "".join(traceback.format_exception(exc))
-                )
-        except Exception:
-            log.exception("zalo oa: could not record dead letter for event %s", update_id)
-        try:
-            t = translator(await self.pipeline.locale_of(ZALO_OA, user_id))
-            await self.sender.send(user_id, [Outgoing(text=t(APOLOGY))])
+            await self._reply(user_id, [Outgoing(text=await self.pipeline.apology(ZALO_OA, user_id))])
         except Exception as second:
             log.warning("zalo oa: could not apologise for event %s: %s", update_id, type(second).__name__)
+
+
+def _classify(exc: Exception) -> SendError | None:
+    return send_error(exc) if isinstance(exc, OaError) else None

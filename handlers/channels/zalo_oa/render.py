@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from conversations.messages import Outgoing
+from handlers.channels.zalo.client import render as render_texts
 from handlers.file_links import FileLinks
-from handlers.zalo_client import render as render_texts
 
 MAX_TEXT = 2000  # characters per consultation message (CONFIRMED secondary)
 MAX_BUTTONS = 5  # per message (CONFIRMED secondary)

@@ -114,6 +114,10 @@ class OaSender:
             except OaError as exc:
                 raise send_error(exc) from None
 
+    async def reply(self, user_id: str, message: dict[str, Any]) -> str | None:
+        """One consultation message (render.cs_message), raising the client's own errors."""
+        return await self._cs(user_id, message)
+
     async def _cs(self, user_id: str, message: dict[str, Any]) -> str | None:
         token = await self.tokens.access_token()
         try:

@@ -1,16 +1,16 @@
 """Telegram for the delivery worker: broadcasts, reminders and notices, on a Bot of its own.
 
-The interactive channel (handlers/telegram.py) answers people who are waiting; this sender works
+The interactive channel (handlers/channels/telegram/adapter.py) answers people who are waiting; this sender works
 through the outbox. It gets its own `telegram.Bot` (same token, same configured `base_url` and
 `base_file_url`) with its own HTTP connection pool, so thousands of broadcast requests never queue
 in front of a reply, and a 429 earned by a broadcast is handled by the worker for the broadcast
 alone (platforms.md B5: PTB's AIORateLimiter would halt every request of the bot).
 
-Messages look exactly as the adapter renders them (`handlers.telegram.send_outgoing`: the same
+Messages look exactly as the adapter renders them (`handlers.channels.telegram.adapter.send_outgoing`: the same
 inline keyboards, the same splitting). Errors are told in the worker's vocabulary
 (handlers/senders.py): a 429 is `RetryAfter`; a 403 saying the user blocked the bot or the
 account is deactivated is `Unreachable` (only those: other 403s such as "bot can't send messages
-to the user" have been seen to pass within minutes, so they are `Transient`); "chat not found" is
+to the user" have been seen to pass within minutes, so they are `Refused`, a `Transient`); "chat not found" is
 `Unreachable`; network errors and 5xx are `Transient`; any other refusal (a 400 on this message)
 is a plain `SendError`, which the worker treats as final for this message. It neither waits nor
 retries: the worker decides, with the outbox row in hand.
@@ -33,14 +33,16 @@ from telegram.request import HTTPXRequest
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
-from handlers.telegram_render import keyboard, send_outgoing
+from handlers.channels.telegram.render import keyboard, send_outgoing
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
 # Requests in flight at once; the worker keeps well under this.
 POOL_SIZE = 64
-GONE = ("bot was blocked by the user", "user is deactivated")
+# Only these 403s mean the user is gone ("bot was blocked by the user", "user is deactivated",
+# "bot was kicked"); others have been seen to pass within minutes.
+GONE = ("blocked", "deactivated", "kicked")
 
 
 class SenderConfig(Protocol):
@@ -53,7 +55,8 @@ class SenderConfig(Protocol):
 
 
 def classify(exc: TelegramError) -> senders.SendError:
-    """A Bot API error as the delivery worker understands it."""
+    """A Bot API error as the delivery worker and the runtime (for replies) understand it: the
+    one place Telegram's "retry after" and "permanently gone" are read."""
     if isinstance(exc, RetryAfter):
         with warnings.catch_warnings():  # PTB 22 warns that the attribute becomes a timedelta
             warnings.simplefilter("ignore")
@@ -64,7 +67,7 @@ def classify(exc: TelegramError) -> senders.SendError:
         text = exc.message.lower()
         if any(gone in text for gone in GONE):
             return senders.Unreachable(exc.message)
-        return senders.Transient(exc.message)
+        return senders.Refused(exc.message)
     if isinstance(exc, BadRequest) and "chat not found" in exc.message.lower():
         return senders.Unreachable(exc.message)
     if isinstance(exc, ChatMigrated):
@@ -72,6 +75,11 @@ def classify(exc: TelegramError) -> senders.SendError:
     if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
         return senders.Transient(str(exc))  # includes TimedOut and 5xx answers
     return senders.SendError(exc.message if hasattr(exc, "message") else str(exc))
+
+
+def classify_any(exc: Exception) -> senders.SendError | None:
+    """`classify` for any exception the runtime catches; None when it is not Telegram's."""
+    return classify(exc) if isinstance(exc, TelegramError) else None
 
 
 class TelegramSender:

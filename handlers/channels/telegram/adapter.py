@@ -1,7 +1,7 @@
 """The Telegram channel: Bot API updates -> `Incoming`, `Outgoing` -> messages and inline keyboards.
 
 Everything Telegram-specific lives here and nowhere else. The conversation itself (state, answers,
-drafts) is in our database through handlers/pipeline.py, never in python-telegram-bot's
+drafts) is in our database through handlers/runtime.py, never in python-telegram-bot's
 ConversationHandler or persistence: PTB keeps those in one process's memory (PTB #4452, #5225),
 so a second worker or a restart would lose the thread. PTB is used for what it is good at: the
 HTTP client, the Bot API types, long polling and running updates concurrently.
@@ -9,19 +9,24 @@ HTTP client, the Bot API types, long polling and running updates concurrently.
 How an update travels:
 - Long polling (default): PTB's Updater fetches updates and confirms them with the next offset.
   Webhook (TELEGRAM_WEBHOOK_URL set): Telegram POSTs to `/telegram/<sha256(token)[:32]>` on our
-  aiohttp server; the secret header is checked in constant time (401, nothing read, otherwise) and
+  aiohttp server; handlers/webhooks.py checks the secret header (401, nothing read, otherwise) and
   the update is processed before the 200 goes back, so a crash before the answer makes Telegram
   deliver it again. Either way, `(telegram, update_id)` is recorded in the same transaction as the
   update's effects, so a redelivery is never applied twice.
 - `_PerUserProcessor` runs one user's updates one at a time in arrival order and different users
-  concurrently (the pipeline's lock alone would not keep the order of a quick tap-then-type).
+  concurrently, in the runtime's per-user turn, held while the replies go out (handling alone
+  would not keep the order of a quick tap-then-type).
+- A process in polling mode refuses to start while a webhook is registered (another deployment
+  takes the traffic there), unless started with `--take-over`.
 - Replies: choices become an inline keyboard (one button per row, two when both are short); a
   tapped keyboard is answered (answerCallbackQuery) and removed, the choice appended as "✓ label",
   so an old button cannot be pressed twice into a finished step. Texts over 4096 characters are
   split with the keyboard on the last part.
-- 403 "blocked" (or a `my_chat_member` "kicked") marks the identity unreachable; 429 waits
-  `retry_after` and retries twice at most. Anything else that breaks is recorded as a dead letter
-  and the user gets an apology: never silence.
+- What a Bot API error means is read once, in sender.py's `classify`; the runtime acts on it
+  (429: wait and retry twice at most; 403 "blocked" or a `my_chat_member` "kicked": the identity
+  is marked unreachable). Anything else that breaks is recorded as a dead letter and the user
+  gets an apology: never silence. A malformed update (no chat, a number for text) is skipped
+  with one log line.
 
 Nothing here logs what a user wrote, their name or their Telegram id.
 """
@@ -29,13 +34,8 @@ Nothing here logs what a user wrote, their name or their Telegram id.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import traceback
-import warnings
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -45,20 +45,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import (
     BotCommand,
     CallbackQuery,
+    Chat,
     ChatMemberUpdated,
     Message,
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from conversations.i18n import N_, translator
 from conversations.messages import TELEGRAM, FileRef, Incoming, Outgoing, command_of
-from handlers.pipeline import APOLOGY
-from handlers.telegram_render import send_outgoing
-from storage import accounts
-from storage.db import is_sqlite
+from handlers import webhooks
+from handlers.channels.telegram.render import send_outgoing
+from handlers.channels.telegram.sender import classify_any
+from handlers.runtime import Gone, Malformed, Runtime, log_failure, skip_malformed
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -71,17 +72,10 @@ ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 MAX_RUNNING = 128
 CONNECTIONS = 256  # PTB's default pool for Bot API calls (getUpdates has its own)
 POOL_TIMEOUT = 30.0  # seconds a request may wait for a free connection under a burst (PTB: 1 s)
-# Updates inside the engine (one database transaction each) at once. SQLite has one writer: more
-# would only take turns in SQLite's busy-wait, which sleeps in steps of up to 100 ms (measured: the
-# same throughput, p99 three times worse at 32). PostgreSQL locks per user and gains from more.
-ENGINE_SLOTS_SQLITE = 1
-ENGINE_SLOTS = 16
 MAX_WAITING = 10_000  # updates PTB may hold (waiting for their user's turn) before it stops fetching
 POLL_TIMEOUT = timedelta(seconds=30)  # long poll: Telegram answers at once when an update arrives
 WEBHOOK_CONNECTIONS = 40  # Telegram's default
 MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kilobytes
-REPLY_RETRIES = 2  # after a 429, for a reply the user is waiting for
-MAX_RETRY_WAIT = 30.0  # seconds; a longer flood wait is given up on (and recorded) rather than held
 DOWNLOAD_TIMEOUT = 60.0  # seconds for one file from Telegram (20 MB at most)
 STOP_GRACE = 10.0  # seconds stop() waits for webhook updates in hand
 PRESSED = "✓"
@@ -120,31 +114,17 @@ class TelegramConfig(Protocol):
     def telegram_webhook_secret(self) -> str | None: ...
 
 
-class ChannelPipeline(Protocol):
-    """What the channel needs from handlers/pipeline.py."""
-
-    default_locale: str
-
-    async def handle(self, incoming: Incoming) -> list[Outgoing]: ...
-
-    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str: ...
-
-
-class _Unreachable(Exception):
-    """Telegram refused to deliver to this user (blocked, deactivated): stop sending this update's
-    replies; the identity is marked when the refusal is permanent."""
+class WebhookRegistered(RuntimeError):
+    """Polling was asked for while a webhook is registered: another deployment takes the traffic."""
 
 
 def webhook_path(token: str) -> str:
-    """The webhook's path: unguessable without the token, stable across restarts and workers."""
-    return "/telegram/" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+    return webhooks.webhook_path(TELEGRAM, token)
 
 
 def webhook_target(public_url: str, token: str) -> str:
     """TELEGRAM_WEBHOOK_URL is where the public reaches this server; the path is ours to add."""
-    path = webhook_path(token)
-    base = public_url.rstrip("/")
-    return base if base.endswith(path) else base + path
+    return webhooks.webhook_target(public_url, webhook_path(token))
 
 
 class TelegramChannel:
@@ -157,13 +137,13 @@ class TelegramChannel:
     def __init__(
         self,
         config: TelegramConfig,
-        pipeline: ChannelPipeline,
+        pipeline: Runtime,
         sessions: async_sessionmaker[AsyncSession],
         files: FileStore | None = None,
         *,
         max_running: int = MAX_RUNNING,
-        engine_slots: int = ENGINE_SLOTS,
         poll_timeout: timedelta = POLL_TIMEOUT,
+        take_over: bool = False,
     ) -> None:
         token = config.telegram_token
         if not token:
@@ -178,7 +158,7 @@ class TelegramChannel:
         self.path = webhook_path(token)
         self._target = webhook_target(self.webhook_url, token) if self.webhook_url else None
         self._poll_timeout = poll_timeout
-        self._engine_slots = asyncio.Semaphore(engine_slots)
+        self._take_over = take_over
         self._accepting = False
         self._routes_attached = False
         self._in_flight = 0  # webhook updates being handled
@@ -190,7 +170,7 @@ class TelegramChannel:
             .token(token)
             .base_url(config.telegram_api_base_url)
             .base_file_url(config.telegram_file_base_url)
-            .concurrent_updates(_PerUserProcessor(max_running))
+            .concurrent_updates(_PerUserProcessor(pipeline, max_running))
             .connection_pool_size(CONNECTIONS)
             .pool_timeout(POOL_TIMEOUT)
             .job_queue(None)  # reminders are database rows swept by the scheduler, not PTB jobs
@@ -236,7 +216,16 @@ class TelegramChannel:
                 )
             else:
                 assert app.updater is not None
-                # Bootstrapping deletes a webhook left by an earlier deployment; pending updates stay.
+                registered = (await app.bot.get_webhook_info()).url
+                if registered and not self._take_over:
+                    raise WebhookRegistered(
+                        "a Telegram webhook is registered (another deployment receives the updates): "
+                        "set TELEGRAM_WEBHOOK_URL to run this process as a webhook worker, or start "
+                        "with --take-over to delete the webhook and poll instead"
+                    )
+                if registered:
+                    log.warning("telegram: --take-over: deleting the registered webhook to poll instead")
+                # Bootstrapping deletes the webhook (taken over above); pending updates stay.
                 await app.updater.start_polling(
                     timeout=self._poll_timeout,
                     allowed_updates=ALLOWED_UPDATES,
@@ -284,15 +273,16 @@ class TelegramChannel:
     # --- webhook ------------------------------------------------------------------------------------
 
     async def _webhook(self, request: web.Request) -> web.Response:
-        expected = (self.webhook_secret or "").encode("utf-8")
-        given = request.headers.get(SECRET_HEADER, "").encode("utf-8")
-        if not expected or not hmac.compare_digest(given, expected):
-            log.warning("telegram webhook: request with a wrong or missing secret refused")
-            return web.Response(status=401)
-        if not self._accepting:
-            return web.Response(status=503, headers={"Retry-After": "5"})  # Telegram will retry
-        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
-            return web.Response(status=413)
+        refused = webhooks.refuse(
+            request,
+            channel=TELEGRAM,
+            header=SECRET_HEADER,
+            secret=self.webhook_secret or "",
+            accepting=self._accepting,
+            max_body=MAX_WEBHOOK_BODY,
+        )
+        if refused is not None:
+            return refused
         try:
             data = json.loads(await request.read())
             update = Update.de_json(data, self.application.bot)
@@ -322,13 +312,19 @@ class TelegramChannel:
                 await self._on_callback(update, update.callback_query)
             elif update.message is not None:
                 await self._on_message(update, update.message)
-        except _Unreachable:
+        except Gone:
             pass  # nothing more can reach this user; already marked when permanent
+        except Malformed as exc:
+            skip_malformed(TELEGRAM, str(update.update_id), str(exc))
         except Exception as exc:
             await self._failed(update, exc)
 
     async def _on_message(self, update: Update, message: Message) -> None:
         user = message.from_user
+        if not isinstance(message.chat, Chat) or not isinstance(message.chat.id, int):
+            raise Malformed("a message without a chat")
+        if message.text is not None and not isinstance(message.text, str):
+            raise Malformed("a message whose text is not a string")
         if user is None or message.chat.type != ChatType.PRIVATE:
             return  # a facility talks to the bot in a private chat; groups are not served
         user_id = str(user.id)
@@ -343,7 +339,9 @@ class TelegramChannel:
         if message.text is not None:
             command = command_of(message.text)
             if command is not None and command[0] == "start":
-                await self._set_reachable(user_id)  # "Restart bot" after unblocking sends /start
+                await self.pipeline.set_reachable(
+                    TELEGRAM, user_id
+                )  # "Restart bot" after unblocking sends /start
             incoming = Incoming(
                 **common,
                 text=None if command else message.text,
@@ -364,6 +362,8 @@ class TelegramChannel:
     async def _on_callback(self, update: Update, query: CallbackQuery) -> None:
         user_id = str(query.from_user.id)
         message = query.message
+        if query.data is not None and not isinstance(query.data, str):
+            raise Malformed("a button tap whose data is not a string")
         if (message is not None and message.chat.type != ChatType.PRIVATE) or not query.data:
             await self._answer(user_id, query)
             return
@@ -402,9 +402,9 @@ class TelegramChannel:
         user_id = str(change.from_user.id)
         status = change.new_chat_member.status
         if status == ChatMemberStatus.BANNED:
-            await self._set_unreachable(user_id, "blocked the bot (my_chat_member: kicked)")
+            await self.pipeline.set_unreachable(TELEGRAM, user_id, "blocked the bot (my_chat_member: kicked)")
         elif status == ChatMemberStatus.MEMBER:
-            await self._set_reachable(user_id)
+            await self.pipeline.set_reachable(TELEGRAM, user_id)
 
     def _file_of(self, message: Message) -> FileRef | None:
         """The file in a message, sized from Telegram's metadata; fetched only if the engine wants it."""
@@ -444,10 +444,7 @@ class TelegramChannel:
         )
 
     async def _engine(self, incoming: Incoming) -> list[Outgoing]:
-        """The pipeline, a bounded number of updates at a time; sending the replies is not bounded
-        by this, so a slow Telegram answer never holds up the database."""
-        async with self._engine_slots:
-            return await self.pipeline.handle(incoming)
+        return await self.pipeline.handle(incoming)
 
     # --- replies --------------------------------------------------------------------------------------
 
@@ -498,60 +495,16 @@ class TelegramChannel:
             log.info("telegram: tapped keyboard not removed: %s", exc)
 
     async def _api(self, user_id: str, call: Callable[[], Awaitable[T]]) -> T:
-        """One Bot API call for this user: waits out a 429 (twice at most) and turns a refusal to
-        deliver into `_Unreachable`, marking the identity when the refusal is permanent."""
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except RetryAfter as exc:
-                wait = _retry_after_seconds(exc)
-                if attempt >= REPLY_RETRIES or wait > MAX_RETRY_WAIT:
-                    raise
-                attempt += 1
-                log.info("telegram: flood control, retrying in %.0f s", wait)
-                await asyncio.sleep(wait)
-            except Forbidden as exc:
-                if _permanently_gone(exc.message):
-                    await self._set_unreachable(user_id, exc.message)
-                else:  # "bot can't send messages to the user" is sometimes transient: don't mark
-                    log.warning("telegram: delivery refused: %s", exc.message)
-                raise _Unreachable(exc.message) from exc
-            except BadRequest as exc:
-                if "chat not found" in exc.message.lower():
-                    await self._set_unreachable(user_id, exc.message)
-                    raise _Unreachable(exc.message) from exc
-                raise
+        """One Bot API call for this user, through the runtime: a 429 waited out, a user who is
+        gone marked and `Gone` raised."""
+        return await self.pipeline.deliver(TELEGRAM, user_id, call, classify_any)
 
-    # --- accounts and failures ----------------------------------------------------------------------
-
-    async def _write(self, change: Callable[[AsyncSession], Awaitable[Any]]) -> None:
-        """A small transaction of the adapter's own, taking its turn with the engine's (SQLite has
-        one writer; a second one would only busy-wait)."""
-        async with self._engine_slots, self.sessions() as session, session.begin():
-            await change(session)
-
-    async def _set_unreachable(self, user_id: str, reason: str) -> None:
-        try:
-            await self._write(lambda session: accounts.mark_unreachable(session, TELEGRAM, user_id, reason))
-            log.info("telegram: a user is now unreachable (%s)", reason)
-        except Exception:
-            log.exception("telegram: could not mark a user unreachable")
-
-    async def _set_reachable(self, user_id: str) -> None:
-        await self._write(lambda session: accounts.mark_reachable(session, TELEGRAM, user_id))
+    # --- failures -----------------------------------------------------------------------------------
 
     async def _failed(self, update: Update, exc: Exception) -> None:
         """Record the update as a dead letter and apologise: the user is never left in silence,
         and the channel goes on with the next update."""
-        log.error("telegram: update %s failed: %s", update.update_id, type(exc).__name__, exc_info=exc)
-        error = "".join(traceback.format_exception(exc))
-        try:
-            await self._write(
-                lambda session: accounts.record_dead_letter(session, TELEGRAM, str(update.update_id), error)
-            )
-        except Exception:
-            log.exception("telegram: could not record dead letter for update %s", update.update_id)
+        await self.pipeline.failed(TELEGRAM, str(update.update_id), exc)
         user, chat = update.effective_user, update.effective_chat
         if user is None:
             return
@@ -559,8 +512,7 @@ class TelegramChannel:
         try:
             if update.callback_query is not None:
                 await self._answer(user_id, update.callback_query)
-            locale = await self.pipeline.locale_of(TELEGRAM, user_id, user.language_code)
-            apology = translator(locale)(APOLOGY)
+            apology = await self.pipeline.apology(TELEGRAM, user_id, user.language_code)
             await self._api(
                 user_id, lambda: self.application.bot.send_message(chat.id if chat else user.id, apology)
             )
@@ -572,7 +524,8 @@ class TelegramChannel:
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Errors PTB caught outside our handler; the type only (an update holds personal data)."""
         error = context.error
-        log.error("telegram: %s", type(error).__name__, exc_info=error)
+        if error is not None:
+            log_failure(log, "telegram: PTB", error)
 
 
 class _PerUserProcessor(BaseUpdateProcessor):
@@ -583,20 +536,21 @@ class _PerUserProcessor(BaseUpdateProcessor):
     backlog waits on their own lock without holding a slot other users need.
     """
 
-    def __init__(self, max_running: int) -> None:
+    def __init__(self, runtime: Runtime, max_running: int) -> None:
         super().__init__(max_concurrent_updates=MAX_WAITING)
+        self._runtime = runtime
         self._max_running = max_running
         self._running: asyncio.Semaphore | None = None
-        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         if self._running is None:
             self._running = asyncio.Semaphore(self._max_running)
         user = update.effective_user if isinstance(update, Update) else None
-        lock = asyncio.Lock()
-        if user is not None:
-            lock = self._locks.setdefault(user.id, lock)
-        async with lock, self._running:
+        if user is None:
+            async with self._running:
+                await coroutine
+            return
+        async with self._runtime.turn(TELEGRAM, str(user.id)), self._running:
             await coroutine
 
     async def initialize(self) -> None:
@@ -617,7 +571,9 @@ class ComponentContext(Protocol):
     @property
     def config(self) -> SystemConfig: ...
     @property
-    def pipeline(self) -> ChannelPipeline: ...
+    def pipeline(self) -> Runtime: ...
+    @property
+    def take_over(self) -> bool: ...
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]: ...
     @property
@@ -626,26 +582,12 @@ class ComponentContext(Protocol):
 
 def telegram_component(context: ComponentContext) -> TelegramChannel | None:
     """The factory for bot.components.FACTORIES: Telegram runs when TELEGRAM_BOT_TOKEN is set.
-    (Proactive messages have their own Bot: handlers/telegram_sender.py.)"""
+    (Proactive messages have their own Bot: handlers/channels/telegram/sender.py.)"""
     if not context.config.telegram_token:
         return None
-    slots = ENGINE_SLOTS_SQLITE if is_sqlite(context.config.database_url) else ENGINE_SLOTS
     return TelegramChannel(
-        context.config, context.pipeline, context.sessions, context.files, engine_slots=slots
+        context.config, context.pipeline, context.sessions, context.files, take_over=context.take_over
     )
-
-
-def _permanently_gone(description: str) -> bool:
-    """Only these 403s mean the user is gone; others have been seen to pass within minutes."""
-    text = description.lower()
-    return any(word in text for word in ("blocked", "deactivated", "kicked"))
-
-
-def _retry_after_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB 22 warns that the attribute becomes a timedelta
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _polling_error(exc: TelegramError) -> None:

@@ -48,6 +48,7 @@ from conversations.messages import TELEGRAM, WEB, ZALO, ZALO_OA, Outgoing
 from conversations.outreach.render import render_payload
 from conversations.outreach.window import SendingWindow
 from handlers import senders
+from handlers.runtime import log_failure
 from storage import outbox
 from storage.models import Identity
 
@@ -58,6 +59,21 @@ class Timebase(Protocol):
     def now(self) -> datetime: ...
     def monotonic(self) -> float: ...
     async def sleep(self, seconds: float) -> None: ...
+
+
+async def pause(clock: Timebase, stopped: asyncio.Event, seconds: float) -> None:
+    """The injected clock's sleep, cut short when `stopped` is set: a worker waiting for work
+    stops at once instead of after its poll interval."""
+    if stopped.is_set():
+        return
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    stopper = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeper, stopper):
+            task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
 
 
 class RealTime:
@@ -170,6 +186,7 @@ class DeliveryWorker:
         self._channels: dict[str, _Channel] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stopped = asyncio.Event()  # set by stop(): every wait ends at once
         self._recovered = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -183,6 +200,7 @@ class DeliveryWorker:
         """Stop claiming, let requests already out finish (their answers are recorded), and
         hand back what was claimed but not started."""
         self._stopping = True
+        self._stopped.set()
         if self._loops:
             # Each loop finishes the message in hand and hands the rest of its batch back.
             _, late = await asyncio.wait(self._loops, timeout=10)
@@ -235,11 +253,14 @@ class DeliveryWorker:
                     await self.recover()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("delivery: the %s loop failed; going on", name)
+            except Exception as exc:
+                log_failure(log, f"delivery: the {name} loop", exc, note="; going on")
                 claimed = 0
             if not claimed:
-                await self.clock.sleep(self.settings.idle_poll)
+                await self._pause(self.settings.idle_poll)
+
+    async def _pause(self, seconds: float) -> None:
+        await pause(self.clock, self._stopped, seconds)
 
     async def drain(
         self,
@@ -293,7 +314,9 @@ class DeliveryWorker:
         channel = self._channel(name)
         wait = channel.paused_until - self.clock.monotonic()
         if wait > 0:
-            await self.clock.sleep(wait)
+            await self._pause(wait)
+            if self._stopping:
+                return 0
         limits = channel.limits
         batch = max(10, int(limits.per_second * self.settings.claim_seconds))
         now = self.clock.now()
@@ -400,8 +423,8 @@ class DeliveryWorker:
     async def _send(self, channel: _Channel, row: outbox.Claimed, outs: list[Outgoing]) -> None:
         try:
             await self._send_inner(channel, row, outs)
-        except Exception:
-            log.exception("delivery: recording the result of outbox row %s failed", row.id)
+        except Exception as exc:
+            log_failure(log, f"delivery: recording the result of outbox row {row.id}", exc)
         finally:
             channel.slots.release()
 

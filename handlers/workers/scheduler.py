@@ -1,7 +1,7 @@
 """The outreach scheduler: the reminder sweep and the broadcasts' progress messages, on a timer.
 
 On PostgreSQL only the worker holding an advisory lock runs it (DESIGN.md "Scale"); the others
-keep trying and take over when the holder goes. The delivery worker (handlers/delivery.py) sends
+keep trying and take over when the holder goes. The delivery worker (handlers/workers/delivery.py) sends
 what it queues.
 """
 
@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.outreach import progress, reminders
 from conversations.outreach.window import SendingWindow
 from handlers import senders
-from handlers.delivery import DeliveryContext, RealTime, Timebase
+from handlers.runtime import log_failure
+from handlers.workers.delivery import DeliveryContext, RealTime, Timebase, pause
 
 log = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 7_240_515  # any constant shared by every worker of a deployment
+STOP_GRACE = 10.0  # seconds stop() lets a tick in hand finish before cancelling it
 
 
 class OutreachScheduler:
@@ -48,14 +50,19 @@ class OutreachScheduler:
         self.sweep_every = sweep_every
         self.progress_every = progress_every
         self._task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
         self._lock_conn: Any = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outreach-scheduler")
 
     async def stop(self) -> None:
+        """Wake the loop and let it finish the tick in hand (a sweep is not cut midway)."""
+        self._stopped.set()
         if self._task is not None:
-            self._task.cancel()
+            _, late = await asyncio.wait({self._task}, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._lock_conn is not None:
             from sqlalchemy import text
@@ -92,7 +99,7 @@ class OutreachScheduler:
 
     async def _run(self) -> None:
         last_sweep = -1e18
-        while True:
+        while not self._stopped.is_set():
             try:
                 if await self._leader():
                     if self.clock.monotonic() - last_sweep >= self.sweep_every:
@@ -101,9 +108,12 @@ class OutreachScheduler:
                     await self.show_progress()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outreach scheduler: a tick failed; going on")
-            await self.clock.sleep(self.progress_every)
+            except Exception as exc:
+                log_failure(log, "outreach scheduler: a tick", exc, note="; going on")
+            await self._pause(self.progress_every)
+
+    async def _pause(self, seconds: float) -> None:
+        await pause(self.clock, self._stopped, seconds)
 
     async def sweep(self) -> reminders.SweepResult:
         result = await reminders.sweep(self.sessions, self.clock.now(), self.reminder_settings)

@@ -1,10 +1,10 @@
 """The local web chat: a small mobile-first page and its JSON API, served by our aiohttp server.
 
 A browser is one web user, known by the `kc_web` cookie (a random token that is the user id on the
-`web` channel). The page (handlers/static/webchat/) shows the transcript kept by
+`web` channel). The page (handlers/channels/webchat/static/webchat/) shows the transcript kept by
 storage/transcripts.py, posts what the user types, taps or uploads, and renders the replies.
-Every update goes through the same `ChatPipeline` as Telegram and Zalo (dedupe, per-user lock,
-session, locale); this module knows only HTTP and how the page shows an `Outgoing`.
+Every update goes through the same runtime as Telegram and Zalo (handlers/runtime.py: dedupe,
+per-user turn, session, locale); this module knows only HTTP and how the page shows an `Outgoing`.
 
 Routes (URLs in the page are relative, so the whole thing can also be mounted under a prefix):
 GET / (the page), GET /static/webchat/* (its assets), GET /api/chat/state, GET /api/chat/updates,
@@ -14,17 +14,15 @@ Nothing here logs what a user typed or uploaded.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import html
 import json
 import logging
 import re
 import secrets
-import weakref
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import BodyPartReader, hdrs, web
@@ -32,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale, translator
 from conversations.messages import WEB, FileRef, Incoming, Outgoing, command_of
+from handlers.runtime import Runtime, log_failure
 from handlers.web_common import clean_content_type, clean_filename, read_part
 from storage import transcripts
 
@@ -79,21 +78,9 @@ CROSS_SITE = N_("This request came from another website and was refused.")
 FILE_GONE = N_("This file is no longer available.")
 
 
-class ChatPipeline(Protocol):
-    """What the web chat needs from handlers/pipeline.py (the pipeline every channel uses)."""
-
-    async def handle(self, incoming: Incoming) -> list[Outgoing]:
-        """Run one update through the engine; [] when the update was a duplicate."""
-        ...
-
-    async def locale_of(self, channel: str, user_id: str) -> str:
-        """The user's language: "vi" or "en"."""
-        ...
-
-
 def setup_webchat(
     app: web.Application,
-    pipeline: ChatPipeline,
+    pipeline: Runtime,
     sessions: async_sessionmaker[AsyncSession],
     *,
     max_upload_bytes: int = 20 * 1024 * 1024,
@@ -133,12 +120,11 @@ class WebSender:
 
 class _WebChat:
     def __init__(
-        self, pipeline: ChatPipeline, sessions: async_sessionmaker[AsyncSession], max_upload_bytes: int
+        self, pipeline: Runtime, sessions: async_sessionmaker[AsyncSession], max_upload_bytes: int
     ) -> None:
         self.pipeline = pipeline
         self.sessions = sessions
         self.max_upload = max_upload_bytes
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         assets = b"".join((STATIC_DIR / name).read_bytes() for name in ("chat.css", "chat.js"))
         self._version = hashlib.sha256(assets).hexdigest()[:12]
         self._page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
@@ -226,8 +212,8 @@ class _WebChat:
             client_id, upload = await self._read_upload(request)
         except _TooLarge:
             return await self._error(request, user, 413, UI_STRINGS["too_large"], limit=self._limit_mb)
-        except Exception:  # a malformed body from a client: its problem, not a crash of ours
-            log.info("web chat: unreadable upload body", exc_info=True)
+        except Exception as exc:  # a malformed body from a client: its problem, not a crash of ours
+            log.info("web chat: unreadable upload body (%s)", type(exc).__name__)
             return await self._error(request, user, 400, BAD_REQUEST)
         if upload is None or not _valid_client_id(client_id):
             return await self._error(request, user, 400, BAD_REQUEST)
@@ -283,15 +269,15 @@ class _WebChat:
         check for an already recorded client id and the recording itself cannot interleave.
         """
         client_id = incoming.update_id
-        async with self._lock(user):
+        async with self.pipeline.turn(WEB, user, across_processes=True):
             recent = [] if fresh else await self._history(user, limit=RECENT)
             if any(m["dir"] == transcripts.IN and m["payload"].get("cid") == client_id for m in recent):
                 # A retry of a request whose answer got lost on the way: the page re-reads the transcript.
                 return _with_cookie(request, _json({"messages": [], "duplicate": True}), user, fresh)
             try:
                 outs = await self.pipeline.handle(incoming)
-            except Exception:
-                log.exception("web chat: the pipeline failed on update %s", client_id)
+            except Exception as exc:
+                log_failure(log, f"web chat: update {client_id}", exc)
                 return await self._error(request, user, 500, UI_STRINGS["error"])
             sent: dict[str, Any] | None = None
             replies: list[dict[str, Any]] = []
@@ -320,12 +306,6 @@ class _WebChat:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _lock(self, user: str) -> asyncio.Lock:
-        lock = self._locks.get(user)
-        if lock is None:
-            lock = self._locks[user] = asyncio.Lock()
-        return lock
-
     async def _history(self, user: str, limit: int = HISTORY_LIMIT, after: int | None = None) -> list[dict]:
         async with self.sessions() as session:
             return await transcripts.history(session, user, limit, after=after)
@@ -333,8 +313,8 @@ class _WebChat:
     async def _locale(self, user: str, request: web.Request) -> str:
         try:
             locale = await self.pipeline.locale_of(WEB, user)
-        except Exception:
-            log.exception("web chat: could not read a user's locale")
+        except Exception as exc:
+            log.error("web chat: could not read a user's locale (%s)", type(exc).__name__)
             locale = None
         return normalise_locale(locale) or _locale_hint(request) or DEFAULT_LOCALE
 

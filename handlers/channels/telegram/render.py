@@ -1,6 +1,6 @@
 """How an `Outgoing` looks on Telegram: inline keyboards, texts split at 4096 characters,
-documents with captions. Shared by the interactive channel (handlers/telegram.py) and the outbox's
-sender (handlers/telegram_sender.py), so a reminder looks exactly like a reply.
+documents with captions. Shared by the interactive channel (handlers/channels/telegram/adapter.py) and the outbox's
+sender (handlers/channels/telegram/sender.py), so a reminder looks exactly like a reply.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ async def send_outgoing(
     keyboard on the last one, or its document with the text as caption when it fits.
 
     `call` runs each Bot API request: the interactive channel retries a 429 and marks a blocked
-    user there; the outbox's sender (handlers/telegram_sender.py) classifies errors for its worker.
+    user there; the outbox's sender (handlers/channels/telegram/sender.py) classifies errors for its worker.
     """
     markup = keyboard(out)
     text = out.text.strip()

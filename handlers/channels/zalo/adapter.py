@@ -1,6 +1,6 @@
 """The Zalo channel (Zalo Bot Platform): events -> `Incoming`, `Outgoing` -> plain text messages.
 
-Everything Zalo-specific lives here and in handlers/zalo_client.py. The platform is Telegram-like
+Everything Zalo-specific lives here and in handlers/channels/zalo/client.py. The platform is Telegram-like
 but smaller, and this adapter bridges the gaps:
 - No buttons: choices are sent as a numbered menu ("1. Có"), and the dialogue takes "1" or the
   option's words back (`Incoming.has_buttons` False). Only the last menu of a reply is numbered,
@@ -8,19 +8,21 @@ but smaller, and this adapter bridges the gaps:
 - Texts over 2,000 characters are split at paragraphs, lines or words (handlers/render.py).
 - Photos arrive as a URL: the `FileRef` downloads it only if the engine wants it, reading at most
   one byte more than the size limit. No PDFs either way (`Incoming.can_send_documents` False): the
-  checklist answers with a one-time link to our upload page (handlers/upload_page.py), attached
+  checklist answers with a one-time link to our upload page (handlers/channels/webchat/upload_page.py), attached
   here, whose links are made absolute with PUBLIC_BASE_URL.
 - No update id: events are deduplicated on `message_id` by the pipeline, like Telegram's.
 - Stickers, voice and withheld content ("message.unsupported.received", sent instead of what a
   protected user wrote) get a short reply saying what the bot can read.
 
 How an event arrives: with ZALO_WEBHOOK_URL set, Zalo POSTs each event to
-`/zalo/<sha256(token)[:32]>` on our aiohttp server; the `X-Bot-Api-Secret-Token` header is
-compared in constant time before anything is read (401 otherwise), and the event is handled
+`/zalo/<sha256(token)[:32]>` on our aiohttp server; handlers/webhooks.py checks the
+`X-Bot-Api-Secret-Token` header before anything is read (401 otherwise), and the event is handled
 before the 200 goes back. Without it, one loop long-polls getUpdates (one event per call). One
-user's events are handled one at a time in arrival order; different users side by side.
+user's events are handled in the runtime's per-user turn, replies included; different users
+side by side.
 
-A failing event is recorded as a dead letter and the user gets an apology, never silence.
+Ordering, dedupe, dead letters, apologies and unreachable marking are handlers/runtime.py's;
+what a Zalo error means is client.py's `send_error`, read once for replies and the outbox.
 Nothing here logs what a user wrote, their name, their Zalo id, or the token.
 """
 
@@ -28,11 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
-import traceback
-import weakref
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
@@ -42,12 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO, FileRef, Incoming, Outgoing, command_of
+from handlers import webhooks
+from handlers.channels.webchat.upload_page import UploadPage
+from handlers.channels.zalo.client import ZaloClient, ZaloError, ZaloSender, render, send_error
 from handlers.file_links import FileLinks
-from handlers.pipeline import APOLOGY
-from handlers.senders import RetryAfter, Sender, Unreachable
-from handlers.upload_page import UploadPage
-from handlers.zalo_client import ZaloClient, ZaloError, ZaloSender, render, send_error
-from storage import accounts
+from handlers.runtime import Gone, Runtime, skip_malformed
+from handlers.senders import Sender, SendError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,6 @@ MAX_WEBHOOK_BODY = 256 * 1024  # one event is a few hundred bytes
 MAX_RUNNING = 32  # events of different users in the engine at once (polling)
 POLL_WAIT = 30  # seconds a getUpdates call waits for an event
 MAX_BACKOFF = 30.0  # seconds between failed getUpdates calls, at most
-REPLY_RETRIES = 2  # after a 429, for a reply the user is waiting for
 MAX_UPDATE_ID = 64  # the pipeline's processed_updates column
 
 TEXT = "message.text.received"
@@ -87,12 +85,6 @@ class ZaloConfig(Protocol):
     def public_base(self) -> str: ...
 
 
-class ChannelPipeline(Protocol):
-    async def handle(self, incoming: Incoming) -> list[Outgoing]: ...
-
-    async def locale_of(self, channel: str, user_id: str, hint: str | None = None) -> str: ...
-
-
 class ZaloContext(Protocol):
     """The part of bot.components.Context the factory uses."""
 
@@ -101,7 +93,7 @@ class ZaloContext(Protocol):
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]: ...
     @property
-    def pipeline(self) -> ChannelPipeline: ...
+    def pipeline(self) -> Runtime: ...
     @property
     def dialogue(self) -> Dialogue: ...
     @property
@@ -127,18 +119,16 @@ def zalo_component(context: ZaloContext) -> ZaloChannel | None:
 
 
 def webhook_path(token: str) -> str:
-    """Unguessable without the token, stable across restarts and workers."""
-    return "/zalo/" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:32]
+    return webhooks.webhook_path(ZALO, token)
 
 
 def webhook_target(public_url: str, token: str) -> str:
     """ZALO_WEBHOOK_URL is where Zalo reaches this server; the path is ours to add."""
-    path, base = webhook_path(token), public_url.rstrip("/")
-    return base if base.endswith(path) else base + path
+    return webhooks.webhook_target(public_url, webhook_path(token))
 
 
-class _Gone(Exception):
-    """Zalo refused to deliver to this user: the rest of this event's replies are dropped."""
+def _classify(exc: Exception) -> SendError | None:
+    return send_error(exc) if isinstance(exc, ZaloError) else None
 
 
 class ZaloChannel:
@@ -148,7 +138,7 @@ class ZaloChannel:
     def __init__(
         self,
         config: ZaloConfig,
-        pipeline: ChannelPipeline,
+        pipeline: Runtime,
         sessions: async_sessionmaker[AsyncSession],
         dialogue: Dialogue,
         senders: dict[str, Sender],
@@ -175,7 +165,6 @@ class ZaloChannel:
         self._poll_wait = poll_wait
         self._slots = asyncio.Semaphore(max_running)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._poller: asyncio.Task[None] | None = None
         self._accepting = False
         self.received = 0  # events taken from getUpdates so far (tests wait on it)
@@ -224,14 +213,16 @@ class ZaloChannel:
     # --- receiving --------------------------------------------------------------------------------
 
     async def _webhook(self, request: web.Request) -> web.StreamResponse:
-        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
-            return web.Response(status=413)
-        given = request.headers.get(SECRET_HEADER, "").encode("utf-8")
-        if not hmac.compare_digest(given, self.webhook_secret.encode("utf-8")):
-            log.warning("zalo webhook: request with a wrong or missing secret refused")
-            return web.Response(status=401)
-        if not self._accepting:
-            return web.Response(status=503, headers={"Retry-After": "5"})
+        refused = webhooks.refuse(
+            request,
+            channel=ZALO,
+            header=SECRET_HEADER,
+            secret=self.webhook_secret,
+            accepting=self._accepting,
+            max_body=MAX_WEBHOOK_BODY,
+        )
+        if refused is not None:
+            return refused
         raw = await request.content.read(MAX_WEBHOOK_BODY + 1)
         try:
             body = json.loads(raw) if len(raw) <= MAX_WEBHOOK_BODY else None
@@ -272,26 +263,30 @@ class ZaloChannel:
     async def _dispatch(self, event: dict[str, Any]) -> None:
         """One event, in its user's turn; never raises."""
         message = event.get("message")
-        if not isinstance(message, dict):
-            return
-        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
-        chat_id = str(chat.get("id") or "")
-        if not chat_id or str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
-            return  # a facility talks to the bot in a private chat; groups (beta) are not served
         name = str(event.get("event_name"))
+        if not isinstance(message, dict):
+            skip_malformed(ZALO, "?", f"a {name[:40]} event without a message")
+            return
         update_id = _update_id(name, message)
-        async with self._lock(chat_id):
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        chat_id = chat.get("id")
+        if not isinstance(chat_id, str | int) or isinstance(chat_id, bool) or not str(chat_id):
+            skip_malformed(ZALO, update_id, "a message without a chat")
+            return
+        chat_id = str(chat_id)
+        if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
+            return  # a facility talks to the bot in a private chat; groups (beta) are not served
+        async with self.pipeline.turn(ZALO, chat_id):
             try:
                 await self._handle(name, message, chat_id, update_id)
-            except _Gone:
+            except Gone:
                 pass
             except Exception as exc:
                 await self._failed(update_id, chat_id, exc)
 
     async def _handle(self, name: str, message: dict[str, Any], chat_id: str, update_id: str) -> None:
         incoming = self._incoming(name, message, chat_id, update_id)
-        async with self.sessions() as session, session.begin():
-            await accounts.mark_reachable(session, ZALO, chat_id)  # they wrote: we may write back
+        await self.pipeline.set_reachable(ZALO, chat_id)  # they wrote: we may write back
         if incoming is None:
             await self._cannot_read(name, chat_id, update_id)
             return
@@ -337,10 +332,7 @@ class ZaloChannel:
         return FileRef(filename=f"zalo_{safe}.jpg", content_type="image/jpeg", size=0, read=read)
 
     async def _cannot_read(self, name: str, chat_id: str, update_id: str) -> None:
-        try:
-            async with self.sessions() as session, session.begin():
-                await accounts.mark_processed(session, ZALO, update_id)
-        except accounts.DuplicateUpdate:
+        if not await self.pipeline.first_delivery(ZALO, update_id):
             return
         t = translator(await self.pipeline.locale_of(ZALO, chat_id))
         msgid = {VOICE: VOICE_REPLY, WITHHELD: WITHHELD_REPLY}.get(name, CANNOT_READ)
@@ -353,22 +345,8 @@ class ZaloChannel:
             await self._send_text(chat_id, text)
 
     async def _send_text(self, chat_id: str, text: str) -> None:
-        """One message, waiting out a 429 twice at most; a refusal to deliver marks the user."""
-        attempt = 0
-        while True:
-            try:
-                await self.client.send_message(chat_id, text)
-                return
-            except ZaloError as exc:
-                error = send_error(exc)
-            if isinstance(error, RetryAfter) and attempt < REPLY_RETRIES:
-                attempt += 1
-                await asyncio.sleep(error.seconds)
-                continue
-            if isinstance(error, Unreachable):
-                await self._set_unreachable(chat_id, error.reason)
-                raise _Gone(error.reason)
-            raise error
+        """One message, through the runtime: a 429 waited out, a user who is gone marked."""
+        await self.pipeline.deliver(ZALO, chat_id, lambda: self.client.send_message(chat_id, text), _classify)
 
     async def _typing(self, chat_id: str) -> None:
         try:
@@ -376,35 +354,13 @@ class ZaloChannel:
         except ZaloError as exc:  # only a nicety
             log.info("zalo: typing indicator not sent (%s)", type(exc).__name__)
 
-    def _lock(self, chat_id: str) -> asyncio.Lock:
-        lock = self._locks.get(chat_id)
-        if lock is None:
-            lock = self._locks[chat_id] = asyncio.Lock()
-        return lock
-
-    # --- accounts and failures --------------------------------------------------------------------
-
-    async def _set_unreachable(self, chat_id: str, reason: str) -> None:
-        try:
-            async with self.sessions() as session, session.begin():
-                await accounts.mark_unreachable(session, ZALO, chat_id, reason)
-            log.info("zalo: a user is now unreachable (%s)", reason)
-        except Exception:
-            log.exception("zalo: could not mark a user unreachable")
+    # --- failures --------------------------------------------------------------------------------
 
     async def _failed(self, update_id: str, chat_id: str, exc: Exception) -> None:
         """Record the event as a dead letter and apologise; the channel goes on with the next."""
-        log.error("zalo: event %s failed: %s", update_id, type(exc).__name__, exc_info=exc)
+        await self.pipeline.failed(ZALO, update_id, exc)
         try:
-            async with self.sessions() as session, session.begin():
-                await accounts.record_dead_letter(
-                    session, ZALO, update_id, "".join(traceback.format_exception(exc))
-                )
-        except Exception:
-            log.exception("zalo: could not record dead letter for event %s", update_id)
-        try:
-            t = translator(await self.pipeline.locale_of(ZALO, chat_id))
-            await self._send_text(chat_id, t(APOLOGY))
+            await self._send_text(chat_id, await self.pipeline.apology(ZALO, chat_id))
         except Exception as second:
             log.warning("zalo: could not apologise for event %s: %s", update_id, type(second).__name__)
 
