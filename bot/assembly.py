@@ -66,6 +66,13 @@ class System:
             self.components = started
             await self.stop()
             raise
+        async with self.sessions() as session:
+            if not await staff.listed(session):
+                # "Talk to staff" then honestly says nobody is on duty; an operator should know.
+                log.warning(
+                    "no staff configured: owners asking for a person are told nobody is on duty; "
+                    "add one with `python -m bot staff add` or STAFF_ADMINS"
+                )
 
     async def stop(self) -> None:
         for component in reversed(self.components):

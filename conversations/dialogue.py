@@ -1,59 +1,44 @@
-"""The conversation's front door: commands that work at any step, the menu, and idle chat.
+"""The conversation's front door: routes each update to a command, the active flow or idle help.
 
 Every channel's update reaches `Dialogue.handle` through the pipeline. Commands (`/menu`,
-`/cancel`, ...) and menu buttons win over the active step, so nobody is ever stuck in a flow;
+`/cancel`, ...) and `go:` buttons win over the active step, so nobody is ever stuck in a flow;
 anything else goes to the active flow, and free text outside a flow gets help, never silence.
+What each command does is a feature's business: the owner's journey (`conversations.owner`) and
+the others (`conversations.features`) bring explicit command tables, merged here once.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations import documents, handover, summary
+from conversations import handover
 from conversations.engine import Engine
-from conversations.feature import Feature
+from conversations.feature import CommandHandler, Feature
 from conversations.features import FEATURES
 from conversations.flows import build_flows
-from conversations.flows.onboarding import profile_answers
 from conversations.i18n import N_, translator
-from conversations.messages import Choice, Incoming, Outgoing, short_label
+from conversations.intents import intent_of
+from conversations.matching import Candidate, pick
+from conversations.messages import Incoming, Outgoing, merged
+from conversations.outreach.render import render_payload
+from conversations.owner import FEATURE as OWNER
+from conversations.owner import journey
+from conversations.payloads import Go
 from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
-from conversations.validators import Invalid, fold
-from storage import accounts, applications
+from conversations.validators import Invalid
+from storage import accounts, outbox
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
 
-# Button labels start with an emoji ("📎 Documents"); typed answers don't.
-_LEADING_SYMBOLS = re.compile(r"^[^\w]+")
-
-STATUS_LABELS = {
-    "draft": N_("Draft, not sent yet"),
-    "submitted": N_("Submitted"),
-    "under_review": N_("Under review"),
-    "returned": N_("Returned for changes"),
-    "resubmitted": N_("Submitted again"),
-    "approved": N_("Approved"),
-    "rejected": N_("Not approved"),
-}
-
-HELP = N_(
-    "I can help you with:\n"
-    "/check – check whether your facility can join a programme\n"
-    "/apply – prepare, continue or submit a dossier\n"
-    "/status – see your dossiers and where they are\n"
-    "/fairs – trade fairs open for registration\n"
-    "/language – change the language\n"
-    "/menu – the main menu (your answers are kept)\n"
-    "/cancel – stop what you are doing (your answers are kept)\n\n"
-    "You can tap the buttons or type the number of an option."
-)
+# What each typed navigation word does: the command a button or a slash would run.
+INTENT_COMMANDS = {"back": "back", "menu": "menu", "stop": "cancel", "help": "help", "staff": "talk"}
 
 
 def _utcnow() -> datetime:
@@ -74,20 +59,33 @@ class Dialogue:
         self.files = files
         self.settings = settings or Settings()
         self.clock = clock
-        self.features = list(FEATURES if features is None else features)
+        self.features = [OWNER, *(FEATURES if features is None else features)]
         flows = build_flows(self.programmes)
         for feature in self.features:
             if feature.flows is not None:
                 flows.update({flow.id: flow for flow in feature.flows(self.programmes)})
-        self.engine = Engine(flows, show_menu=self.show_menu)
-        self.commands = {name: handler for f in self.features for name, handler in f.commands.items()}
+        hand_over = next((f.hand_over for f in self.features if f.hand_over is not None), None)
+        self.engine = Engine(flows, show_menu=self.show_menu, hand_over=hand_over)
+        self.commands: dict[str, CommandHandler] = {}
+        for feature in self.features:
+            for name, handler in feature.commands.items():
+                if name in self.commands:
+                    # Two tables claiming one command: "what does /x do?" must have one answer.
+                    raise ValueError(f"command {name!r} of feature {feature.name!r} is already taken")
+                self.commands[name] = handler
 
     async def handle(
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
     ) -> list[Outgoing]:
         run = await self.run_for(session, account, state, incoming)
-        run.incoming = self._resolve_typed_choice(run)
-        command, args = self._command_of(run.incoming)
+        menus = dict(state.data.get("menus") or {})  # flows reset the data; the menus outlive them
+        intent = intent_of(incoming.text) if not (incoming.command or incoming.choice) else None
+        if intent is not None and not (account.handover_at is not None and intent in ("help", "staff")):
+            # "quay lại", "menu", "thôi", "cho hỏi": a wish to move, never an answer to store.
+            command, args = INTENT_COMMANDS[intent], ""
+        else:
+            run.incoming = self._resolve_typed_choice(run, await self.shown_menu(run))
+            command, args = self._command_of(run.incoming)
         if command is not None:
             if account.handover_at is not None:
                 await handover.owner_left(run)  # /menu and the like bring the assistant back
@@ -106,8 +104,8 @@ class Dialogue:
             await self.engine.answer(run)
         else:
             await self._idle(run)
-        self.remember_choices(run)
-        return run.out
+        self.remember_choices(run, menus)
+        return merged(run.out)
 
     async def run_for(
         self, session: AsyncSession, account: Account, state: ConversationState, incoming: Incoming
@@ -142,19 +140,18 @@ class Dialogue:
         if application is not None and application.facility_id == run.facility.id:
             run.application = application
 
-    def _resolve_typed_choice(self, run: Run) -> Incoming:
+    def _resolve_typed_choice(self, run: Run, remembered: list[list[str]]) -> Incoming:
         """On channels without buttons people answer menus with "2" or the option's words."""
         incoming = run.incoming
         if incoming.text is None or incoming.command or incoming.choice:
             return incoming
         found = self.engine.current(run)
-        remembered = run.state.data.get("last_choices") or []
         typed = incoming.text.strip().rstrip(".)")
         if found is not None and isinstance(found[1], AskText):
             # "12" is an answer here (a number of workers), not a menu number; it picks from the
             # menu shown after three failed tries (talk to staff, stop) only when it is no answer.
             if not (typed.isdigit() and isinstance(found[1].validate(incoming.text), Invalid)):
-                return self._typed_label(incoming, typed, remembered)
+                return self._typed_label(incoming, typed, remembered, exact_only=True)
         if typed.isdigit() and 1 <= int(typed) <= len(remembered):
             # The number refers to the list the user saw, whatever buttons it held.
             return replace(incoming, choice=remembered[int(typed) - 1][1], text=None)
@@ -163,312 +160,70 @@ class Dialogue:
         return self._typed_label(incoming, typed, remembered)
 
     @staticmethod
-    def _typed_label(incoming: Incoming, typed: str, remembered: list[list[str]]) -> Incoming:
-        """The option whose whole label was typed ("dong y" for "Đồng ý"), accents or not."""
-        folded = fold(typed)
-        for label, payload in remembered:
-            if folded and _LEADING_SYMBOLS.sub("", fold(label)) == folded:
-                return replace(incoming, choice=payload, text=None)
+    def _typed_label(
+        incoming: Incoming, typed: str, remembered: list[list[str]], *, exact_only: bool = False
+    ) -> Incoming:
+        """The menu option typed in words ("dong y", "chuan bi ho so ngay", "sua"), accents, emoji
+        or a small typo aside; several close ones are left to the step (or idle help)."""
+        candidates = [Candidate(payload, (label,)) for label, payload in remembered]
+        picked = pick(typed, candidates, exact_only=exact_only)
+        if isinstance(picked, str):
+            return replace(incoming, choice=picked, text=None)
         return incoming
 
     @staticmethod
     def _command_of(incoming: Incoming) -> tuple[str | None, str]:
         if incoming.command:
             return incoming.command, incoming.command_args
-        if incoming.choice and incoming.choice.startswith("go:"):
-            name, _, args = incoming.choice[3:].partition(":")
-            return name, args
+        go = Go.unpack(incoming.choice)
+        if go is not None:
+            return go.command, go.args
         return None, ""
 
-    def remember_choices(self, run: Run) -> None:
-        """Keep the labels and payloads of the latest choices shown, so "2" or the option's words
-        typed on a channel without buttons can be resolved against what the user saw."""
+    def remember_choices(self, run: Run, menus: dict[str, Any] | None = None) -> None:
+        """Keep the labels and payloads of the latest choices shown on this channel, so "2" or
+        the option's words typed on a channel without buttons resolve against what the user saw
+        there (linked channels each keep their own menu)."""
         last = next((m for m in reversed(run.out) if m.choices), None)
-        run.state.data = {
-            **run.state.data,
-            "last_choices": [[c.label, c.payload] for c in last.choices] if last else [],
+        menus = {**(menus or {}), **(run.state.data.get("menus") or {})}
+        menus[run.incoming.channel] = {
+            "at": run.now.isoformat(),
+            "choices": [[c.label, c.payload] for c in last.choices] if last else [],
         }
+        data = {k: v for k, v in run.state.data.items() if k != "last_choices"}
+        run.state.data = {**data, "menus": menus}
+
+    async def shown_menu(self, run: Run) -> list[list[str]]:
+        """The menu of the newest message on this channel that carries one: a reply's, or a
+        notice's sent after it (a status notice with "📋 My dossiers")."""
+        mine = (run.state.data.get("menus") or {}).get(run.incoming.channel)
+        choices: list[list[str]] = mine["choices"] if mine else run.state.data.get("last_choices") or []
+        identity = await accounts.find_identity(run.session, run.incoming.channel, run.incoming.user_id)
+        if identity is not None:
+            after = datetime.fromisoformat(mine["at"]) if mine else None
+            payload = await outbox.newest_menu_sent(run.session, identity.id, after=after)
+            if payload is not None:
+                notice = next((m for m in reversed(render_payload(payload, run.t)) if m.choices), None)
+                if notice is not None:
+                    choices = [[c.label, c.payload] for c in notice.choices]
+        return choices
 
     # --- commands -------------------------------------------------------------------------------
     async def command(self, run: Run, name: str, args: str) -> None:
-        if name in self.commands:
-            await self.commands[name](run, args, self)
-            return
-        handler = getattr(self, f"_cmd_{name}", None)
+        handler = self.commands.get(name)
         if handler is None:
             await self.unknown_command(run)
             return
-        await handler(run, args)
+        await handler(run, args, self)
 
     async def unknown_command(self, run: Run) -> None:
         """Also what a non-staff user gets for a staff command: nothing about staff features."""
-        run.say(run.t(N_("I don't know that command.")) + "\n\n" + run.t(HELP))
+        run.say(run.t(N_("I don't know that command.")) + "\n\n" + journey.help_text(run))
         await self.show_menu(run)
 
-    def _needs_profile(self, run: Run) -> bool:
-        return run.account.locale is None or run.account.consent_at is None or run.facility is None
-
-    async def _onboard_then(self, run: Run, then: str | None) -> None:
-        if run.account.locale is not None and run.account.consent_at is not None and run.facility is None:
-            run.say(
-                run.t(N_("First, a few questions about your facility, so I can give you the right answers."))
-            )
-        await self.engine.start(run, "onboarding", {"then": then} if then else None)
-
-    async def _cmd_start(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        if self._needs_profile(run):
-            await self._onboard_then(run, None)
-            return
-        run.say(run.t(N_("Hello again! Good to see you.")))
-        await self.show_menu(run)
-
-    async def _cmd_menu(self, run: Run, args: str) -> None:
-        if run.state.flow == "apply" and run.application is not None:
-            run.say(run.t(N_("Your draft is saved. Send /apply to continue it.")))
-        self.engine.leave(run, keep=True)
-        await self.show_menu(run)
-
-    async def _cmd_cancel(self, run: Run, args: str) -> None:
-        if run.state.flow is None:
-            run.say(run.t(N_("There is nothing to stop right now.")))
-        elif run.state.flow == "apply" and run.application is not None:
-            run.say(run.t(N_("Stopped. Your draft is saved: send /apply whenever you want to continue.")))
-        else:
-            run.say(run.t(N_("Stopped. Your answers so far are kept.")))
-        self.engine.leave(run, keep=True)
-        await self.show_menu(run)
-
-    async def _cmd_help(self, run: Run, args: str) -> None:
-        run.say(run.t(HELP))
-        found = self.engine.current(run)
-        if found is not None:
-            run.say(run.t(N_("We were in the middle of this question:")))
-            await self.engine.prompt(run, found[1])
-        else:
-            await self.show_menu(run)
-
-    async def _cmd_language(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        await self.engine.start(run, "language")
-
-    async def _cmd_check(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        if self._needs_profile(run):
-            await self._onboard_then(run, "check")
-            return
-        await self.engine.start(run, "check")
-
-    async def _cmd_apply(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        if self._needs_profile(run):
-            await self._onboard_then(run, "apply")
-            return
-        assert run.facility is not None
-        drafts = await applications.open_drafts(run.session, run.facility.id)
-        chosen: Application | None = None
-        if args == "new":
-            await self.engine.start(run, "apply")
-            return
-        if args.isdigit():
-            chosen = next((d for d in drafts if d.id == int(args)), None)
-            if chosen is None:
-                # An old "continue" button for a dossier already sent or decided: say so
-                # rather than quietly starting another one.
-                run.say(
-                    run.t(
-                        N_(
-                            "This dossier has been sent and can no longer be changed here. Send /status to see where it is."
-                        )
-                    ),
-                    [
-                        Choice(run.t(N_("📋 My dossiers")), "go:status"),
-                        Choice(run.t(N_("🏠 Main menu")), "go:menu"),
-                    ],
-                )
-                return
-        elif len(drafts) == 1:
-            chosen = drafts[0]
-        elif len(drafts) > 1:
-            run.say(
-                run.t(N_("You have several dossiers in progress. Which one do you want to continue?")),
-                [Choice(self._draft_label(run, d), f"go:apply:{d.id}") for d in drafts[:8]]
-                + [Choice(run.t(N_("Start a new dossier")), "go:apply:new")],
-            )
-            return
-        if chosen is None:
-            await self.engine.start(run, "apply")
-            return
-        await self.resume_draft(run, chosen)
-
-    async def resume_draft(self, run: Run, draft: Application, *, at_step: str | None = None) -> None:
-        flow = self.engine.flows["apply"]
-        await self.engine.start_waiting(run, "apply", {"application_id": draft.id})
-        run.application = draft
-        if at_step is None:
-            filled = [line for line in await summary.lines(run, flow) if line.startswith("•")]
-            head = run.t(
-                N_("Welcome back! We continue your dossier (last saved {date})."),
-                date=run.t.date(draft.last_activity_at),
-            )
-            if filled:
-                head += "\n" + run.t(N_("Already filled in:")) + "\n" + "\n".join(filled)
-            run.say(head)
-            await self.engine.resume(run)
-        else:
-            await self.engine.advance(run, flow.index(at_step))
-
-    def _draft_label(self, run: Run, draft: Application) -> str:
-        name = draft.answers.get("product_name") or run.t(self.programmes[draft.programme].name)
-        return short_label(f"{name} ({run.t.date(draft.last_activity_at)})")
-
-    async def _cmd_documents(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        if self._needs_profile(run):
-            await self._onboard_then(run, "apply")
-            return
-        assert run.facility is not None
-        drafts = await applications.open_drafts(run.session, run.facility.id)
-        ready = [d for d in drafts if d.answers.get("programme")]
-        if not ready:
-            run.say(run.t(N_("The list of documents depends on your dossier. Let's start one first.")))
-            await self.engine.start(run, "apply")
-            return
-        await self.resume_draft(run, ready[0], at_step=documents.STEP_ID)
-
-    async def _cmd_status(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        if run.facility is None:
-            run.say(run.t(N_("You have no dossiers yet. Send /apply to prepare one.")))
-            await self.show_menu(run)
-            return
-        apps = await applications.of_facility(run.session, run.facility.id)
-        if not apps:
-            run.say(run.t(N_("You have no dossiers yet. Send /apply to prepare one.")))
-            await self.show_menu(run)
-            return
-        blocks = []
-        for app in apps[:10]:
-            programme = run.t(self.programmes[app.programme].name)
-            title = app.answers.get("product_name") or programme
-            block = [f"📄 {title}", "   " + programme]
-            block.append(
-                "   " + run.t(N_("Status: {status}"), status=run.t(STATUS_LABELS.get(app.status, app.status)))
-            )
-            if app.receipt_code:
-                block.append("   " + run.t(N_("Receipt code: {code}"), code=app.receipt_code))
-            if app.status == "draft":
-                block.append("   " + run.t(N_("Last saved: {date}"), date=run.t.date(app.last_activity_at)))
-            for event in app.events:
-                if event.to_status:
-                    block.append(
-                        f"   · {run.t.date(event.at)} – {run.t(STATUS_LABELS.get(event.to_status, event.to_status))}"
-                    )
-            blocks.append("\n".join(block))
-        choices = [
-            Choice(run.t(N_("Continue: {name}"), name=self._draft_label(run, a)), f"go:apply:{a.id}")
-            for a in apps
-            if a.status in applications.OPEN_STATUSES
-        ][:5]
-        choices.append(Choice(run.t(N_("🏠 Main menu")), "go:menu"))
-        run.say(run.t(N_("Your dossiers:")) + "\n\n" + "\n\n".join(blocks), choices)
-
-    async def _cmd_settings(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        notify = (
-            N_("🔕 Stop announcements")
-            if run.account.announcements_opt_in
-            else N_("🔔 Receive announcements")
-        )
-        choices = [Choice(run.t(N_("🌐 Language")), "go:language"), Choice(run.t(notify), "go:notify")]
-        if run.account.consent_at is not None:
-            choices += [
-                Choice(run.t(N_("👁 See my data")), "go:mydata"),
-                Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
-                Choice(run.t(N_("🗑 Delete my data")), "go:delete"),
-            ]
-        choices += [c for f in self.features if f.settings is not None for c in await f.settings(run)]
-        choices.append(Choice(run.t(N_("🏠 Main menu")), "go:menu"))
-        run.say(run.t(N_("Settings and your data:")), choices)
-
-    async def _cmd_notify(self, run: Run, args: str) -> None:
-        run.account.announcements_opt_in = not run.account.announcements_opt_in
-        if run.account.announcements_opt_in:
-            run.say(run.t(N_("You will receive announcements about trade fairs and programmes again.")))
-        else:
-            run.say(
-                run.t(
-                    N_(
-                        "Done: you will no longer receive announcements. You will still get news about your "
-                        "own dossiers."
-                    )
-                )
-            )
-        await self.show_menu(run)
-
-    async def _cmd_mydata(self, run: Run, args: str) -> None:
-        lines = [run.t(N_("This is what we keep about you:"))]
-        if run.account.consent_at is not None:
-            lines.append(run.t(N_("Consent given on {date}."), date=run.t.date(run.account.consent_at)))
-        if run.facility is not None:
-            flow = self.engine.flows["onboarding"]
-            answers = profile_answers(run.facility)
-            for step in flow.steps:
-                if step.id in answers:
-                    lines.append(
-                        f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}"
-                    )  # type: ignore[arg-type]
-            apps = await applications.of_facility(run.session, run.facility.id)
-            lines.append(run.t(N_("Dossiers: {count}"), count=len(apps)))
-        run.say(
-            "\n".join(lines),
-            [
-                Choice(run.t(N_("✏️ Correct my facility profile")), "go:profile"),
-                Choice(run.t(N_("🏠 Main menu")), "go:menu"),
-            ],
-        )
-
-    async def _cmd_profile(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        if run.facility is None:
-            await self._onboard_then(run, None)
-            return
-        await self.engine.start(run, "onboarding", {"answers": profile_answers(run.facility)})
-
-    async def _cmd_delete(self, run: Run, args: str) -> None:
-        self.engine.leave(run, keep=True)
-        await self.engine.start(run, "delete_data")
-
-    # --- menu and idle --------------------------------------------------------------------------
+    # --- menu and idle (the owner feature's, reachable by every feature) --------------------------
     async def show_menu(self, run: Run) -> None:
-        extra = [c for f in self.features if f.menu is not None for c in await f.menu(run)]
-        if self._needs_profile(run) and run.account.consent_at is None:
-            # Staff often never fill in a facility profile: their tools still show here.
-            run.say(
-                run.t(N_("Send /start when you want to begin.")),
-                [Choice(run.t(N_("Start")), "go:start"), Choice(run.t(N_("❓ Help")), "go:help"), *extra],
-            )
-            return
-        run.say(
-            run.t(N_("What would you like to do?")),
-            [
-                Choice(run.t(N_("✅ Check eligibility")), "go:check"),
-                Choice(run.t(N_("📝 Prepare or continue a dossier")), "go:apply"),
-                Choice(run.t(N_("📎 Documents")), "go:documents"),
-                Choice(run.t(N_("📋 My dossiers")), "go:status"),
-                Choice(run.t(N_("🏪 Trade fairs")), "go:fairs"),
-                Choice(run.t(N_("⚙️ Settings and my data")), "go:settings"),
-                Choice(run.t(N_("❓ Help")), "go:help"),
-                *extra,
-            ],
-        )
+        await journey.show_menu(run, self)
 
     async def _idle(self, run: Run) -> None:
-        if run.incoming.file is not None:
-            run.say(run.t(N_("To add a document, please open your dossier first.")))
-        elif self._needs_profile(run) and run.account.locale is None:
-            await self.engine.start(run, "onboarding")
-            return
-        else:
-            run.say(run.t(N_("Sorry, I didn't understand that. Please choose from the menu.")))
-        await self.show_menu(run)
+        await journey.idle(run, self)

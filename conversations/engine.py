@@ -22,7 +22,10 @@ from typing import Any
 
 from conversations import documents, summary
 from conversations.i18n import N_, Translator
+from conversations.intents import normalise
+from conversations.matching import Ambiguous, Candidate, aliases_of, pick
 from conversations.messages import Choice
+from conversations.payloads import MAX_PAYLOAD_BYTES, Sys
 from conversations.run import Run
 from conversations.steps import (
     Action,
@@ -31,6 +34,7 @@ from conversations.steps import (
     Checklist,
     EndFlow,
     Flow,
+    FlowError,
     Goto,
     Next,
     Option,
@@ -41,13 +45,13 @@ from conversations.steps import (
     Summary,
     Transition,
 )
-from conversations.validators import Invalid, Valid, fold
+from conversations.validators import Invalid, Valid
 
 MAX_STRIKES = 3
-SYS_SKIP = "sys:skip"
-SYS_STAFF = "sys:staff"
-SYS_STOP = "sys:stop"
-MAX_PAYLOAD_BYTES = 64
+SYS_SKIP = Sys("skip").pack()
+SYS_STAFF = Sys("staff").pack()
+SYS_STOP = Sys("stop").pack()
+SYS_BACK = Sys("back").pack()
 
 
 def payload(step_id: str, value: str) -> str:
@@ -81,34 +85,54 @@ _YES_VALUES = ("yes", "agree")
 _NO_VALUES = ("no", "decline")
 
 
-def match_option(run: Run, step: AskChoice, text: str) -> Option | None:
-    """Resolve typed text against a choice: its number, its words (accents or not), yes/no."""
+def match_option(run: Run, step: AskChoice, text: str) -> Option | Ambiguous | None:
+    """Resolve typed text against a choice: its number, yes/no words, or `matching.pick` over
+    labels, values and aliases (accents, emoji, typos and words inside a label allowed)."""
     options = list(options_of(run, step))
     raw = text.strip().rstrip(".)")
     if raw.isdigit() and 1 <= int(raw) <= len(options):
         return options[int(raw) - 1]
-    folded = fold(text).strip(" .!")
-    for option in options:
-        if folded in (fold(option_label(run.t, option)), fold(option.value)):
-            return option
     values = {o.value: o for o in options}
+    words_of: dict[str, tuple[str, ...]] = {}
     for words, wanted in ((_YES, _YES_VALUES), (_NO, _NO_VALUES)):
-        if folded in words:
-            found = [values[v] for v in wanted if v in values]
-            if len(found) == 1:
+        found = [values[v] for v in wanted if v in values]
+        if len(found) == 1:
+            words_of[found[0].value] = tuple(words)
+            if normalise(text) in words:
                 return found[0]
-    # A unique option whose label starts with what was typed ("thu cong" for handicrafts).
-    starts = [o for o in options if len(folded) >= 3 and fold(option_label(run.t, o)).startswith(folded)]
-    return starts[0] if len(starts) == 1 else None
+    candidates = [
+        Candidate(
+            o.value,
+            (
+                option_label(run.t, o),
+                o.label,
+                o.value,
+                *o.aliases,
+                *aliases_of(step.id, o.value),
+                *words_of.get(o.value, ()),
+            ),
+        )
+        for o in options
+    ]
+    picked = pick(text, candidates)
+    if isinstance(picked, Ambiguous):
+        return picked
+    return values.get(picked) if picked is not None else None
 
 
 class Engine:
     def __init__(
-        self, flows: Mapping[str, Flow], show_menu: Callable[[Run], Awaitable[None]] | None = None
+        self,
+        flows: Mapping[str, Flow],
+        show_menu: Callable[[Run], Awaitable[None]] | None = None,
+        hand_over: Callable[[Run], Awaitable[None]] | None = None,
     ) -> None:
         self.flows = dict(flows)
         # The main menu belongs to the dialogue around the engine; a finished flow offers it.
         self.show_menu = show_menu
+        # "Talk to staff" belongs to the handover feature, which plugs it in here; the engine
+        # only knows that a question can be handed to a person.
+        self.hand_over = hand_over
 
     # --- starting and leaving flows --------------------------------------------------------------
     async def start(self, run: Run, flow_id: str, options: Mapping[str, Any] | None = None) -> None:
@@ -163,11 +187,19 @@ class Engine:
         """Run steps from `start` until one waits for the user, then ask it.
 
         With `quiet`, steps that only talk or compute are passed over: used when resuming or
-        coming back from a changed answer, where they already ran once.
+        coming back from a changed answer, where they already ran once. Information (`Say`)
+        goes out in one message with the question after it: one message to read, not two.
         """
         flow = self.flows[run.state.flow or ""]
         i = start
         guard = 0
+        said: list[str] = []
+
+        def flush() -> None:
+            if said:
+                run.say("\n\n".join(said))
+                said.clear()
+
         while i < len(flow.steps):
             guard += 1
             if guard > 500:
@@ -179,8 +211,9 @@ class Engine:
             if isinstance(step, Say | Action) and quiet:
                 pass
             elif isinstance(step, Say):
-                run.say(text_of(run, step.text))
+                said.append(text_of(run, step.text))
             elif isinstance(step, Action):
+                flush()
                 transition = await step.run(run)
                 if transition is not None:
                     await self.apply(run, transition)
@@ -196,9 +229,10 @@ class Engine:
             else:
                 run.state.step = step.id
                 run.state.strikes = 0
-                await self.prompt(run, step)
+                await self.prompt(run, step, prefix="\n\n".join(said) or None)
                 return
             i += 1
+        flush()
         self.leave(run)
 
     async def apply(self, run: Run, transition: Transition) -> None:
@@ -206,7 +240,11 @@ class Engine:
             return
         if isinstance(transition, Goto):
             flow = self.flows[run.state.flow or ""]
-            await self.advance(run, flow.index(transition.step))
+            try:
+                target = flow.index(transition.step)
+            except KeyError:
+                raise FlowError(f"flow {flow.id!r} has no step {transition.step!r} to go to") from None
+            await self.advance(run, target)
         elif isinstance(transition, StartFlow):
             await self.start(run, transition.flow, transition.options)
         elif isinstance(transition, EndFlow):
@@ -225,17 +263,61 @@ class Engine:
             choices = choices_for(run, step)
             if step.optional:
                 choices.append(Choice(run.t(N_("Skip")), SYS_SKIP))
-            run.say(head + text_of(run, step.prompt), choices)
+            run.say(head + text_of(run, step.prompt), choices + self._back_button(run, step))
         elif isinstance(step, AskText):
             text = text_of(run, step.prompt)
             if step.example:
                 text += "\n" + run.t(step.example)
             choices = [Choice(run.t(N_("Skip")), SYS_SKIP)] if step.optional else []
-            run.say(head + text, choices)
+            run.say(head + text, choices + self._back_button(run, step))
         elif isinstance(step, Checklist):
             await documents.show(run, head)
         elif isinstance(step, Summary):
             await summary.show(run, self.flows[run.state.flow or ""], step, head)
+
+    # --- one step back ------------------------------------------------------------------------------
+    def previous(self, run: Run, step: Step) -> Step | None:
+        """The question (or checklist) the owner answered just before `step` in this flow."""
+        if run.state.flow is None or run.state.flow not in self.flows:
+            return None
+        flow = self.flows[run.state.flow]
+        try:
+            i = flow.index(step.id)
+        except KeyError:
+            return None
+        for prev in reversed(flow.steps[:i]):
+            if prev.when is not None and not prev.when(run):
+                continue
+            if isinstance(prev, Question) and prev.store and prev.id in run.answers:
+                return prev
+            if isinstance(prev, Checklist) and run.application is not None:
+                return prev
+        return None
+
+    def _back_button(self, run: Run, step: Step) -> list[Choice]:
+        """Always the last button, so "back" is in the same place on every question."""
+        if self.previous(run, step) is None:
+            return []
+        return [Choice(run.t(N_("↩️ Back")), SYS_BACK)]
+
+    async def back(self, run: Run) -> None:
+        """Ask the previous question again. Its answer stays until a new one is given, so going
+        back and then stopping loses nothing; answering moves on to the first unanswered step."""
+        found = self.current(run)
+        previous = self.previous(run, found[1]) if found is not None else None
+        if found is None or previous is None:
+            run.say(run.t(N_("This is the first question, there is nothing before it.")))
+            if found is not None:
+                await self.prompt(run, found[1])
+            return
+        run.state.step = previous.id
+        run.state.strikes = 0
+        prefix = None
+        if isinstance(previous, Question) and run.answers.get(previous.id) is not None:
+            prefix = run.t(
+                N_("Your answer was: {value}"), value=summary.display(run, previous, run.answers[previous.id])
+            )
+        await self.prompt(run, previous, prefix=prefix)
 
     # --- answering ----------------------------------------------------------------------------------
     async def answer(self, run: Run) -> None:
@@ -245,6 +327,9 @@ class Engine:
             return
         flow, step = found
         incoming = run.incoming
+        if incoming.choice == SYS_BACK:
+            await self.back(run)
+            return
         if incoming.choice in (SYS_SKIP, SYS_STAFF, SYS_STOP):
             await self._system_choice(run, flow, step, incoming.choice)
             return
@@ -273,12 +358,19 @@ class Engine:
 
     async def _answer_choice(self, run: Run, flow: Flow, step: AskChoice) -> None:
         incoming = run.incoming
-        option: Option | None = None
+        option: Option | Ambiguous | None = None
         if incoming.choice:
             value = incoming.choice.split(":", 1)[1]
             option = next((o for o in options_of(run, step) if o.value == value), None)
         elif incoming.text:
             option = match_option(run, step, incoming.text)
+        if isinstance(option, Ambiguous):
+            close = [o for o in options_of(run, step) if o.value in option.keys]
+            run.say(
+                run.t(N_("Did you mean one of these?")),
+                [Choice(option_label(run.t, o), payload(step.id, o.value)) for o in close],
+            )
+            return
         if option is None:
             if incoming.file is not None and incoming.has_buttons:
                 error = run.t(N_("This question needs an answer, not a file. Please tap one of the buttons."))
@@ -359,23 +451,10 @@ class Engine:
         elif choice == SYS_SKIP:
             run.say(run.t(N_("This question is needed, so it can't be skipped.")))
             await self.prompt(run, step)
-        elif choice == SYS_STAFF:
+        elif choice == SYS_STAFF and self.hand_over is not None:
             await self.hand_over(run)
         else:
             await self.apply(run, EndFlow())
-
-    async def hand_over(self, run: Run) -> None:
-        from conversations import handover  # the feature around the engine, not a dependency of it
-
-        await handover.open_case(run)
-        run.say(
-            run.t(
-                N_(
-                    "I have passed your conversation to the centre's staff. They will reply here during "
-                    "working hours. Your answers so far are saved.\n\nTo go back to the assistant, send /menu."
-                )
-            )
-        )
 
 
 def to_json(value: Any) -> Any:

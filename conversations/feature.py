@@ -32,3 +32,5 @@ class Feature:
     menu: Callable[[Run], Awaitable[list[Choice]]] | None = None
     # Entries this feature adds to the settings menu (linking another app, ...).
     settings: Callable[[Run], Awaitable[list[Choice]]] | None = None
+    # What "talk to staff" does at a stuck question (the handover feature brings it).
+    hand_over: Callable[[Run], Awaitable[None]] | None = None

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from conversations import contacts
 from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import Go
 from conversations.run import Run
 from conversations.steps import AskText, EndFlow, Flow, Transition
 from conversations.validators import text_between
@@ -55,6 +57,19 @@ async def open_case(run: Run) -> HandoverCase:
         else [],
         "choices": _staff_buttons(case.id),
     }
+    provincial = [
+        m
+        for m in await staff.listed(run.session, case.province)
+        if m.province is not None and m.role in STAFF_ROLES
+    ]
+    if case.province is not None and not provincial:
+        # Only national admins will hear of it: tell them why, so the province gets staff.
+        payload["parts"].append(
+            {
+                "msgid": N_("Nobody is set up as staff for {province}; add someone with /staff."),
+                "values": {"province": case.province},
+            }
+        )
     await _tell_staff(run, case, f"handover:{case.id}:open", payload)
     return case
 
@@ -127,7 +142,9 @@ async def _cmd_handovers(run: Run, args: str, dialogue: Dialogue) -> None:
             )
         )
         choices.append(
-            Choice(run.t(N_("✍️ Reply to {who}"), who=_who(facility))[:60], f"go:ho:reply:{case.id}")
+            Choice(
+                run.t(N_("✍️ Reply to {who}"), who=_who(facility))[:60], Go("ho", f"reply:{case.id}").pack()
+            )
         )
     run.say("\n".join(lines), choices)
 
@@ -167,7 +184,7 @@ async def _hand_back(run: Run, case: HandoverCase) -> None:
         f"handover:{case.id}:back",
         {
             "msgid": N_("The centre's staff have finished. The assistant is back: send /menu to carry on."),
-            "choices": [{"label": N_("🏠 Main menu"), "payload": "go:menu"}],
+            "choices": [{"label": N_("🏠 Main menu"), "payload": Go("menu").pack()}],
         },
     )
     run.say(run.t(N_("Done: the conversation is handed back to the assistant.")))
@@ -193,8 +210,8 @@ async def _reply_written(run: Run, value: Any) -> Transition:
     run.say(
         run.t(N_("Sent. The owner's answers will reach you here.")),
         [
-            Choice(run.t(N_("✍️ Reply again")), f"go:ho:reply:{case.id}"),
-            Choice(run.t(N_("↩️ Hand back to the assistant")), f"go:ho:back:{case.id}"),
+            Choice(run.t(N_("✍️ Reply again")), Go("ho", f"reply:{case.id}").pack()),
+            Choice(run.t(N_("↩️ Hand back to the assistant")), Go("ho", f"back:{case.id}").pack()),
         ],
     )
     return EndFlow(show_menu=False)
@@ -255,8 +272,8 @@ def _current_question(run: Run) -> str | None:
 
 def _staff_buttons(case_id: int) -> list[dict[str, str]]:
     return [
-        {"label": N_("✍️ Reply"), "payload": f"go:ho:reply:{case_id}"},
-        {"label": N_("↩️ Hand back to the assistant"), "payload": f"go:ho:back:{case_id}"},
+        {"label": N_("✍️ Reply"), "payload": Go("ho", f"reply:{case_id}").pack()},
+        {"label": N_("↩️ Hand back to the assistant"), "payload": Go("ho", f"back:{case_id}").pack()},
     ]
 
 
@@ -290,8 +307,29 @@ async def _tell_owner(run: Run, case: HandoverCase, purpose: str, payload: dict[
         )
 
 
+async def hand_over(run: Run) -> None:
+    """ "Talk to staff" (a button at a stuck question, "cho hỏi", "gặp cán bộ"): a person, or,
+    when nobody could answer (no staff for this province and no national admin), the honest
+    answer with the centre's contacts instead of a promise nobody keeps."""
+    province = run.facility.province if run.facility is not None else None
+    members = [m for m in await staff.listed(run.session, province) if m.role in STAFF_ROLES]
+    if not members:
+        run.say(contacts.nobody_on_duty(run, province))
+        return
+    await open_case(run)
+    run.say(
+        run.t(
+            N_(
+                "I have passed your conversation to the centre's staff. They will reply here during "
+                "working hours. Your answers so far are saved.\n\nTo go back to the assistant, send /menu."
+            )
+        )
+    )
+
+
 FEATURE = Feature(
     name="handover",
     commands={"handovers": _cmd_handovers, "ho": _cmd_ho},
     flows=lambda programmes: [REPLY],
+    hand_over=hand_over,
 )

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.feature import Feature
 from conversations.i18n import N_, translator
 from conversations.messages import TELEGRAM, WEB, ZALO, ZALO_OA, Choice
+from conversations.payloads import Go
 from conversations.programmes import Programme
 from conversations.run import Run
 from conversations.steps import AskText, Flow, Step, Transition
@@ -99,8 +100,8 @@ async def show_code(run: Run) -> None:
             minutes=minutes,
         ),
         [
-            Choice(run.t(N_("🔢 I have a code from the other app")), "go:link:enter"),
-            Choice(run.t(N_("🏠 Main menu")), "go:menu"),
+            Choice(run.t(N_("🔢 I have a code from the other app")), Go("link", "enter").pack()),
+            Choice(run.t(N_("🏠 Main menu")), Go("menu").pack()),
         ],
     )
 
@@ -132,7 +133,7 @@ async def redeem(run: Run, code: str) -> None:
                     "then type it here within 10 minutes."
                 )
             ),
-            [Choice(run.t(N_("🏠 Main menu")), "go:menu")],
+            [Choice(run.t(N_("🏠 Main menu")), Go("menu").pack())],
         )
         return
     theirs = await session.get(Identity, found.identity_id)
@@ -168,7 +169,7 @@ async def redeem(run: Run, code: str) -> None:
                 there=their_facility.name,
                 channel=_channel_name(run, theirs.channel),
             ),
-            [Choice(run.t(N_("🏠 Main menu")), "go:menu")],
+            [Choice(run.t(N_("🏠 Main menu")), Go("menu").pack())],
         )
         return
     if not await links.consume(session, found, run.now):
@@ -237,7 +238,7 @@ def _flows(programmes: Mapping[str, Programme]) -> Sequence[Flow]:
 
 
 async def _settings(run: Run) -> list[Choice]:
-    return [Choice(run.t(N_("🔗 Link Zalo and Telegram")), "go:link")]
+    return [Choice(run.t(N_("🔗 Link Zalo and Telegram")), Go("link").pack())]
 
 
 LINKING = Feature(name="linking", commands={"link": _cmd_link}, flows=_flows, settings=_settings)

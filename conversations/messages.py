@@ -8,7 +8,7 @@ depend on a platform: it is the contract between the two sides.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Channel names as stored in the database; adapters use these constants, never literals.
 WEB = "web"
@@ -90,6 +90,8 @@ class Outgoing:
     # A link the channel should render as a button opening a page (upload page for documents).
     url: str | None = None
     url_label: str | None = None
+    # Shown exactly as it stands, never joined with the next message (a broadcast's preview).
+    apart: bool = False
 
 
 def command_of(text: str) -> tuple[str, str] | None:
@@ -118,3 +120,27 @@ def short_label(text: str, limit: int = 60) -> str:
     if space >= limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:–-") + "…"
+
+
+MERGE_LIMIT = 1500  # characters: well inside Zalo's 2,000 and Telegram's 4,096
+
+
+def merged(messages: list[Outgoing]) -> list[Outgoing]:
+    """Fewer messages: a plain text ("Saved.", a verdict) joins the message after it, so one
+    reply reads as one message with its buttons. A message with buttons, a file or a link stays
+    where it is (its buttons belong to it), and nothing grows past `MERGE_LIMIT`."""
+    result: list[Outgoing] = []
+    for message in messages:
+        if result:
+            before = result[-1]
+            plain = not before.choices and before.document is None and before.url is None and not before.apart
+            if (
+                plain
+                and message.document is None
+                and not message.apart
+                and len(before.text) + len(message.text) + 2 <= MERGE_LIMIT
+            ):
+                result[-1] = replace(message, text=f"{before.text}\n\n{message.text}")
+                continue
+        result.append(message)
+    return result

@@ -18,6 +18,7 @@ from typing import Any
 
 from conversations.i18n import N_
 from conversations.outreach.render import render_payload
+from conversations.payloads import Go
 from conversations.programmes import Programme
 
 __all__ = ["approved", "certificate_recorded", "msg", "rejected", "render_payload", "returned"]
@@ -80,7 +81,7 @@ def approved(*, title: Any, code: str) -> dict[str, Any]:
     return {
         **msg(APPROVED, title=title, code=code),
         "parts": [msg(APPROVED_NEXT)],
-        "choices": [_choice(STATUS_LABEL, "go:status")],
+        "choices": [_choice(STATUS_LABEL, Go("status").pack())],
     }
 
 
@@ -88,7 +89,7 @@ def rejected(*, title: Any, code: str, reason: str) -> dict[str, Any]:
     return {
         **msg(REJECTED, title=title, code=code),
         "parts": [msg(REJECTED_REASON, reason=reason), msg(REJECTED_NEXT)],
-        "choices": [_choice(STATUS_LABEL, "go:status")],
+        "choices": [_choice(STATUS_LABEL, Go("status").pack())],
     }
 
 
@@ -103,7 +104,7 @@ def returned(
     return {
         **msg(RETURNED, title=title, code=code),
         "parts": parts,
-        "choices": [_choice(FIX_LABEL, f"go:apply:{application_id}")],
+        "choices": [_choice(FIX_LABEL, Go("apply", str(application_id)).pack())],
     }
 
 
@@ -121,5 +122,5 @@ def certificate_recorded(
             valid_until={"date": valid_until.isoformat()},
         ),
         "parts": [msg(CERTIFICATE_NEXT)],
-        "choices": [_choice(CERTIFICATES_LABEL, "go:certificates")],
+        "choices": [_choice(CERTIFICATES_LABEL, Go("certificates").pack())],
     }

@@ -25,6 +25,8 @@ class Option:
     value: str
     label: str
     literal: bool = False
+    # Other ways to write it ("HTX"); `programmes/aliases.yaml` adds more by question id.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ OnAnswer = Callable[["Run", Any], Awaitable[Transition]]
 class Step:
     id: str
     when: Condition | None = None
+    # The steps this step's code may `Goto` (besides itself): checked when the flow is built, so
+    # a renamed or misspelt step id stops the start instead of failing on a user's answer.
+    exits: Sequence[str] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +128,10 @@ class Summary(Step):
     extras: Sequence[tuple[str, str, Callable[[Run], Awaitable[Transition]]]] = ()
 
 
+class FlowError(ValueError):
+    """A flow declared wrongly: raised while the flows are built, at start-up."""
+
+
 @dataclass(frozen=True)
 class Flow:
     """A versioned list of steps. `store` says where its answers live: the conversation state
@@ -134,6 +143,20 @@ class Flow:
     store: str = "state"
     # Commands like /cancel leave the flow; a flow may want to say something when that happens.
     on_cancel: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a flow whose step ids repeat or whose declared exits lead nowhere: `Goto`,
+        resuming and answers all find a step by its id, so either would misroute users."""
+        ids = [step.id for step in self.steps]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise FlowError(f"flow {self.id!r}: step id(s) used twice: {', '.join(repeated)}")
+        for step in self.steps:
+            unknown = [target for target in step.exits if target not in ids]
+            if unknown:
+                raise FlowError(
+                    f"flow {self.id!r}: step {step.id!r} goes to unknown step(s): {', '.join(unknown)}"
+                )
 
     def index(self, step_id: str) -> int:
         for i, step in enumerate(self.steps):

@@ -95,6 +95,25 @@ def summary_buttons(run: Run, step: Summary, complete: bool, *, can_edit: bool =
 async def show(run: Run, flow: Flow, step: Summary, head: str = "") -> None:
     is_dossier = flow.store == "application" and run.application is not None
     statuses = await documents.status(run) if is_dossier else None  # read once for both uses
+    edited = run.pop_data("edited")
+    if edited and edited in run.answers:
+        # Back from changing one answer: that line, not the whole summary again.
+        question = flow.step(edited)
+        assert isinstance(question, Question)
+        complete = statuses is None or not documents.missing_required(statuses)
+        text = (
+            head
+            + "✏️ "
+            + run.t(
+                N_("Changed: {label}: {value}"),
+                label=label_of(run, question),
+                value=display(run, question, run.answers[edited]),
+            )
+        )
+        buttons = summary_buttons(run, step, complete, can_edit=True)
+        buttons.insert(-1, Choice(run.t(N_("📋 Whole summary")), f"{step.id}:show"))
+        run.say(text, buttons)
+        return
     body = await lines(run, flow, statuses)
     complete = True
     if statuses is not None:
@@ -147,6 +166,7 @@ async def handle(run: Run, flow: Flow, step: Summary, engine: Engine) -> Transit
         current = display(run, flow.step(step_id), run.answers.get(step_id))  # type: ignore[arg-type]
         run.drop_answer(step_id)
         run.set_data("return_to", step.id)
+        run.set_data("edited", step_id)
         run.say(run.t(N_("Current answer: {value}"), value=current))
         return Goto(step_id)
     if action.startswith("x:"):

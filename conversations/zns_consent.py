@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import Go
 from conversations.run import Run
 from storage import zalo_oa
 
@@ -28,7 +29,7 @@ async def _settings(run: Run) -> list[Choice]:
     if run.account.consent_at is None:
         return []
     given = await zalo_oa.has_zns_consent(run.session, run.account.id)
-    return [Choice(run.t(TURN_OFF if given else TURN_ON), "go:zns")]
+    return [Choice(run.t(TURN_OFF if given else TURN_ON), Go("zns").pack())]
 
 
 async def _cmd_zns(run: Run, args: str, dialogue: Dialogue) -> None:

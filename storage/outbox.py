@@ -30,7 +30,7 @@ got no answer was delivered. `recover` sends them again (at least once) and mark
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -465,3 +465,24 @@ async def cancel_batch(session: AsyncSession, batch: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+async def newest_menu_sent(
+    session: AsyncSession, identity_id: int, *, after: datetime | None
+) -> dict[str, Any] | None:
+    """The payload of the newest message sent to this identity that carried buttons, if sent
+    after `after`: a typed "1" then means that message's first button (a notice's menu, not an
+    older one). Recent rows only, compared in Python: a JSON filter and the way a timestamp is
+    stored differ per dialect."""
+    query = (
+        select(OutboxMessage.payload, OutboxMessage.sent_at)
+        .where(OutboxMessage.identity_id == identity_id, OutboxMessage.status == "sent")
+        .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
+        .limit(20)
+    )
+    for payload, sent_at in (await session.execute(query)).all():
+        if not payload or not payload.get("choices") or sent_at is None:
+            continue
+        sent = sent_at if sent_at.tzinfo is not None else sent_at.replace(tzinfo=UTC)
+        return dict(payload) if after is None or sent > after else None
+    return None

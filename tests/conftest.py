@@ -10,7 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,8 @@ class Chat:
     pipeline: Pipeline
     user_id: str = "u1"
     channel: str = "web"
+    # False for a channel shown as numbered menus (Zalo): the owner types numbers or words.
+    has_buttons: bool = True
     last: list[Outgoing] = field(default_factory=list)
 
     async def send(self, text: str) -> list[Outgoing]:
@@ -228,6 +230,7 @@ class Chat:
         return await self._go(incoming)
 
     async def _go(self, incoming: Incoming) -> list[Outgoing]:
+        incoming = replace(incoming, has_buttons=self.has_buttons)
         self.last = await self.pipeline.handle(incoming)
         return self.last
 

@@ -150,8 +150,9 @@ async def test_web_journey_from_start_to_submitted_with_restart(
             assert found, browser.text
             if found.group(1) == found.group(2):
                 break
-            missing = [b for b in browser.buttons if b.startswith("📎")]
-            await browser.tap(missing[0])
+            if "Please send" not in browser.text:  # the bot asks for the next one itself
+                missing = [b for b in browser.buttons if b.startswith("📎")]
+                await browser.tap(missing[0])
             if "photo of" in browser.text:
                 for i in range(3):
                     await browser.upload(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg")

@@ -108,9 +108,9 @@ async def h(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> Async
         yield harness
 
 
-async def test_start_says_then_asks_first_question(h: Harness) -> None:
-    text = await h.start()
-    assert text == "Hello\nWhich kind?"
+async def test_start_says_then_asks_first_question_in_one_message(h: Harness) -> None:
+    await h.start()
+    assert h.out[-1].text == "Hello\n\nWhich kind?"  # information and question read as one
     assert [c.label for c in h.out[-1].choices] == ["Food", "Handicraft"]
     assert h.state.step == "kind"
 
@@ -224,3 +224,27 @@ async def test_action_can_end_the_flow(h: Harness, sessions: async_sessionmaker[
     await h.engine.start(run, "t2")
     assert [m.text for m in run.out] == ["stopped early"]
     assert h.state.flow is None
+
+
+def test_a_flow_with_a_step_id_used_twice_is_refused_when_built() -> None:
+    from conversations.steps import Flow, FlowError, Say
+
+    with pytest.raises(FlowError, match="used twice: hello"):
+        Flow(id="f", version=1, steps=(Say(id="hello", text="a"), Say(id="hello", text="b")))
+
+
+def test_a_flow_going_to_a_step_that_does_not_exist_is_refused_when_built() -> None:
+    from conversations.steps import Flow, FlowError, Say
+
+    with pytest.raises(FlowError, match="'a' goes to unknown step"):
+        Flow(id="f", version=1, steps=(Say(id="a", text="a", exits=("sumary",)), Say(id="summary", text="b")))
+
+
+def test_every_real_flow_builds() -> None:
+    """The dialogue builds every flow at start-up: none repeats an id or leads nowhere."""
+    from conversations.dialogue import Dialogue
+    from conversations.programmes import load_programmes
+    from storage.files import FileStore
+
+    dialogue = Dialogue(programmes=load_programmes(), files=FileStore(Path("/nonexistent")))
+    assert {"onboarding", "check", "apply"} <= set(dialogue.engine.flows)

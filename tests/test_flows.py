@@ -144,8 +144,8 @@ async def test_bad_tax_code_refused_and_bad_check_digit_warned(chat: Chat) -> No
     await chat.send("12345")
     assert (len(chat.last) == 1 and "0101234567" not in chat.text) or "digits" in chat.text
     await chat.send("0100109107")  # wrong check digit: accepted with a warning
-    assert len(chat.last) == 2
-    assert "contact" in chat.last[1].text.lower()
+    assert len(chat.last) == 1  # the warning and the next question read as one message
+    assert "typing mistake" in chat.text and "contact" in chat.last[0].text.lower()
 
 
 async def test_eligibility_check_gives_verdict_with_reasons_and_notice(
@@ -198,8 +198,8 @@ async def upload_required(chat: Chat, sessions: async_sessionmaker[AsyncSession]
         done, total = found.groups()
         if done == total:
             return
-        label = missing[0]
-        await chat.tap(label)
+        if "Please send" not in chat.text:  # the bot asks for the next document itself
+            await chat.tap(missing[0])
         if "photo of" in chat.text:
             for i in range(3):
                 await chat.upload(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg")
@@ -364,9 +364,8 @@ async def test_three_wrong_phone_numbers_offer_staff(chat: Chat) -> None:
         await chat.send("12")
     assert "Talk to staff" in chat.buttons
     await chat.tap("Talk to staff")
-    assert "staff" in chat.text
-    await chat.send("anything")
-    assert "/menu" in chat.text
+    # No staff are set up in this test: said honestly, and the assistant goes on answering.
+    assert "no staff member of the centre is answering" in chat.text and "/menu" in chat.text
 
 
 async def test_delete_my_data(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -39,6 +39,7 @@ async def test_the_provinces_staff_are_told_and_see_what_the_owner_writes(
 ) -> None:
     await add_staff(sessions, "hy-1", "reviewer", "Hưng Yên")
     await add_staff(sessions, "hn-1", "reviewer", "Hà Nội")
+    await add_staff(sessions, "adm-1", "admin", None)  # someone answers Hưng Yên: a national admin
     await owner_asks_for_staff(chat)
     told = await notices_to(sessions, "hy-1")
     assert any("Hợp tác xã Mây tre đan Phú Vinh (Hưng Yên) asks to talk to staff" in t for t in told)
@@ -99,6 +100,7 @@ async def test_owners_and_other_provinces_cannot_use_the_staff_side(
     pipeline: Pipeline, chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_staff(sessions, "hn-1", "reviewer", "Hà Nội")
+    await add_staff(sessions, "adm-1", "admin", None)  # someone answers Hưng Yên: a national admin
     await owner_asks_for_staff(chat)
     async with sessions() as s:
         case = await s.scalar(select(HandoverCase))

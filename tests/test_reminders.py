@@ -314,8 +314,8 @@ async def test_stale_draft_is_reminded_twice_at_most_and_waits_for_the_morning(
     assert sorted(per_draft.values()) == [2, 2, 2]  # twice at most; nothing for the dossier that was sent
     sent = await delivered(sessions, VirtualTime(hanoi(date(2026, 12, 19), 10)))
     assert sent.to("1")[0] == (
-        "📝 Hồ sơ “Giỏ mây đan Phú Vinh” của anh/chị đang dừng từ ngày 23/11/2026. Mình làm tiếp nhé? Các câu trả "
-        "lời đã được lưu, ta tiếp tục từ chỗ anh/chị dừng lại."
+        "📝 Hồ sơ “Giỏ mây đan Phú Vinh” của anh/chị đang dừng từ ngày 23/11/2026. Anh/chị làm tiếp nhé? Các câu trả "
+        "lời đã được lưu, tôi sẽ hỏi tiếp từ chỗ anh/chị dừng lại."
     )
 
 

@@ -251,14 +251,14 @@ async def test_a_flagged_answer_that_changes_the_product_group_opens_what_it_new
     reviewer = staff_chat(pipeline, "r1")
     await reviewer.send(f"/review {app.receipt_code}")
     await reviewer.tap("Return for changes")
-    await reviewer.tap("Which group does the product belong to?")
+    await reviewer.tap("Product group")
     await reviewer.send("Dried rattan shoots are a food product.")
     await reviewer.tap("Done")
     await reviewer.tap("Skip")
     await reviewer.tap("Yes, return it")
     notice = (await outbox(sessions))[-1].payload
     item = notice["parts"][0]["values"]["item"]
-    assert item == {"msgid": "Which group does the product belong to?"}  # in the owner's language when sent
+    assert item == {"msgid": "Product group"}  # in the owner's language when sent
 
     await chat.send("/apply")
     assert "The centre's comment: Dried rattan shoots are a food product." in chat.text
@@ -272,8 +272,8 @@ async def test_a_flagged_answer_that_changes_the_product_group_opens_what_it_new
     await chat.upload("attp.pdf", PDF_BYTES, "application/pdf")
     await chat.tap("Continue to the summary")
     await chat.tap("Change an answer")
-    assert chat.buttons[0] == "Which group does the product belong to?"
-    assert chat.buttons[1].startswith("Does your facility have the food-safety")  # newly asked: open too
+    assert chat.buttons[0] == "Product group"
+    assert chat.buttons[1] == "Food-safety certificate"  # newly asked: open too
     assert len(chat.buttons) == 3 and "Product name" not in chat.buttons
     await chat.tap("Back to the summary")
     await chat.tap("Submit")

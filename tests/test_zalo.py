@@ -180,7 +180,7 @@ async def answer_current(user: ZaloUser, answers: dict[str, str], *, words: bool
     (or, with `words`, its label without diacritics), or the text answer."""
     state = await state_of(user.system, user.chat_id)
     step = state.step or ""
-    remembered = state.data.get("last_choices") or []
+    remembered = ((state.data.get("menus") or {}).get(ZALO) or {}).get("choices") or []
     options = [
         (i, label) for i, (label, payload) in enumerate(remembered, 1) if payload.startswith(f"{step}:")
     ]
@@ -534,3 +534,10 @@ async def test_zalo_text_is_cleaned_before_the_engine(webhook_system: System, fa
     async with webhook_system.sessions() as s:
         state = await s.scalar(select(ConversationState))
     assert state is not None and state.data["answers"]["facility_name"] == CLEAN_NAME
+
+
+async def test_a_first_sticker_gets_the_greeting(polling_system: System, fake: FakeZalo) -> None:
+    user = ZaloUser(fake, polling_system)
+    await user.send(fake.sticker_event(CHAT))  # how many people say hello on Zalo
+    assert "1. Tiếng Việt" in user.text and "2. English" in user.text
+    assert (await state_of(polling_system)).step == "language"

@@ -20,6 +20,7 @@ from typing import Any
 from conversations import documents, rules, summary
 from conversations.flows.programme_questions import programme_options, steps_for
 from conversations.i18n import N_
+from conversations.matching import number_in_phrase
 from conversations.programmes import Programme
 from conversations.run import Run
 from conversations.steps import (
@@ -30,6 +31,7 @@ from conversations.steps import (
     EndFlow,
     Flow,
     Goto,
+    OnAnswer,
     Option,
     Question,
     Say,
@@ -37,7 +39,7 @@ from conversations.steps import (
     Summary,
     Transition,
 )
-from conversations.validators import Result, number, text_between
+from conversations.validators import Result, text_between
 from storage import applications, review
 from storage.models import Application
 
@@ -51,11 +53,11 @@ REVENUE_BANDS = (
 
 
 def _staff_count(text: str) -> Result:
-    return number(text, minimum=1, maximum=100_000)
+    return number_in_phrase(text, minimum=1, maximum=100_000)  # "6 người"
 
 
 def _year_started(text: str) -> Result:
-    return number(text, minimum=1900, maximum=date.today().year)
+    return number_in_phrase(text, minimum=1900, maximum=date.today().year)  # "năm 2009"
 
 
 def _plain_number(run: Run, value: Any) -> str:
@@ -78,22 +80,77 @@ def create_draft(run: Run, programme: str, answers: dict[str, Any]) -> Applicati
     return application
 
 
+CHECKED = "checked"  # key in the state's "saved": the latest eligibility check's answers
+
+
+def _carry_over(run: Run, programme: str, answers: dict[str, Any]) -> None:
+    """Start the draft with answers already given (a check, the verdict's button) and say once
+    what was noted, so nobody is asked twice and nothing is taken silently."""
+    create_draft(run, programme, answers)
+    flow = run.engine.flows["apply"]
+    noted = [
+        f"• {summary.label_of(run, step)}: {summary.display(run, step, answers[step.id])}"
+        for step in flow.steps
+        if isinstance(step, Question) and step.store and step.id in answers and step.id != "programme"
+    ]
+    if noted:
+        run.say(
+            run.t(N_("I have noted from your eligibility check:"))
+            + "\n"
+            + "\n".join(noted)
+            + "\n"
+            + run.t(N_("You can change any of them on the summary before sending."))
+        )
+
+
 async def _draft_from_prefill(run: Run) -> Transition:
     """Coming from an eligibility check: start the draft with the answers already given."""
     prefill = run.pop_data("prefill")
     if run.application is None and prefill and prefill.get("programme") in run.programmes:
-        create_draft(run, prefill["programme"], prefill)
+        _carry_over(run, prefill["programme"], prefill)
         await run.session.flush()
         run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
-        run.say(run.t(N_("I have carried over your answers from the eligibility check.")))
     return None
 
 
 async def _programme_chosen(run: Run, value: Any) -> Transition:
-    create_draft(run, value, {})
+    checked = (run.state.data.get("saved") or {}).get(CHECKED) or {}
+    if checked.get("programme") == value:
+        _carry_over(run, value, dict(checked))  # /apply typed after /check: the same answers
+    else:
+        create_draft(run, value, {})
     await run.session.flush()
     run.set_data("application_id", run.application.id)  # type: ignore[union-attr]
     return None
+
+
+def _stop_if_ruled_out(step_id: str) -> OnAnswer:
+    async def check(run: Run, value: Any) -> Transition:
+        return await _ruled_out(run, step_id)
+
+    return check
+
+
+async def _ruled_out(run: Run, step_id: str) -> Transition:
+    if run.application is None:
+        return None
+    verdict = rules.evaluate(run.programmes[run.application.programme], run.facts())
+    blocking = [f for f in verdict.findings if f.outcome == "not_yet"]
+    if not blocking:
+        return None
+    lines = [run.t(N_("With this answer the dossier cannot go ahead yet:"))]
+    for finding in blocking:
+        values = dict(finding.values)
+        lines.append("❌ " + run.t(finding.reason, **values))
+        if finding.next:
+            lines.append("   → " + run.t(finding.next, **values))
+    lines += [
+        "",
+        run.t(N_("Your draft is saved. If the answer was a mistake, send /apply to answer it again.")),
+    ]
+    run.say("\n".join(lines))
+    run.drop_answer(step_id)  # resuming asks it again rather than carrying on past it
+    return EndFlow(keep=True)
 
 
 def _title(run: Run) -> str:
@@ -213,7 +270,12 @@ def build(programmes: dict[str, Programme]) -> Flow:
         ),
     ]
     for programme in programmes.values():
-        steps += steps_for(programme)
+        # In a dossier, an answer that rules the facility out stops it there, with why and what
+        # to do, instead of asking on (and asking for a certificate the owner just said is missing).
+        steps += [
+            replace(step, on_answer=_stop_if_ruled_out(step.id)) if isinstance(step, Question) else step
+            for step in steps_for(programme)
+        ]
     steps += [
         Say(
             id="form_intro",
@@ -286,6 +348,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
             on_confirm=submit,
             later_message=N_("Saved. Send /apply whenever you want to continue."),
             extras=(("docs", N_("📎 Documents"), _open_documents),),
+            exits=(documents.STEP_ID,),
         ),
     ]
     return Flow(id="apply", version=1, steps=tuple(_with_review_note(s) for s in steps), store="application")

@@ -30,6 +30,13 @@ DISCLAIMER = N_(
 )
 
 
+# Support is granted by the province when a project is approved, not by a selection council.
+SUPPORT_DISCLAIMER = N_(
+    "This result is for your information only: it is not a decision of the Department of Industry "
+    "and Trade or of the industrial extension centre. Support is decided when the project is approved."
+)
+
+
 def verdict_text(run: Run, programme: Programme, verdict: rules.Verdict) -> str:
     lines = [run.t(OUTCOME_HEADLINES[verdict.outcome], programme=run.t(programme.name)), ""]
     for finding in verdict.findings:
@@ -48,7 +55,7 @@ def verdict_text(run: Run, programme: Programme, verdict: rules.Verdict) -> str:
                 amount=run.t.money(verdict.support_estimate_vnd),
             ),
         ]
-    lines += ["", run.t(DISCLAIMER)]
+    lines += ["", run.t(SUPPORT_DISCLAIMER if programme.id == "support" else DISCLAIMER)]
     return "\n".join(lines)
 
 
@@ -57,6 +64,10 @@ async def _show_verdict(run: Run) -> Transition:
     verdict = rules.evaluate(programme, run.facts())
     run.set_data("verdict", verdict.outcome)
     run.set_data("done", True)  # a later /check starts afresh instead of repeating this verdict
+    # Kept past the check (in "saved", which outlives flows) so /apply typed later asks nothing twice.
+    saved = dict(run.state.data.get("saved") or {})
+    saved["checked"] = {k: v for k, v in run.answers.items() if k != "after_check"}
+    run.set_data("saved", saved)
     run.say(verdict_text(run, programme, verdict))
     return None
 

@@ -99,6 +99,14 @@ def _province(text: str) -> Result:
     return Valid(result.value.province.name, warning=result.warning, warning_values=result.warning_values)
 
 
+async def _province_chosen(run: Run, value: Any) -> Transition:
+    """A different province than the saved one: its commune cannot be right any more, so it is
+    asked again instead of being kept with the new province."""
+    if run.facility is not None and run.facility.province != value and "commune" in run.answers:
+        run.drop_answer("commune")
+    return None
+
+
 async def save_profile(run: Run) -> Transition:
     answers = run.answers
     values = {
@@ -212,6 +220,7 @@ FLOW = Flow(
             prompt=N_("Which province or city is your facility in? You may use the name before July 2025."),
             example=N_("For example: Hưng Yên, Thái Bình, TP Hồ Chí Minh"),
             validate=_province,
+            on_answer=_province_chosen,
         ),
         AskChoice(
             id="commune_kind",

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from conversations import rules
+from conversations.matching import number_in_phrase
 from conversations.programmes import Programme, Question
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, Option, Step
-from conversations.validators import Result, number
+from conversations.validators import Result
 
 
 def _condition(programme: Programme, question: Question):  # type: ignore[no-untyped-def]
@@ -27,7 +28,7 @@ def _money(run: Run, value: Any) -> str:
 
 
 def _positive_amount(text: str) -> Result:
-    return number(text, minimum=1)
+    return number_in_phrase(text, minimum=1)  # "khoảng 350 triệu", "300 triệu đồng"
 
 
 def steps_for(programme: Programme) -> list[Step]:
@@ -38,7 +39,10 @@ def steps_for(programme: Programme) -> list[Step]:
                 AskChoice(
                     id=q.id,
                     prompt=q.prompt,
-                    options=tuple(Option(o.value, o.label) for o in q.options),
+                    label=q.label,
+                    options=tuple(
+                        Option(o.value, o.label) for o in q.options
+                    ),  # aliases: matching.aliases_of
                     help=q.help,
                     when=_condition(programme, q),
                 )
@@ -48,6 +52,7 @@ def steps_for(programme: Programme) -> list[Step]:
                 AskText(
                     id=q.id,
                     prompt=q.prompt,
+                    label=q.label,
                     validate=_positive_amount,
                     example=q.example,
                     help=q.help,

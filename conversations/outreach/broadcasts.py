@@ -121,7 +121,7 @@ async def _preview(run: Run) -> Transition:
     payload = payload_for(run.answers.get("bc_text", ""), fair_id)
     run.say(run.t(N_("This is how the message will look:")))
     for message in render_payload(payload, run.t):
-        run.say(message.text, list(message.choices))
+        run.say(message.text, list(message.choices), apart=True)  # exactly as recipients see it
     if found.count == 0:
         run.say(run.t(N_("Nobody matches this audience (or everyone in it opted out).")))
         return None

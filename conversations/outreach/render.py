@@ -47,4 +47,5 @@ def render_payload(payload: dict[str, Any], t: Translator) -> list[Outgoing]:
     choices = [Choice(t(c["label"]), c["payload"]) for c in payload.get("choices") or []]
     if payload.get("optout"):
         choices.append(Choice(t(OPT_OUT_LABEL), OPT_OUT_PAYLOAD))
-    return [Outgoing(text="\n\n".join(paragraphs), choices=choices)]
+    # apart: a preview must look exactly like what recipients get, not joined to other text.
+    return [Outgoing(text="\n\n".join(paragraphs), choices=choices, apart=True)]

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
-from conversations.programmes import (
-    _SUPPORT_LEVEL_KEYS,
+import yaml
+
+from conversations.programmes.fields import FieldReader, is_number, join_path
+from conversations.programmes.model import (
     ACCEPT_KINDS,
     CHECK_OUTCOMES,
     COMBINATORS,
     FACILITY_FACTS,
     LEAF_OPERATORS,
+    PROGRAMME_IDS,
     REQUIRED_QUESTIONS,
+    SUPPORT_LEVEL_KEYS,
     Check,
     ChecklistItem,
     FactSpec,
@@ -27,13 +34,11 @@ from conversations.programmes import (
     Programme,
     ProgrammeDataError,
     Question,
-    _join,
-    _required_facts,
-    _spec_of,
     freeze,
     merge_support_level,
     normalise_province,
     placeholders,
+    spec_of,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -47,102 +52,9 @@ _RAW_TOP = {
 }
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+class _Reader(FieldReader):
+    """Validates one programme document; every error names the file and the path of the bad field."""
 
-
-class _Reader:
-    """Validates one document; every error names the file and the path of the bad field."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.lists: dict[str, tuple[str, ...]] = {}
-
-    def fail(self, path: str, message: str) -> NoReturn:
-        where = f"{self.file}: {path}" if path else self.file
-        raise ProgrammeDataError(f"{where}: {message}")
-
-    # --- primitives ----------------------------------------------------------------------------------
-    def mapping(
-        self, value: object, path: str, required: Sequence[str], optional: Sequence[str] = ()
-    ) -> dict:
-        if not isinstance(value, dict):
-            self.fail(path, "must be a mapping (key: value lines)")
-        for key in value:
-            if key not in required and key not in optional:
-                self.fail(_join(path, str(key)), "unknown field")
-        for key in required:
-            if key not in value:
-                self.fail(path, f"missing field {key!r}")
-        return value
-
-    def table(self, value: object, path: str) -> dict:
-        """A mapping whose keys are ids the data chooses (support types, provinces)."""
-        if not isinstance(value, dict):
-            self.fail(path, "must be a mapping (key: value lines)")
-        return value
-
-    def seq(self, value: object, path: str, *, empty: bool = False) -> list:
-        if not isinstance(value, list):
-            self.fail(path, "must be a list")
-        if not value and not empty:
-            self.fail(path, "must not be empty")
-        return value
-
-    def text(self, value: object, path: str, *, fill: bool = False) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(path, self._not_a_string(value, "must be a non-empty text"))
-        try:
-            names = placeholders(value)
-        except ValueError as exc:
-            self.fail(path, f"bad braces in text: {exc}")
-        if names and not fill:
-            self.fail(path, "placeholders like {name} are only filled in a check's reason and next")
-        return value
-
-    def ident(self, value: object, path: str) -> str:
-        if not isinstance(value, str) or not _ID.match(value):
-            self.fail(path, self._not_a_string(value, "must be an id in lower case: letters, digits, _"))
-        return value
-
-    def boolean(self, value: object, path: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(path, "must be true or false")
-        return value
-
-    def integer(self, value: object, path: str, *, minimum: int, maximum: int | None = None) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(path, "must be a whole number")
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            self.fail(path, f"must be {bound}")
-        return value
-
-    def number(self, value: object, path: str, *, above: float, at_most: float | None = None) -> float:
-        if not _is_number(value):
-            self.fail(path, "must be a number")
-        if value <= above or (at_most is not None and value > at_most):
-            bound = f"above {above}" + (f" and at most {at_most}" if at_most is not None else "")
-            self.fail(path, f"must be {bound}")
-        return value  # type: ignore[return-value]
-
-    @staticmethod
-    def _not_a_string(value: object, message: str) -> str:
-        if isinstance(value, bool):
-            # YAML 1.1 reads unquoted yes/no/on/off as true/false.
-            return f"{message}; got {value}: quote yes/no/on/off, e.g. 'yes'"
-        return f"{message}; got {value!r}"
-
-    def unique_ids(self, items: list, path: str) -> None:
-        seen: set[str] = set()
-        for i, item in enumerate(items):
-            ident = item.get("id") if isinstance(item, dict) else None
-            if ident in seen:
-                self.fail(_join(_join(path, i), "id"), f"duplicate id {ident!r}")
-            if isinstance(ident, str):
-                seen.add(ident)
-
-    # --- the document --------------------------------------------------------------------------------
     def programme(self, document: object, programme_id: str) -> Programme:
         if document is None:
             self.fail("", "file is empty")
@@ -163,7 +75,7 @@ class _Reader:
         questions = self.questions(self.seq(doc["questions"], "questions"))
         facts = dict(FACILITY_FACTS)
         for q in questions:
-            facts[q.id] = _spec_of(q)
+            facts[q.id] = spec_of(q)
         missing = [q for q in REQUIRED_QUESTIONS[programme_id] if q not in facts]
         if missing:
             self.fail("questions", f"missing question {missing[0]!r}, which the flows rely on")
@@ -186,31 +98,34 @@ class _Reader:
         facts = dict(FACILITY_FACTS)
         result: list[Question] = []
         for i, item in enumerate(items):
-            path = _join("questions", i)
-            q = self.mapping(item, path, ("id", "prompt", "kind"), ("options", "when", "help", "example"))
-            qid = self.ident(q["id"], _join(path, "id"))
+            path = join_path("questions", i)
+            q = self.mapping(
+                item, path, ("id", "prompt", "kind"), ("options", "when", "help", "example", "label")
+            )
+            qid = self.ident(q["id"], join_path(path, "id"))
             if qid in FACILITY_FACTS:
-                self.fail(_join(path, "id"), f"{qid!r} is a facility profile fact, not a question")
+                self.fail(join_path(path, "id"), f"{qid!r} is a facility profile fact, not a question")
             kind = q["kind"]
             if kind not in ("choice", "number"):
-                self.fail(_join(path, "kind"), f"must be choice or number; got {kind!r}")
+                self.fail(join_path(path, "kind"), f"must be choice or number; got {kind!r}")
             options: tuple[Option, ...] = ()
             if kind == "choice":
-                options = self.options(q.get("options"), _join(path, "options"))
+                options = self.options(q.get("options"), join_path(path, "options"))
             elif "options" in q:
-                self.fail(_join(path, "options"), "a number question has no options")
+                self.fail(join_path(path, "options"), "a number question has no options")
             # Only profile facts and earlier questions: later answers do not exist yet when asking.
-            when = self.predicate(q["when"], _join(path, "when"), facts) if "when" in q else None
+            when = self.predicate(q["when"], join_path(path, "when"), facts) if "when" in q else None
             question = Question(
                 id=qid,
-                prompt=self.text(q["prompt"], _join(path, "prompt")),
+                prompt=self.text(q["prompt"], join_path(path, "prompt")),
                 kind=kind,
                 options=options,
                 when=when,
-                help=self.text(q["help"], _join(path, "help")) if "help" in q else None,
-                example=self.text(q["example"], _join(path, "example")) if "example" in q else None,
+                help=self.text(q["help"], join_path(path, "help")) if "help" in q else None,
+                example=self.text(q["example"], join_path(path, "example")) if "example" in q else None,
+                label=self.text(q["label"], join_path(path, "label")) if "label" in q else None,
             )
-            facts[qid] = _spec_of(question)
+            facts[qid] = spec_of(question)
             result.append(question)
         return tuple(result)
 
@@ -219,28 +134,28 @@ class _Reader:
         seen: set[str] = set()
         options = []
         for i, item in enumerate(items):
-            o = self.mapping(item, _join(path, i), ("value", "label"))
-            ovalue = self.ident(o["value"], _join(_join(path, i), "value"))
+            o = self.mapping(item, join_path(path, i), ("value", "label"))
+            ovalue = self.ident(o["value"], join_path(join_path(path, i), "value"))
             if ovalue in seen:
-                self.fail(_join(_join(path, i), "value"), f"duplicate option {ovalue!r}")
+                self.fail(join_path(join_path(path, i), "value"), f"duplicate option {ovalue!r}")
             seen.add(ovalue)
-            options.append(Option(ovalue, self.text(o["label"], _join(_join(path, i), "label"))))
+            options.append(Option(ovalue, self.text(o["label"], join_path(join_path(path, i), "label"))))
         return tuple(options)
 
     def checks(self, items: list, facts: Mapping[str, FactSpec]) -> tuple[Check, ...]:
         self.unique_ids(items, "checks")
         result = []
         for i, item in enumerate(items):
-            path = _join("checks", i)
+            path = join_path("checks", i)
             c = self.mapping(item, path, ("id", "when", "outcome", "reason"), ("next",))
             outcome = c["outcome"]
             if outcome not in CHECK_OUTCOMES:
                 self.fail(
-                    _join(path, "outcome"), f"must be one of {', '.join(CHECK_OUTCOMES)}; got {outcome!r}"
+                    join_path(path, "outcome"), f"must be one of {', '.join(CHECK_OUTCOMES)}; got {outcome!r}"
                 )
-            when = self.predicate(c["when"], _join(path, "when"), facts)
-            reason = self.text(c["reason"], _join(path, "reason"), fill=True)
-            nxt = self.text(c["next"], _join(path, "next"), fill=True) if "next" in c else None
+            when = self.predicate(c["when"], join_path(path, "when"), facts)
+            reason = self.text(c["reason"], join_path(path, "reason"), fill=True)
+            nxt = self.text(c["next"], join_path(path, "next"), fill=True) if "next" in c else None
             if outcome != "ok" and nxt is None:
                 self.fail(path, f"a {outcome} check needs a 'next': what the facility should do")
             # A placeholder is filled from a fact; the `when` must guarantee the fact is there.
@@ -249,33 +164,33 @@ class _Reader:
                 for placeholder in placeholders(text or ""):
                     if placeholder not in present:
                         self.fail(
-                            _join(path, text_key),
+                            join_path(path, text_key),
                             f"placeholder {{{placeholder}}} must be a fact this check's when requires",
                         )
-            result.append(Check(self.ident(c["id"], _join(path, "id")), when, outcome, reason, nxt))
+            result.append(Check(self.ident(c["id"], join_path(path, "id")), when, outcome, reason, nxt))
         return tuple(result)
 
     def dossier(self, items: list, facts: Mapping[str, FactSpec]) -> tuple[ChecklistItem, ...]:
         self.unique_ids(items, "dossier")
         result = []
         for i, item in enumerate(items):
-            path = _join("dossier", i)
+            path = join_path("dossier", i)
             d = self.mapping(item, path, ("id", "label"), ("hint", "required", "min_files", "accept", "when"))
-            accept = tuple(self.seq(d.get("accept", list(ACCEPT_KINDS)), _join(path, "accept")))
+            accept = tuple(self.seq(d.get("accept", list(ACCEPT_KINDS)), join_path(path, "accept")))
             for j, kind in enumerate(accept):
                 if kind not in ACCEPT_KINDS:
-                    self.fail(_join(_join(path, "accept"), j), f"must be pdf or image; got {kind!r}")
+                    self.fail(join_path(join_path(path, "accept"), j), f"must be pdf or image; got {kind!r}")
             if len(set(accept)) != len(accept):
-                self.fail(_join(path, "accept"), "lists a kind twice")
+                self.fail(join_path(path, "accept"), "lists a kind twice")
             result.append(
                 ChecklistItem(
-                    id=self.ident(d["id"], _join(path, "id")),
-                    label=self.text(d["label"], _join(path, "label")),
-                    hint=self.text(d["hint"], _join(path, "hint")) if "hint" in d else None,
-                    required=self.boolean(d.get("required", True), _join(path, "required")),
-                    min_files=self.integer(d.get("min_files", 1), _join(path, "min_files"), minimum=1),
+                    id=self.ident(d["id"], join_path(path, "id")),
+                    label=self.text(d["label"], join_path(path, "label")),
+                    hint=self.text(d["hint"], join_path(path, "hint")) if "hint" in d else None,
+                    required=self.boolean(d.get("required", True), join_path(path, "required")),
+                    min_files=self.integer(d.get("min_files", 1), join_path(path, "min_files"), minimum=1),
                     accept=accept,
-                    when=self.predicate(d["when"], _join(path, "when"), facts) if "when" in d else None,
+                    when=self.predicate(d["when"], join_path(path, "when"), facts) if "when" in d else None,
                 )
             )
         return tuple(result)
@@ -301,11 +216,11 @@ class _Reader:
         op, operand = next(iter(value.items()))
         if op not in COMBINATORS:
             self.fail(path, f"unknown operator {op!r}")
-        sub = _join(path, op)
+        sub = join_path(path, op)
         if op == "not":
             return freeze({"not": self.predicate(operand, sub, facts)})
         parts = self.seq(operand, sub)
-        return freeze({op: [self.predicate(p, _join(sub, i), facts) for i, p in enumerate(parts)]})
+        return freeze({op: [self.predicate(p, join_path(sub, i), facts) for i, p in enumerate(parts)]})
 
     def operand(self, operand: object, op: str, spec: FactSpec, name: str, path: str) -> object:
         if op == "missing":
@@ -315,7 +230,7 @@ class _Reader:
         if op in ("gte", "lt"):
             if spec.kind != "number":
                 self.fail(path, f"{op} compares numbers, and {name} is not a number")
-            if not _is_number(operand):
+            if not is_number(operand):
                 self.fail(path, f"{op} needs a number; got {operand!r}")
             return operand
         if op in ("in", "not_in"):
@@ -340,7 +255,7 @@ class _Reader:
                 self.fail(path, f"{item!r} is not a value of {name} ({', '.join(spec.values)}){hint}")
         elif spec.kind == "bool" and not isinstance(item, bool):
             self.fail(path, f"{name} is true or false; got {item!r}")
-        elif spec.kind == "number" and not _is_number(item):
+        elif spec.kind == "number" and not is_number(item):
             self.fail(path, f"{name} is a number; got {item!r}")
         elif spec.kind == "text" and not isinstance(item, str):
             self.fail(path, f"{name} is a text; got {item!r}")
@@ -353,17 +268,17 @@ class _Reader:
         levels = self.mapping(raw["levels"], "levels", ("commune", "province", "region", "nation"))
         orders: set[int] = set()
         for level_id, level in levels.items():
-            path = _join("levels", level_id)
+            path = join_path("levels", level_id)
             self.mapping(level, path, ("label", "order", "pass_score", "requires_lower_cert"), ("note",))
-            self.text(level["label"], _join(path, "label"))
+            self.text(level["label"], join_path(path, "label"))
             if "note" in level:
-                self.text(level["note"], _join(path, "note"))
-            order = self.integer(level["order"], _join(path, "order"), minimum=1)
+                self.text(level["note"], join_path(path, "note"))
+            order = self.integer(level["order"], join_path(path, "order"), minimum=1)
             if order in orders:
-                self.fail(_join(path, "order"), f"order {order} is used twice")
+                self.fail(join_path(path, "order"), f"order {order} is used twice")
             orders.add(order)
-            self.integer(level["pass_score"], _join(path, "pass_score"), minimum=0, maximum=100)
-            self.boolean(level["requires_lower_cert"], _join(path, "requires_lower_cert"))
+            self.integer(level["pass_score"], join_path(path, "pass_score"), minimum=0, maximum=100)
+            self.boolean(level["requires_lower_cert"], join_path(path, "requires_lower_cert"))
         self.lists["levels_requiring_lower_cert"] = tuple(
             lid for lid, level in levels.items() if level["requires_lower_cert"]
         )
@@ -371,10 +286,10 @@ class _Reader:
         groups = self.seq(raw["product_groups"], "product_groups")
         self.unique_ids(groups, "product_groups")
         for i, group in enumerate(groups):
-            path = _join("product_groups", i)
+            path = join_path("product_groups", i)
             self.mapping(group, path, ("id", "label"))
-            self.ident(group["id"], _join(path, "id"))
-            self.text(group["label"], _join(path, "label"))
+            self.ident(group["id"], join_path(path, "id"))
+            self.text(group["label"], join_path(path, "label"))
 
         scoring = self.mapping(raw["scoring"], "scoring", ("total", "groups"))
         total = self.integer(scoring["total"], "scoring.total", minimum=1)
@@ -382,11 +297,11 @@ class _Reader:
         self.unique_ids(parts, "scoring.groups")
         points = 0
         for i, part in enumerate(parts):
-            path = _join("scoring.groups", i)
+            path = join_path("scoring.groups", i)
             self.mapping(part, path, ("id", "label", "points"))
-            self.ident(part["id"], _join(path, "id"))
-            self.text(part["label"], _join(path, "label"))
-            points += self.integer(part["points"], _join(path, "points"), minimum=0)
+            self.ident(part["id"], join_path(path, "id"))
+            self.text(part["label"], join_path(path, "label"))
+            points += self.integer(part["points"], join_path(path, "points"), minimum=0)
         if points != total:
             self.fail("scoring.groups", f"points add up to {points}, not the total {total}")
 
@@ -410,14 +325,14 @@ class _Reader:
         if not types:
             self.fail("support_types", "must not be empty")
         for type_id, entry in types.items():
-            path = _join("support_types", str(type_id))
+            path = join_path("support_types", str(type_id))
             self.ident(type_id, path)
-            self.mapping(entry, path, ("label",), (*_SUPPORT_LEVEL_KEYS, "province_set", "note"))
-            self.text(entry["label"], _join(path, "label"))
+            self.mapping(entry, path, ("label",), (*SUPPORT_LEVEL_KEYS, "province_set", "note"))
+            self.text(entry["label"], join_path(path, "label"))
             if "note" in entry:
-                self.text(entry["note"], _join(path, "note"))
+                self.text(entry["note"], join_path(path, "note"))
             if "province_set" in entry:
-                self.boolean(entry["province_set"], _join(path, "province_set"))
+                self.boolean(entry["province_set"], join_path(path, "province_set"))
             self.support_level(entry, path)
 
         overrides = raw["province_overrides"]
@@ -426,7 +341,7 @@ class _Reader:
         self.table(overrides, "province_overrides")
         seen: dict[str, str] = {}
         for province, by_type in overrides.items():
-            path = _join("province_overrides", str(province))
+            path = join_path("province_overrides", str(province))
             if not isinstance(province, str) or not province.strip():
                 self.fail(path, "must be a province name")
             key = normalise_province(province)
@@ -435,12 +350,12 @@ class _Reader:
             seen[key] = province
             self.table(by_type, path)
             for type_id, override in by_type.items():
-                opath = _join(path, str(type_id))
+                opath = join_path(path, str(type_id))
                 if type_id not in types:
                     self.fail(opath, f"unknown support type {type_id!r}")
-                self.mapping(override, opath, (), _SUPPORT_LEVEL_KEYS)
+                self.mapping(override, opath, (), SUPPORT_LEVEL_KEYS)
                 if not override:
-                    self.fail(opath, "must set at least one of " + ", ".join(_SUPPORT_LEVEL_KEYS))
+                    self.fail(opath, "must set at least one of " + ", ".join(SUPPORT_LEVEL_KEYS))
                 self.support_level(merge_support_level(types[type_id], override), opath)
         self.notes(raw["notes"])
 
@@ -453,23 +368,23 @@ class _Reader:
         if share + amount + province_set != 1:
             self.fail(path, "give either share with cap_vnd, or amount_vnd, or province_set: true")
         if share:
-            self.number(entry["share"], _join(path, "share"), above=0, at_most=1)
-            self.integer(entry["cap_vnd"], _join(path, "cap_vnd"), minimum=1)
+            self.number(entry["share"], join_path(path, "share"), above=0, at_most=1)
+            self.integer(entry["cap_vnd"], join_path(path, "cap_vnd"), minimum=1)
         if amount:
-            self.integer(entry["amount_vnd"], _join(path, "amount_vnd"), minimum=1)
+            self.integer(entry["amount_vnd"], join_path(path, "amount_vnd"), minimum=1)
         if "whole_line_multiplier" in entry:
             if not share:
-                self.fail(_join(path, "whole_line_multiplier"), "only applies to a share with a cap")
-            self.number(entry["whole_line_multiplier"], _join(path, "whole_line_multiplier"), above=0)
+                self.fail(join_path(path, "whole_line_multiplier"), "only applies to a share with a cap")
+            self.number(entry["whole_line_multiplier"], join_path(path, "whole_line_multiplier"), above=0)
 
     def notes(self, value: object) -> None:
         items = self.seq(value, "notes", empty=True)
         self.unique_ids(items, "notes")
         for i, item in enumerate(items):
-            path = _join("notes", i)
+            path = join_path("notes", i)
             self.mapping(item, path, ("id", "note"))
-            self.ident(item["id"], _join(path, "id"))
-            self.text(item["note"], _join(path, "note"))
+            self.ident(item["id"], join_path(path, "id"))
+            self.text(item["note"], join_path(path, "note"))
 
     def cross_check(self, programme_id: str, raw: Mapping[str, Any], questions: tuple[Question, ...]) -> None:
         """A question's options must list exactly what the data defines, or a label would be missing."""
@@ -485,6 +400,66 @@ class _Reader:
             i, q = by_id[qid]
             if q.kind != "choice" or {o.value for o in q.options} != defined:
                 self.fail(
-                    _join(_join("questions", i), "options"),
+                    join_path(join_path("questions", i), "options"),
                     f"the options of {qid} must be exactly the ids in {source}: {', '.join(sorted(defined))}",
                 )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading both files (cached per directory) and the helpers only reading needs
+
+
+@cache
+def load(directory: Path) -> Mapping[str, Programme]:
+    programmes: dict[str, Programme] = {}
+    asked_in: dict[str, str] = {}
+    for programme_id in PROGRAMME_IDS:
+        file = f"{programme_id}.yaml"
+        path = directory / file
+        if not path.is_file():
+            raise ProgrammeDataError(f"{file}: file not found in {directory}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            # PyYAML keeps the last of two equal keys without a word; a province that adds a second
+            # `when:` to a check must hear about it, so look at the raw structure first.
+            _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), file, "")
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ProgrammeDataError(f"{file}: not valid YAML: {exc}") from exc
+        programme = _Reader(file).programme(document, programme_id)
+        for q in programme.questions:
+            if q.id in asked_in:
+                raise ProgrammeDataError(
+                    f"{file}: questions: id {q.id!r} is already a question of {asked_in[q.id]}.yaml; "
+                    "question ids must be unique across programmes"
+                )
+            asked_in[q.id] = programme_id
+        programmes[programme_id] = programme
+    return MappingProxyType(programmes)
+
+
+def _refuse_duplicate_keys(node: yaml.Node | None, file: str, path: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                where = f"{file}: {path}" if path else file
+                raise ProgrammeDataError(f"{where}: {name!r} appears twice (line {key.start_mark.line + 1})")
+            seen.add(name)
+            _refuse_duplicate_keys(value, file, join_path(path, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, file, join_path(path, i))
+
+
+def _required_facts(predicate: Mapping[str, Any]) -> set[str]:
+    """Facts that must be present whenever the predicate holds (absent facts match only `missing`)."""
+    if "fact" in predicate:
+        return set() if "missing" in predicate else {predicate["fact"]}
+    if "all" in predicate:
+        return set().union(*(_required_facts(p) for p in predicate["all"]))
+    if "any" in predicate:
+        parts = [_required_facts(p) for p in predicate["any"]]
+        return set.intersection(*parts) if parts else set()
+    return set()

@@ -41,7 +41,7 @@ NOT_FOUND = N_("There is no dossier with that number among those you can see.")
 
 
 def status_label(run: Run, status: str) -> str:
-    from conversations.dialogue import STATUS_LABELS  # the dialogue imports the features
+    from conversations.owner.journey import STATUS_LABELS  # the dialogue imports the features
 
     return run.t(FILTER_LABELS.get(status) or STATUS_LABELS.get(status, status))
 

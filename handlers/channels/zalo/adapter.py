@@ -47,6 +47,7 @@ from handlers.channels.zalo.client import ZaloClient, ZaloError, ZaloSender, ren
 from handlers.file_links import FileLinks
 from handlers.runtime import Gone, Runtime, skip_malformed
 from handlers.senders import Sender, SendError
+from storage import accounts
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,10 @@ class ZaloChannel:
                 await self._failed(update_id, chat_id, exc)
 
     async def _handle(self, name: str, message: dict[str, Any], chat_id: str, update_id: str) -> None:
-        incoming = self._incoming(name, message, chat_id, update_id)
+        async with self.sessions() as session:
+            first_time = await accounts.find_identity(session, ZALO, chat_id) is None
+        # A sticker is how many people say hello on Zalo: the first one gets the greeting.
+        incoming = self._incoming(name, message, chat_id, update_id, greet=first_time)
         await self.pipeline.set_reachable(ZALO, chat_id)  # they wrote: we may write back
         if incoming is None:
             await self._cannot_read(name, chat_id, update_id)
@@ -295,7 +299,9 @@ class ZaloChannel:
         await typing
         await self._reply(chat_id, replies)  # [] for a redelivered event: answered the first time
 
-    def _incoming(self, name: str, message: dict[str, Any], chat_id: str, update_id: str) -> Incoming | None:
+    def _incoming(
+        self, name: str, message: dict[str, Any], chat_id: str, update_id: str, *, greet: bool = False
+    ) -> Incoming | None:
         sender = message.get("from") if isinstance(message.get("from"), dict) else {}
         common: dict[str, Any] = {
             "channel": ZALO,
@@ -319,6 +325,8 @@ class ZaloChannel:
         photo = message.get("photo")
         if name == IMAGE and isinstance(photo, str) and photo.lower().startswith(("https://", "http://")):
             return Incoming(**common, file=self._photo(photo, update_id))
+        if name == STICKER and greet:
+            return Incoming(**common, command="start")
         return None
 
     def _photo(self, url: str, update_id: str) -> FileRef:

@@ -1,0 +1,318 @@
+"""Journey cost: what one complete application costs an owner, in bot messages, characters read
+and inputs typed or tapped, on each channel (issue 11 asks for at most half of the "before").
+
+Two scripted owners go from "hello" to a submitted dossier through the real pipeline and dialogue
+(the same path every channel's update takes), and each reply is rendered as that channel's adapter
+renders it: the web chat shows each `Outgoing` with its buttons; Telegram splits text at 4,096
+characters and shows buttons; Zalo (`handlers.channels.zalo.client.render`) numbers the last menu of a reply
+and the owner types that number. Button labels count as characters read.
+
+- A: a household fish-sauce producer (Vietnamese), provincial round, food group: profile, then
+  `/check`, then `/apply` typed (as owners do, not the verdict's button), documents, submit.
+- B: a handicraft cooperative (English), regional round: profile, `/apply` straight away.
+
+Files are sent in the chat on every channel (on Zalo a PDF would go through the upload page; the
+count of inputs is the same). The driver reads the waiting step from the database and answers it,
+so a question asked twice is answered (and counted) twice.
+
+Measured on this machine (issue 11), messages / characters / inputs:
+    before (c84d442)   A: web 66/16,499/55, Telegram 66/16,499/55, Zalo 66/17,301/55
+                       B: web 58/15,859/47, Telegram 58/15,859/47, Zalo 58/16,616/47
+    after  (issue-11)  A: web 43/10,357/43, Telegram 43/10,357/43, Zalo 43/10,879/43
+                       B: web 42/9,310/42,  Telegram 42/9,310/42,  Zalo 42/9,808/42
+One reply is now one message, so fewer messages now means fewer questions and uploads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+
+from benchmarks import Figure
+from conversations import documents
+from conversations.dialogue import Dialogue
+from conversations.messages import FileRef, Incoming, Outgoing, command_of
+from conversations.programmes import load_programmes
+from handlers.channels.zalo.client import render as zalo_render
+from handlers.render import split_text
+from handlers.runtime import Pipeline
+from storage.db import create_engine, session_factory
+from storage.files import FileStore
+from storage.migrate import migrate
+from storage.models import Account, ConversationState, Identity
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+FISH_SAUCE = {
+    "language": "vi",
+    "consent": "agree",
+    "facility_name": "Hộ kinh doanh Nước mắm Cửa Khe",
+    "facility_kind": "household",
+    "province": "Quảng Ngãi",
+    "commune_kind": "commune",
+    "commune": "Xã Bình Sơn",
+    "craft_village": "yes",
+    "tax_code": "051087001234",
+    "contact_name": "Trần Thị Hoa",
+    "phone": "0935 123 456",
+    "products": "Nước mắm cá cơm truyền thống",
+    "programme": "selection",
+    "level": "province",
+    "product_group": "food",
+    "made_in_house": "yes",
+    "original": "yes",
+    "series": "yes",
+    "market": "yes",
+    "compliant": "yes",
+    "food_safety": "cert",
+    "product_name": "Nước mắm cá cơm Cửa Khe",
+    "product_description": "Nước mắm ủ chượp 12 tháng trong thùng gỗ từ cá cơm và muối biển.",
+    "capacity": "3.000 lít mỗi năm",
+    "sales_market": "Quảng Ngãi, Đà Nẵng, TP Hồ Chí Minh",
+    "staff_count": "6",
+    "revenue_band": "lt1",
+    "year_started": "2009",
+}
+COOPERATIVE = {
+    "language": "en",
+    "consent": "agree",
+    "facility_name": "Hợp tác xã Mây tre đan Phú Vinh",
+    "facility_kind": "cooperative",
+    "province": "Hà Nội",
+    "commune_kind": "commune",
+    "commune": "Xã Phú Nghĩa",
+    "craft_village": "yes",
+    "tax_code": "0100109106",
+    "contact_name": "Nguyễn Văn An",
+    "phone": "0912 345 678",
+    "products": "Giỏ mây, khay tre",
+    "programme": "selection",
+    "level": "region",
+    "lower_cert": "valid",
+    "lower_cert_year": "2024",
+    "product_group": "handicraft",
+    "made_in_house": "yes",
+    "original": "yes",
+    "series": "yes",
+    "market": "yes",
+    "compliant": "yes",
+    "product_name": "Giỏ mây đan Phú Vinh",
+    "product_description": "Giỏ đan tay từ mây rừng, nhuộm màu tự nhiên, bền và nhẹ.",
+    "capacity": "2.000 sản phẩm mỗi tháng",
+    "sales_market": "Hà Nội, xuất khẩu Nhật Bản",
+    "staff_count": "25",
+    "revenue_band": "1to3",
+    "year_started": "2012",
+}
+
+
+_UPDATE_IDS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    has_buttons: bool
+    # (messages sent, characters) of one reply as this channel's adapter renders it
+    measure: Callable[[list[Outgoing]], tuple[int, int]]
+
+
+def _labels(out: list[Outgoing]) -> int:
+    return sum(len(c.label) for m in out for c in m.choices)
+
+
+def _web(out: list[Outgoing]) -> tuple[int, int]:
+    return len(out), sum(len(m.text) for m in out) + _labels(out)
+
+
+def _telegram(out: list[Outgoing]) -> tuple[int, int]:
+    parts = [p for m in out for p in split_text(m.text, 4096)]
+    return len(parts), sum(len(p) for p in parts) + _labels(out)
+
+
+def _zalo(out: list[Outgoing]) -> tuple[int, int]:
+    texts = zalo_render(out, "http://127.0.0.1:8080")
+    return len(texts), sum(len(t) for t in texts)
+
+
+CHANNELS = (
+    Channel("web", True, _web),
+    Channel("telegram", True, _telegram),
+    Channel("zalo", False, _zalo),
+)
+
+
+@dataclass
+class Owner:
+    pipeline: Pipeline
+    sessions: Callable[[], object]
+    channel: Channel
+    user_id: str
+    answers: dict[str, str]
+    last: list[Outgoing] = field(default_factory=list)
+    messages: int = 0
+    chars: int = 0
+    inputs: int = 0
+
+    async def _go(self, **fields: object) -> None:
+        incoming = Incoming(
+            channel=self.channel.name,
+            user_id=self.user_id,
+            update_id=str(next(_UPDATE_IDS)),  # unique per channel: the pipeline drops repeats
+            has_buttons=self.channel.has_buttons,
+            **fields,  # type: ignore[arg-type]  # the Incoming fields this driver sets
+        )
+        self.last = await self.pipeline.handle(incoming)
+        count, chars = self.channel.measure(self.last)
+        self.messages += count
+        self.chars += chars
+        self.inputs += 1
+
+    async def send(self, text: str) -> None:
+        cmd = command_of(text)
+        if cmd:
+            await self._go(command=cmd[0], command_args=cmd[1])
+        else:
+            await self._go(text=text)
+
+    async def pick(self, payload: str) -> None:
+        """Tap the button, or on Zalo type the number it has in the numbered menu."""
+        if self.channel.has_buttons:
+            await self._go(choice=payload)
+            return
+        menu = next((m for m in reversed(self.last) if m.choices), None)
+        payloads = [c.payload for c in menu.choices] if menu else []
+        if payload in payloads:
+            await self._go(text=str(payloads.index(payload) + 1))
+        else:  # not in the numbered menu: the owner would have to find the words
+            await self._go(choice=payload)
+
+    async def upload(self, name: str, data: bytes, content_type: str) -> None:
+        async def read() -> bytes:
+            return data
+
+        await self._go(file=FileRef(filename=name, content_type=content_type, size=len(data), read=read))
+
+    def offered(self, step: str) -> list[str]:
+        return [c.payload for m in self.last for c in m.choices if c.payload.startswith(f"{step}:")]
+
+
+async def _where(owner: Owner) -> tuple[str | None, str | None]:
+    async with owner.sessions() as s:  # type: ignore[attr-defined]
+        identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
+        state = await s.get(ConversationState, identity.account_id) if identity else None
+        return (state.flow, state.step) if state else (None, None)
+
+
+async def _waiting_for(owner: Owner) -> str | None:
+    """The document the bot asked for (the next file sent is filed under it), if any."""
+    async with owner.sessions() as s:  # type: ignore[attr-defined]
+        identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
+        state = await s.get(ConversationState, identity.account_id) if identity else None
+        return state.data.get("upload_for") if state else None
+
+
+async def _missing_documents(owner: Owner, dialogue: Dialogue) -> list[documents.ItemStatus]:
+    async with owner.sessions() as s:  # type: ignore[attr-defined]
+        identity = await s.scalar(select(Identity).where(Identity.external_id == owner.user_id))
+        account = await s.get(Account, identity.account_id)
+        state = await s.get(ConversationState, identity.account_id)
+        probe = Incoming(channel=owner.channel.name, user_id=owner.user_id, update_id="probe")
+        run = await dialogue.run_for(s, account, state, probe)
+        return documents.missing_required(await documents.status(run))
+
+
+async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> None:
+    """Answer whatever is asked until the flow `flow_done` is left (or its last step)."""
+    for _ in range(200):
+        flow, step = await _where(owner)
+        if flow is None or (flow == flow_done and step == "after_check"):
+            return
+        if step == documents.STEP_ID:
+            missing = await _missing_documents(owner, dialogue)
+            if not missing:
+                await owner.pick(f"{documents.STEP_ID}:done")
+                continue
+            item = missing[0].item
+            if await _waiting_for(owner) != item.id:  # the bot did not ask for it already
+                await owner.pick(f"{documents.STEP_ID}:up:{item.id}")
+            for i in range(max(item.min_files, 1)):
+                if item.accept == ("image",) or item.min_files > 1:
+                    await owner.upload(f"anh{i}.jpg", JPEG + bytes([i]), "image/jpeg")
+                else:
+                    await owner.upload(f"{item.id}.pdf", PDF + item.id.encode(), "application/pdf")
+            continue
+        if step in ("summary", "profile_summary"):
+            await owner.pick(f"{step}:confirm")
+            continue
+        offered = owner.offered(step or "")
+        value = owner.answers.get(step or "")
+        if offered:
+            wanted = f"{step}:{value}" if value is not None and f"{step}:{value}" in offered else offered[0]
+            await owner.pick(wanted)
+        elif value is not None:
+            await owner.send(value)
+        else:
+            raise RuntimeError(f"journey stuck at {flow}/{step}: {owner.last}")
+    raise RuntimeError("journey did not finish")
+
+
+async def _journey_a(owner: Owner, dialogue: Dialogue) -> None:
+    await owner.send("xin chào")
+    await _answer_until(owner, dialogue, "onboarding")
+    await owner.send("/check")
+    await _answer_until(owner, dialogue, "check")
+    await owner.send("/apply")
+    await _answer_until(owner, dialogue, "apply")
+
+
+async def _journey_b(owner: Owner, dialogue: Dialogue) -> None:
+    await owner.send("/start")
+    await _answer_until(owner, dialogue, "onboarding")
+    await owner.send("/apply")
+    await _answer_until(owner, dialogue, "apply")
+
+
+JOURNEYS: dict[str, tuple[dict[str, str], Callable[[Owner, Dialogue], Awaitable[None]]]] = {
+    "fish sauce, provincial (vi)": (FISH_SAUCE, _journey_a),
+    "handicraft coop, regional (en)": (COOPERATIVE, _journey_b),
+}
+
+
+async def measure() -> dict[tuple[str, str], Owner]:
+    """Every journey on every channel; the owners carry their counts."""
+    results: dict[tuple[str, str], Owner] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        await migrate(engine)
+        sessions = session_factory(engine)
+        dialogue = Dialogue(programmes=load_programmes(), files=FileStore(Path(tmp) / "files"))
+        pipeline = Pipeline(sessions, dialogue)
+        for n, ((journey, (answers, script)), channel) in enumerate(
+            itertools.product(JOURNEYS.items(), CHANNELS)
+        ):
+            owner = Owner(pipeline, sessions, channel, f"owner{n}", answers)
+            await script(owner, dialogue)
+            if not re.search(r"KC-\d{4}-[A-Z0-9]{5}", "\n".join(m.text for m in owner.last)):
+                raise RuntimeError(f"{journey} on {channel.name} ended without a receipt: {owner.last}")
+            results[(journey, channel.name)] = owner
+        await engine.dispose()
+    return results
+
+
+async def run() -> list[Figure]:
+    figures: list[Figure] = []
+    for (journey, channel), owner in (await measure()).items():
+        figures += [
+            Figure(f"{channel} {journey}: bot messages", owner.messages, "msgs"),
+            Figure(f"{channel} {journey}: characters", owner.chars, "chars"),
+            Figure(f"{channel} {journey}: user inputs", owner.inputs, "inputs"),
+        ]
+    return figures
