@@ -1,7 +1,7 @@
 """issue 13: the Zalo Official Account channel (OAuth tokens, OA users, ZNS consent, OA deliveries)
 
-Revision ID: 0002_issue13
-Revises: 0001
+Revision ID: 0003_issue13
+Revises: 0002_issue12
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0002_issue13"
-down_revision: str | None = "0001"
+revision: str = "0003_issue13"
+down_revision: str | None = "0002_issue12"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
