@@ -1,7 +1,7 @@
 """issue 13: the Zalo Official Account channel (OAuth tokens, OA users, ZNS consent, OA deliveries)
 
 Revision ID: 0003_issue13
-Revises: 0002_issue12
+Revises: 0002_issue9
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = "0003_issue13"
-down_revision: str | None = "0002_issue12"
+down_revision: str | None = "0002_issue9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
