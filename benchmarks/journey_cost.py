@@ -95,7 +95,7 @@ COOPERATIVE = {
     "products": "Giỏ mây, khay tre",
     "programme": "selection",
     "level": "region",
-    "lower_cert": "valid",
+    "lower_cert": "has",
     "lower_cert_year": "2024",
     "product_group": "handicraft",
     "made_in_house": "yes",
