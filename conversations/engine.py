@@ -271,7 +271,7 @@ class Engine:
             choices = [Choice(run.t(N_("Skip")), SYS_SKIP)] if step.optional else []
             run.say(head + text, choices + self._back_button(run, step))
         elif isinstance(step, Checklist):
-            await documents.show(run, head)
+            await documents.start(run, head)
         elif isinstance(step, Summary):
             await summary.show(run, self.flows[run.state.flow or ""], step, head)
 
