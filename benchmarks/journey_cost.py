@@ -20,7 +20,13 @@ Measured on this machine (issue 11), messages / characters / inputs:
                        B: web 58/15,859/47, Telegram 58/15,859/47, Zalo 58/16,616/47
     after  (issue-11)  A: web 43/10,357/43, Telegram 43/10,357/43, Zalo 43/10,879/43
                        B: web 42/9,310/42,  Telegram 42/9,310/42,  Zalo 42/9,808/42
+    after  (issue-11b) A: web 42/9,629/42,  Telegram 42/9,629/42,  Zalo 42/10,094/42
+                       B: web 42/8,789/42,  Telegram 42/8,789/42,  Zalo 42/9,230/42
+    (B now answers two certificate questions, "recognised at provincial level?" and its year,
+    where it answered one; the checklist asks for its first document at once.)
 One reply is now one message, so fewer messages now means fewer questions and uploads.
+`python -m benchmarks.journey_cost` prints where each journey's messages and characters go, per
+step answered (the reply to that answer, which carries the next question).
 """
 
 from __future__ import annotations
