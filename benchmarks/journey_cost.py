@@ -186,7 +186,11 @@ class Owner:
         self.inputs += 1
         self.steps.append((self.at, count, chars))
         if _TRACE:
-            print(f"== {self.at}", *(m.text + " | " + " / ".join(c.label for c in m.choices) for m in self.last), sep="\n")
+            print(
+                f"== {self.at}",
+                *(m.text + " | " + " / ".join(c.label for c in m.choices) for m in self.last),
+                sep="\n",
+            )
 
     async def send(self, text: str) -> None:
         cmd = command_of(text)

@@ -1,4 +1,5 @@
-"""Command line: `python -m bot run | migrate` (see DESIGN.md, "Stable interfaces")."""
+"""Command line: `python -m bot run | migrate | staff add|remove|login-link` (see DESIGN.md,
+"Stable interfaces")."""
 
 from __future__ import annotations
 
@@ -74,6 +75,18 @@ async def _staff(config: Config, args: argparse.Namespace) -> int:
                 )
                 scope = province or "all provinces"
                 print(f"{args.channel}:{args.user_id} is now {args.role} for {scope}")
+            elif args.staff_command == "login-link":
+                from datetime import UTC, datetime
+
+                from conversations.staff.web_login import login_link
+
+                link = await login_link(
+                    session, args.channel, str(args.user_id), config.public_base, datetime.now(UTC)
+                )
+                if link is None:
+                    print(f"error: {args.channel}:{args.user_id} is not active staff", file=sys.stderr)
+                    return 2
+                print(link)
             else:
                 removed = await staff.remove_staff(
                     session, channel=args.channel, external_id=str(args.user_id), role=args.role
@@ -110,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument(
                 "--province", default=None, help="the province they work for (none: national admin)"
             )
+    link = staff_sub.add_parser("login-link", help="print a one-time sign-in link to the staff console")
+    link.add_argument("--channel", required=True, choices=["telegram", "zalo", "web"])
+    link.add_argument("--user-id", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin at every start

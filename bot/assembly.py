@@ -18,6 +18,7 @@ from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
 from handlers.channels.webchat.chat import WebSender, setup_webchat
+from handlers.console import setup_console
 from handlers.file_links import FileLinks, load_secret
 from handlers.runtime import Pipeline
 from storage import staff
@@ -110,12 +111,13 @@ async def build_system(config: Config, *, take_over: bool = False) -> System:
     sessions = session_factory(engine)
     await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
-    settings = Settings(timezone=config.timezone)
+    settings = Settings(timezone=config.timezone, public_base_url=config.public_base)
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
     slots = ENGINE_SLOTS_SQLITE if is_sqlite(config.database_url) else ENGINE_SLOTS
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale, engine_slots=slots)
     app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
     setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
+    setup_console(app, sessions=sessions, dialogue=dialogue, public_base_url=config.public_base)
     file_links = FileLinks(files, load_secret(config.files_dir))
     file_links.attach(app)
     context = Context(

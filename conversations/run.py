@@ -30,6 +30,8 @@ class Settings:
     timezone: str = "Asia/Ho_Chi_Minh"
     max_file_bytes: int = 10 * 1024 * 1024
     consent_version: str = "2026-01"
+    # Where people reach this server (PUBLIC_BASE_URL): the staff console's sign-in links.
+    public_base_url: str = "http://127.0.0.1:8080"
 
 
 @dataclass

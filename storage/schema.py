@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from storage import (  # noqa: F401  (every module that declares tables)
     certificates,
+    console_auth,
     handover,
     links,
     models,

@@ -1,5 +1,10 @@
 """Shared fixtures: a migrated SQLite database per test, the real dialogue and pipeline, and a
-`Chat` that talks to the pipeline as a channel would."""
+`Chat` that talks to the pipeline as a channel would.
+
+The suite runs in several processes (pytest-xdist, see pyproject.toml), so every fixture here is
+safe side by side: session-scoped ones are per process, files live under tmp_path, servers bind
+port 0, and PostgreSQL databases (the template too) get uuid names, since other test runs share
+the server."""
 
 from __future__ import annotations
 
@@ -29,8 +34,17 @@ from storage.migrate import migrate
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+_pg_checked: list[str | None] = []  # the answer, asked once per test process
+
+
 async def postgres_unreachable() -> str | None:
     """None when PostgreSQL answers at PG_ADMIN_URL, else the reason to skip."""
+    if not _pg_checked:
+        _pg_checked.append(await _postgres_unreachable())
+    return _pg_checked[0]
+
+
+async def _postgres_unreachable() -> str | None:
     try:
         import asyncpg
 

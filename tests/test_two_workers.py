@@ -26,7 +26,9 @@ from tests.two_workers import (
     two_workers,
 )
 
-USERS = 20
+# Each proof is a race inside one user's updates, so a few users side by side already make the two
+# workers contend; tests/trials/test_two_workers_trial.py runs 50 users x 10 with TRIALS_FULL=1.
+USERS = 4
 LENGTH = 8
 
 

@@ -168,24 +168,14 @@ AUDIENCE_KEYS = (
 )
 
 
-async def _confirmed(run: Run, value: Any) -> Transition:
-    if value == "text":
-        run.drop_answer("bc_text")
-        run.drop_answer("bc_use")
-        run.pop_data("bc_suggest")
-        return Goto("bc_text")
-    if value == "audience":
-        run.replace_answers({k: v for k, v in run.answers.items() if k in ("bc_text", "bc_use")})
-        return Goto("bc_load")
-    if value == "cancel":
-        run.say(run.t(N_("Cancelled: nothing was sent.")))
-        return EndFlow()
-    audience = _audience(run)
+async def start_broadcast(
+    run: Run, audience: audiences.Audience, text: str, fair_id: int | None
+) -> Broadcast | None:
+    """Record a broadcast and queue one outbox row per recipient, in this transaction; None when
+    nobody matches. The chat's composer and the web console both start broadcasts here."""
     found = await audiences.recipients(run.session, audience, local_today(run))
     if not found.count:
-        run.say(run.t(N_("Nobody matches this audience (or everyone in it opted out).")))
-        return EndFlow()
-    fair_id = run.state.data.get("bc_fair_id")
+        return None
     provinces = audience.provinces
     broadcast = Broadcast(
         staff_channel=run.incoming.channel,
@@ -193,7 +183,7 @@ async def _confirmed(run: Run, value: Any) -> Transition:
         staff_locale=run.t.locale,
         province=provinces[0] if provinces and len(provinces) == 1 else None,
         audience=audience.to_json(),
-        payload=payload_for(run.answers["bc_text"], fair_id),
+        payload=payload_for(text, fair_id),
         fair_id=fair_id,
         status="running",
         total=found.count,
@@ -211,13 +201,34 @@ async def _confirmed(run: Run, value: Any) -> Transition:
         batch=broadcast.batch,
         priority=outbox.PRIORITY_BULK,
     )
+    return broadcast
+
+
+async def _confirmed(run: Run, value: Any) -> Transition:
+    if value == "text":
+        run.drop_answer("bc_text")
+        run.drop_answer("bc_use")
+        run.pop_data("bc_suggest")
+        return Goto("bc_text")
+    if value == "audience":
+        run.replace_answers({k: v for k, v in run.answers.items() if k in ("bc_text", "bc_use")})
+        return Goto("bc_load")
+    if value == "cancel":
+        run.say(run.t(N_("Cancelled: nothing was sent.")))
+        return EndFlow()
+    broadcast = await start_broadcast(
+        run, _audience(run), run.answers["bc_text"], run.state.data.get("bc_fair_id")
+    )
+    if broadcast is None:
+        run.say(run.t(N_("Nobody matches this audience (or everyone in it opted out).")))
+        return EndFlow()
     run.say(
         run.t(
             N_(
                 "Broadcast #{id} started for {count} people. Its progress will show below and update as it goes."
             ),
             id=broadcast.id,
-            count=run.t.number(found.count),
+            count=run.t.number(broadcast.total),
         )
     )
     return EndFlow(show_menu=False)
@@ -348,27 +359,20 @@ def _fair_text(run: Run, fair: Fair) -> str:
 
 async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str] | None) -> None:
     b = await run.session.get(Broadcast, broadcast_id)
-    mine = b is not None and (
-        provinces is None
-        or (b.staff_channel, b.staff_external_id) == (run.incoming.channel, run.incoming.user_id)
-        or b.province in provinces
-    )
-    if b is None or not mine:
+    if b is None or not may_see(run, b, provinces):
         run.say(run.t(N_("There is no such broadcast.")))
         return
     if b.status not in ("running", "paused"):
         run.say(run.t(N_("Broadcast #{id} has already ended."), id=b.id))
         return
     if action == "pause":
-        held = await outbox.hold_batch(run.session, b.batch)
-        b.status = "paused"
+        held = await control(run, b, "pause")
         run.say(
             run.t(N_("Broadcast #{id} paused; {count} messages wait."), id=b.id, count=run.t.number(held)),
             [Choice(run.t(N_("▶️ Resume")), f"go:broadcast:resume:{b.id}")],
         )
     elif action == "resume":
-        await outbox.resume_batch(run.session, b.batch, run.now)
-        b.status = "running"
+        await control(run, b, "resume")
         run.say(run.t(N_("Broadcast #{id} goes on."), id=b.id))
     elif action == "cancel":
         run.say(
@@ -379,8 +383,7 @@ async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str]
             ],
         )
     else:
-        cancelled = await outbox.cancel_batch(run.session, b.batch)
-        b.status = "cancelled"
+        cancelled = await control(run, b, "stop")
         run.say(
             run.t(
                 N_("Broadcast #{id} cancelled; {count} messages will not be sent."),
@@ -388,3 +391,29 @@ async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str]
                 count=run.t.number(cancelled),
             )
         )
+
+
+def may_see(run: Run, b: Broadcast | None, provinces: set[str] | None) -> bool:
+    """A broadcast of one's own, of one's provinces, or any for a national admin."""
+    return b is not None and (
+        provinces is None
+        or (b.staff_channel, b.staff_external_id) == (run.incoming.channel, run.incoming.user_id)
+        or b.province in provinces
+    )
+
+
+async def control(run: Run, b: Broadcast, action: str) -> int:
+    """Pause, resume or stop (cancel) a running or paused broadcast; how many messages that
+    touched. The chat's buttons and the web console both come here."""
+    if b.status not in ("running", "paused"):
+        return 0
+    if action == "pause":
+        b.status = "paused"
+        return await outbox.hold_batch(run.session, b.batch)
+    if action == "resume":
+        b.status = "running"
+        return await outbox.resume_batch(run.session, b.batch, run.now)
+    if action == "stop":
+        b.status = "cancelled"
+        return await outbox.cancel_batch(run.session, b.batch)
+    raise ValueError(f"not a broadcast action: {action}")

@@ -10,9 +10,14 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
 from conversations.i18n import N_
@@ -83,6 +88,7 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
                 t.datetime(reg.registered_at, run.settings.timezone) if reg.registered_at else "",
             ]
         )
+        keep_as_text(sheet[sheet.max_row])
     for column, width in zip(
         "ABCDEFGHIJKLMN", (5, 30, 14, 18, 14, 30, 24, 16, 16, 7, 24, 20, 13, 17), strict=True
     ):
@@ -92,3 +98,51 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
     stored = await asyncio.to_thread(run.files.save, buffer.getvalue(), ".xlsx")
     slug = re.sub(r"[^\w-]+", "-", fair.name, flags=re.UNICODE).strip("-")[:40] or "fair"
     return Document(path=str(run.files.path(stored.key)), filename=f"dang-ky-{slug}.xlsx", content_type=XLSX)
+
+
+# --- cells a spreadsheet must never run ------------------------------------------------------------------
+
+# A cell whose text starts with one of these is read by Excel and LibreOffice as a formula: a
+# facility name "=HYPERLINK(...)" typed in chat would run on a staff computer (CSV/formula injection).
+FORMULA_START = ("=", "+", "-", "@")
+
+
+def safe_cell(sheet: Any, value: Any) -> Any:
+    """What to append for `value`: itself, or a write-only cell when it needs one: text that looks
+    like a formula is kept as plain text, a date and time shows as dd/mm/yyyy hh:mm."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "dd/mm/yyyy hh:mm"
+        return cell
+    return value
+
+
+def keep_as_text(cells: Iterable[Any]) -> None:
+    """In an ordinary (not write-only) sheet: formula-looking text just written stays text."""
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+            cell.data_type = "s"
+
+
+def xlsx_bytes(title: str, headers: list[str], rows: Iterable[list[Any]], widths: list[int]) -> bytes:
+    """A one-sheet workbook, written row by row (write-only mode keeps 10,000 rows in a few MB);
+    slow enough for large tables that callers run it in a thread, off the event loop."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31] or "Sheet")
+    for n, width in enumerate(widths):
+        sheet.column_dimensions[get_column_letter(n + 1)].width = width
+    head = []
+    for text in headers:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = Font(bold=True)
+        head.append(cell)
+    sheet.append(head)
+    for row in rows:
+        sheet.append([safe_cell(sheet, value) for value in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

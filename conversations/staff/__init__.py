@@ -5,7 +5,7 @@ same dialogue, engine and pipeline as a facility owner's messages, from their ph
 side of it (the /certificates list, status notices, the returned-dossier journey) needs no role.
 
 Commands: /review [programme] [status] [receipt code], /stats, /staff (admins), /certificates
-[import]. Buttons of the staff screens come back as `go:rv:<verb>:<id>` (a dossier),
+[import], /web (a one-time sign-in link to the web console). Buttons of the staff screens come back as `go:rv:<verb>:<id>` (a dossier),
 `go:review:...` (the queue) and `go:staff:...` (the staff list); each handler checks the role
 and the province again, since a button can be tapped long after it was shown.
 """
@@ -20,7 +20,7 @@ from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.programmes import Programme
 from conversations.run import Run
-from conversations.staff import admin, certificates, decisions, review, stats
+from conversations.staff import admin, certificates, decisions, review, stats, web_login
 from conversations.staff.access import ADMIN_ROLES, REVIEW_ROLES, require, staff_of
 from conversations.steps import Flow
 
@@ -84,6 +84,7 @@ FEATURE = Feature(
         "stats": stats.cmd_stats,
         "staff": admin.cmd_staff,
         "certificates": certificates.cmd_certificates,
+        "web": web_login.cmd_web,
     },
     flows=flows,
     menu=menu,

@@ -26,6 +26,7 @@ from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option,
 from conversations.validators import Result, bounded_text, date_dmy
 from storage import certificates, review
 from storage.certificates import Certificate
+from storage.models import Application
 
 if TYPE_CHECKING:
     from conversations.dialogue import Dialogue
@@ -202,28 +203,20 @@ def _summary_title(run: Run) -> str:
     return text
 
 
-async def _save(run: Run) -> Transition:
-    found = await flow_dossier(run)
-    if found is None:
-        return EndFlow(show_menu=False)
-    member, application = found
-    if application.status != "approved" or await certificates.of_application(run.session, application.id):
-        await show_actions(run, member, application)
-        return EndFlow(show_menu=False)
-    answers = run.answers
-    number, body = str(answers["number"]), str(answers["issuing_body"])
-    if await certificates.numbers_taken(run.session, {(body, number)}):
-        run.say(
-            run.t(
-                N_("Certificate {number} of {body} is already recorded. Please check the number."),
-                number=number,
-                body=body,
-            )
-        )
-        run.drop_answer("number")
-        return Goto("number")
+async def record(
+    run: Run,
+    member: Staff,
+    application: Application,
+    *,
+    level: str,
+    number: str,
+    body: str,
+    issued: date,
+    product: str,
+) -> Certificate:
+    """Record the certificate of an approved dossier, with its audit event and the owner's notice;
+    the chat's flow and the web console both come here (the caller checked the number is free)."""
     programme = run.programmes["selection"]
-    issued = date.fromisoformat(answers["issue_date"])
     facility = application.facility
     certificate = Certificate(
         programme=programme.id,
@@ -232,8 +225,8 @@ async def _save(run: Run) -> Transition:
         facility_name=facility.name,
         tax_code=facility.tax_code or None,
         province=facility.province,
-        product=str(run.state.data.get("product") or facility.products)[:200],
-        level=str(answers["level"]),
+        product=product[:200],
+        level=level,
         number=number,
         issue_date=issued,
         valid_until=rules.certificate_valid_until(issued, programme),
@@ -263,6 +256,39 @@ async def _save(run: Run) -> Transition:
         valid_until=certificate.valid_until,
     )
     await tell_owner(run, application, event, payload)
+    return certificate
+
+
+async def _save(run: Run) -> Transition:
+    found = await flow_dossier(run)
+    if found is None:
+        return EndFlow(show_menu=False)
+    member, application = found
+    if application.status != "approved" or await certificates.of_application(run.session, application.id):
+        await show_actions(run, member, application)
+        return EndFlow(show_menu=False)
+    answers = run.answers
+    number, body = str(answers["number"]), str(answers["issuing_body"])
+    if await certificates.numbers_taken(run.session, {(body, number)}):
+        run.say(
+            run.t(
+                N_("Certificate {number} of {body} is already recorded. Please check the number."),
+                number=number,
+                body=body,
+            )
+        )
+        run.drop_answer("number")
+        return Goto("number")
+    certificate = await record(
+        run,
+        member,
+        application,
+        level=str(answers["level"]),
+        number=number,
+        body=body,
+        issued=date.fromisoformat(answers["issue_date"]),
+        product=str(run.state.data.get("product") or application.facility.products),
+    )
     run.say(
         run.t(
             N_("🏅 Certificate recorded, valid until {date}. The owner has been told."),

@@ -28,7 +28,7 @@ from conversations.staff.review import (
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import Result, bounded_text
 from storage import review, staff
-from storage.models import Application
+from storage.models import Application, ApplicationEvent
 
 APPROVE = "staff_approve"
 REJECT = "staff_reject"
@@ -86,6 +86,72 @@ def _code_and_title(application: Application, run: Run) -> tuple[Any, str]:
     return notices.title_value(application.answers, programme), application.receipt_code or ""
 
 
+# --- the decisions themselves, shared by the chat's flows and the web console -----------------------------
+
+
+async def approve(run: Run, member: Staff, application: Application) -> ApplicationEvent | None:
+    """Approve a dossier this reviewer holds and queue the owner's notice; None when they no longer
+    hold it (nothing changed)."""
+    event = await review.decide(
+        run.session, application, reviewer=member.actor, to_status="approved", now=run.now
+    )
+    if event is not None:
+        title, code = _code_and_title(application, run)
+        await tell_owner(run, application, event, notices.approved(title=title, code=code))
+    return event
+
+
+async def reject(run: Run, member: Staff, application: Application, reason: str) -> ApplicationEvent | None:
+    """Record a dossier as not approved, with the reason the owner reads."""
+    event = await review.decide(
+        run.session,
+        application,
+        reviewer=member.actor,
+        to_status="rejected",
+        now=run.now,
+        detail={"reason": reason},
+    )
+    if event is not None:
+        title, code = _code_and_title(application, run)
+        await tell_owner(run, application, event, notices.rejected(title=title, code=code, reason=reason))
+    return event
+
+
+async def return_for_changes(
+    run: Run,
+    member: Staff,
+    application: Application,
+    *,
+    answers: dict[str, str],
+    documents: dict[str, str],
+    comment: str | None,
+) -> ApplicationEvent | None:
+    """Return a dossier with comments on answers (by question id) and documents (by checklist item
+    id), unlocking only those, and tell the owner what to change in their language."""
+    doc_labels = {item.id: item.label for item in dossier.checklist_of(run, application)}
+    event = await review.return_for_changes(
+        run.session,
+        application,
+        reviewer=member.actor,
+        now=run.now,
+        answers=answers,
+        documents=documents,
+        comment=comment,
+    )
+    if event is None:
+        return None
+    items = [(dossier.answer_label_msgid(run, key), text) for key, text in answers.items()]
+    items += [
+        ({"msgid": doc_labels[key]} if key in doc_labels else key, text) for key, text in documents.items()
+    ]
+    title, code = _code_and_title(application, run)
+    payload = notices.returned(
+        title=title, code=code, application_id=application.id, items=items, comment=comment
+    )
+    await tell_owner(run, application, event, payload)
+    return event
+
+
 # --- approve --------------------------------------------------------------------------------------------
 
 
@@ -96,14 +162,9 @@ async def _approve(run: Run, value: Any) -> Transition:
     if held is None:
         return EndFlow(show_menu=False)
     member, application = held
-    event = await review.decide(
-        run.session, application, reviewer=member.actor, to_status="approved", now=run.now
-    )
-    if event is None:
+    if await approve(run, member, application) is None:
         run.say(run.t(N_("Someone else changed this dossier a moment ago; nothing was changed.")))
         return EndFlow(show_menu=False)
-    title, code = _code_and_title(application, run)
-    await tell_owner(run, application, event, notices.approved(title=title, code=code))
     run.say(run.t(N_("Approved. The owner has been told; the dossier is now frozen.")))
     await show_actions(run, member, application)
     return EndFlow(show_menu=False)
@@ -138,20 +199,9 @@ async def _reject(run: Run, value: Any) -> Transition:
     if held is None:
         return EndFlow(show_menu=False)
     member, application = held
-    reason = str(run.answers["reason"])
-    event = await review.decide(
-        run.session,
-        application,
-        reviewer=member.actor,
-        to_status="rejected",
-        now=run.now,
-        detail={"reason": reason},
-    )
-    if event is None:
+    if await reject(run, member, application, str(run.answers["reason"])) is None:
         run.say(run.t(N_("Someone else changed this dossier a moment ago; nothing was changed.")))
         return EndFlow(show_menu=False)
-    title, code = _code_and_title(application, run)
-    await tell_owner(run, application, event, notices.rejected(title=title, code=code, reason=reason))
     run.say(run.t(N_("Recorded as not approved. The owner has been told, with your reason.")))
     await show_actions(run, member, application)
     return EndFlow(show_menu=False)
@@ -265,29 +315,12 @@ async def _return(run: Run, value: Any) -> Transition:
     member, application = held
     flags = _flags(run)
     general = run.answers.get("general") or None
-    event = await review.return_for_changes(
-        run.session,
-        application,
-        reviewer=member.actor,
-        now=run.now,
-        answers=flags["answers"],
-        documents=flags["documents"],
-        comment=general,
+    event = await return_for_changes(
+        run, member, application, answers=flags["answers"], documents=flags["documents"], comment=general
     )
     if event is None:
         run.say(run.t(N_("Someone else changed this dossier a moment ago; nothing was changed.")))
         return EndFlow(show_menu=False)
-    doc_labels = {item.id: item.label for item in dossier.checklist_of(run, application)}
-    items = [(dossier.answer_label_msgid(run, key), text) for key, text in flags["answers"].items()]
-    items += [
-        ({"msgid": doc_labels[key]} if key in doc_labels else key, text)
-        for key, text in flags["documents"].items()
-    ]
-    title, code = _code_and_title(application, run)
-    payload = notices.returned(
-        title=title, code=code, application_id=application.id, items=items, comment=general
-    )
-    await tell_owner(run, application, event, payload)
     run.say(
         run.t(
             N_(

@@ -1,0 +1,304 @@
+"""The staff console on SQLite: the queue page over 10,000 dossiers with filters (goal: p95 server
+time ≤ 150 ms), the statistics page over 100,000 applications (goal ≤ 1 s), and the XLSX export of
+10,000 rows (time, and peak Python memory by tracemalloc).
+
+"Server time" is measured by a middleware around the handler (session check, queries, template),
+on a console served in-process on loopback, as `python -m bot run` serves it: wall-clock time, and
+the process's CPU time over all its threads, database thread included (about what the wall time
+would be on an idle machine; the benchmark machine is shared). During the export a ticker measures the longest stall of the event loop,
+i.e. how long the web chat would wait behind it.
+
+Run: `python -m benchmarks console`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from benchmarks import Figure
+
+NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+COMMUNES = [
+    f"Xã {name}" for name in ("Phú Vinh", "Tân Hưng", "Kim Sơn", "Phương Trung", "Chuông", "Bát Tràng")
+] + [f"Xã Số {n}" for n in range(1, 25)]
+PRODUCTS = ("Nón lá", "Giỏ mây", "Chiếu cói", "Gốm", "Mật ong", "Bánh đa", "Dao rèn", "Tương bần")
+STATUSES = (
+    ("submitted", 30),
+    ("resubmitted", 5),
+    ("under_review", 15),
+    ("returned", 10),
+    ("approved", 30),
+    ("rejected", 10),
+)
+QUEUE_QUERIES = [
+    "",
+    "?status=open",
+    "?q=non+la+12",  # accent-free name search over every facility
+    "?q=KC-2611-0042",
+    "?q=0100109",
+    "?commune=X%C3%A3+Kim+S%C6%A1n&status=approved",
+    "?sort=facility&dir=desc",
+    "?page=120",
+    "?held=free&programme=selection&level=province",
+    "?from=2026-09-01&to=2026-10-31&sort=updated&dir=desc",
+]
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _fill(path: Path, applications: int, drafts: float) -> None:
+    rng = random.Random(12)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")
+    stamp = _ts(NOW)
+    db.executemany(
+        "insert into accounts (id, locale, announcements_opt_in, created_at) values (?, 'vi', 1, ?)",
+        ((i, stamp) for i in range(1, applications + 1)),
+    )
+    facilities = []
+    apps = []
+    weights = [w for _, w in STATUSES]
+    for i in range(1, applications + 1):
+        product = PRODUCTS[i % len(PRODUCTS)]
+        facilities.append(
+            (
+                i,
+                i,
+                f"Cơ sở {product} {i}",
+                rng.choice(COMMUNES),
+                f"{100_000_000 + i:010d}",
+                f"09{i:08d}",
+                product,
+                stamp,
+                stamp,
+            )
+        )
+        submitted = NOW - timedelta(days=rng.uniform(0, 180))
+        if rng.random() < drafts:
+            status, when = "draft", None
+            answers = {"programme": "selection", "level": "province", "product_group": "handicraft"}
+            if rng.random() < 0.5:
+                answers["made_in_house"] = "yes"
+        else:
+            status = rng.choices([s for s, _ in STATUSES], weights)[0]
+            when = _ts(submitted)
+            answers = {
+                "programme": "selection",
+                "product_name": f"{product} {i}",
+                "level": rng.choice(["commune", "province", "region"]),
+            }
+        reviewer = "telegram:r1" if status == "under_review" and rng.random() < 0.7 else None
+        apps.append(
+            (
+                i,
+                i,
+                status,
+                json.dumps(answers, ensure_ascii=False),
+                f"KC-2611-{i:05d}" if when else None,
+                when or stamp,
+                _ts(submitted + timedelta(days=rng.uniform(0, 5))),
+                stamp,
+                when,
+                reviewer,
+            )
+        )
+    db.executemany(
+        "insert into facilities (id, account_id, name, kind, province, commune, commune_kind, craft_village, "
+        "tax_code, contact_name, phone, products, created_at, updated_at) values "
+        "(?, ?, ?, 'household', 'Hưng Yên', ?, 'commune', 0, ?, 'Chị Lan', ?, ?, ?, ?)",
+        facilities,
+    )
+    db.executemany(
+        "insert into applications (id, facility_id, programme, status, answers, receipt_code, created_at, "
+        "updated_at, last_activity_at, submitted_at, reviewer) values (?, ?, 'selection', ?, ?, ?, ?, ?, ?, ?, ?)",
+        apps,
+    )
+    db.commit()
+    db.close()
+
+
+async def _console(
+    path: Path, timings: list[float], cpu_timings: list[float]
+) -> tuple[TestClient, Callable[[], Awaitable[None]]]:
+    from conversations.dialogue import Dialogue
+    from conversations.programmes import load_programmes
+    from handlers.console import setup_console
+    from storage import staff
+    from storage.db import create_engine, session_factory
+    from storage.files import FileStore
+
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        await staff.add_staff(s, channel="telegram", external_id="r1", role="reviewer", province="Hưng Yên")
+
+    @web.middleware
+    async def timed(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            return await handler(request)
+        finally:
+            timings.append(time.perf_counter() - started)
+            cpu_timings.append(time.process_time() - cpu)
+
+    dialogue = Dialogue(
+        programmes=load_programmes(), files=FileStore(path.parent / "files"), clock=lambda: NOW
+    )
+    app = web.Application(middlewares=[timed])
+    setup_console(app, sessions=sessions, dialogue=dialogue, public_base_url="http://127.0.0.1")
+    client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    await client.start_server()
+    from conversations.staff.web_login import login_link
+
+    async with sessions() as s, s.begin():
+        link = await login_link(s, "telegram", "r1", "", NOW)
+    assert link is not None
+    resp = await client.post(link)
+    assert resp.status == 200
+    timings.clear()
+    cpu_timings.clear()
+
+    async def close() -> None:
+        await client.close()
+        await engine.dispose()
+
+    return client, close
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[18] if len(values) >= 2 else values[0]
+
+
+async def _migrated(path: Path) -> None:
+    from storage.db import create_engine
+    from storage.migrate import migrate
+
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await migrate(engine)
+    await engine.dispose()
+
+
+async def _stall_during(work: Awaitable[object]) -> tuple[object, float]:
+    """Run `work` while a ticker measures the event loop's longest stall."""
+    import asyncio
+
+    worst = 0.0
+    done = False
+
+    async def tick() -> None:
+        nonlocal worst
+        while not done:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            worst = max(worst, time.perf_counter() - before - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        result = await work
+    finally:
+        done = True
+        await ticker
+    return result, worst
+
+
+async def run() -> list[Figure]:
+    figures: list[Figure] = []
+    timings: list[float] = []
+    cpu: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "queue.db"
+        await _migrated(path)
+        _fill(path, 10_000, drafts=0.0)
+        client, close = await _console(path, timings, cpu)
+        try:
+            for _ in range(6):
+                for query in QUEUE_QUERIES:
+                    resp = await client.get("/staff/" + query)
+                    assert resp.status == 200, query
+                    await resp.read()
+            note = f"{len(timings)} requests, {len(QUEUE_QUERIES)} filter sets"
+            figures.append(
+                Figure("queue page, 10,000 dossiers: p95 wall", _p95(timings) * 1000, "ms", "goal ≤ 150")
+            )
+            figures.append(Figure("queue page, 10,000 dossiers: p95 CPU", _p95(cpu) * 1000, "ms", note))
+            figures.append(
+                Figure("queue page, 10,000 dossiers: median wall", statistics.median(timings) * 1000, "ms")
+            )
+
+            async def export() -> bytes:
+                resp = await client.get("/staff/export/queue.xlsx")
+                return await resp.read()
+
+            timings.clear()
+            cpu.clear()
+            data, stall = await _stall_during(export())
+            assert isinstance(data, bytes)
+            size = f"{len(data) // 1024} KB"
+            figures.append(Figure("queue.xlsx, 10,000 rows: time", timings[-1] * 1000, "ms", size))
+            figures.append(Figure("queue.xlsx, 10,000 rows: CPU", cpu[-1] * 1000, "ms", "all threads"))
+            figures.append(
+                Figure("queue.xlsx, 10,000 rows: longest loop stall", stall * 1000, "ms", "first export")
+            )
+            timings.clear()
+            _, stall = await _stall_during(export())
+            figures.append(Figure("queue.xlsx, 10,000 rows: time, again", timings[-1] * 1000, "ms"))
+            figures.append(Figure("queue.xlsx, 10,000 rows: loop stall, again", stall * 1000, "ms"))
+            tracemalloc.start()
+            await export()
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            figures.append(
+                Figure(
+                    "queue.xlsx, 10,000 rows: peak memory", peak / 2**20, "MiB", "tracemalloc, whole request"
+                )
+            )
+        finally:
+            await close()
+
+        path = Path(tmp) / "stats.db"
+        await _migrated(path)
+        _fill(path, 100_000, drafts=0.2)
+        timings.clear()
+        cpu.clear()
+        client, close = await _console(path, timings, cpu)
+        try:
+            for _ in range(5):
+                resp = await client.get("/staff/stats")
+                assert resp.status == 200
+                await resp.read()
+            figures.append(
+                Figure("stats page, 100,000 applications: max wall", max(timings) * 1000, "ms", "goal ≤ 1000")
+            )
+            figures.append(
+                Figure(
+                    "stats page, 100,000 applications: median wall", statistics.median(timings) * 1000, "ms"
+                )
+            )
+            figures.append(Figure("stats page, 100,000 applications: max CPU", max(cpu) * 1000, "ms"))
+        finally:
+            await close()
+    return figures
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    for figure in asyncio.run(run()):
+        print(figure)

@@ -1,0 +1,217 @@
+"""/staff/certificates: the registry with search and filters, importing a province's list, the
+export, and recording the certificate of an approved dossier.
+
+Import and recording go through the chat's own functions (`conversations.staff.importer`,
+`conversations.staff.certificates.record`): every row checked first, nothing half-imported,
+each wrong row listed with its number as the spreadsheet shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from conversations.i18n import N_
+from conversations.outreach.export import xlsx_bytes
+from conversations.staff import importer
+from conversations.staff.access import REVIEW_ROLES
+from conversations.staff.certificates import level_label, record, today
+from conversations.staff.desk import dossier_in_scope
+from handlers.console.auth import desk_page
+from handlers.console.common import Desk
+from handlers.console.exports import xlsx_response
+from handlers.web_common import clean_filename
+from storage import certificate_queries, certificates
+from storage.certificate_queries import CertificateFilter
+from storage.certificates import LEVELS
+
+PAGE = 50
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+HEADERS = (
+    N_("Facility"),
+    N_("Tax code"),
+    N_("Product"),
+    N_("Level"),
+    N_("Certificate number"),
+    N_("Issued"),
+    N_("Valid until"),
+    N_("Issued by"),
+    N_("Province"),
+)
+
+
+def _filters(desk: Desk) -> tuple[CertificateFilter, dict[str, str]]:
+    q = desk.request.query
+    shown = {k: q.get(k, "").strip()[:100] for k in ("q", "province", "level", "expiring", "expired")}
+    f = CertificateFilter(search=shown["q"] or None, province=shown["province"] or None)
+    f.level = shown["level"] if shown["level"] in LEVELS else None
+    f.expiring_days = int(shown["expiring"]) if shown["expiring"].isdigit() else None
+    f.expired = shown["expired"] == "1"
+    return f, shown
+
+
+def _row(desk: Desk, c: certificates.Certificate, today_: date) -> dict[str, Any]:
+    return {
+        "facility": c.facility_name,
+        "tax_code": c.tax_code or "",
+        "product": c.product,
+        "level": desk.t(level_label(desk.run, c.level)),
+        "number": c.number,
+        "issued": desk.day(c.issue_date),
+        "valid_until": desk.day(c.valid_until),
+        "body": c.issuing_body,
+        "province": c.province,
+        "expired": c.valid_until < today_,
+    }
+
+
+async def _page(
+    desk: Desk, *, report: importer.ImportReport | None = None, status: int = 200
+) -> web.StreamResponse:
+    filters, shown = _filters(desk)
+    try:
+        page = max(0, int(desk.request.query.get("page", "1")) - 1)
+    except ValueError:
+        page = 0
+    today_ = today(desk.run)
+    scope = desk.member.scope(REVIEW_ROLES)
+    rows, total = await certificate_queries.page(
+        desk.session, provinces=scope, filters=filters, today=today_, limit=PAGE, offset=page * PAGE
+    )
+    kept = {k: v for k, v in shown.items() if v}
+    errors = []
+    problem = None
+    if report is not None and report.problem is not None:
+        msgid, values = report.problem
+        problem = desk.t(msgid, **values)
+    if report is not None:
+        for error in report.errors:
+            reasons = "; ".join(desk.t(m, **v) for m, v in error.reasons)
+            errors.append((error.row, reasons))
+    return desk.render(
+        "certificates.html",
+        status=status,
+        rows=[_row(desk, c, today_) for c in rows],
+        total=total,
+        page=page + 1,
+        pages=max(1, -(-total // PAGE)),
+        shown=shown,
+        query=urlencode(kept),
+        page_link=lambda n: "?" + urlencode({**kept, "page": n}),
+        levels=[(lv, desk.t(level_label(desk.run, lv))) for lv in LEVELS],
+        provinces=sorted(scope) if scope is not None else [],
+        report=report,
+        problem=problem,
+        errors=errors,
+    )
+
+
+@desk_page(REVIEW_ROLES)
+async def registry(desk: Desk) -> web.StreamResponse:
+    return await _page(desk)
+
+
+@desk_page(REVIEW_ROLES)
+async def import_list(desk: Desk) -> web.StreamResponse:
+    form = await desk.request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField):
+        report = importer.ImportReport(problem=(N_("Please send the list as a .csv or .xlsx file."), {}))
+        return await _page(desk, report=report, status=422)
+    filename = clean_filename(upload.filename)
+    data = await asyncio.to_thread(upload.file.read, MAX_IMPORT_BYTES + 1)
+    if not filename.lower().endswith((".csv", ".xlsx")):
+        report = importer.ImportReport(problem=(N_("Please send the list as a .csv or .xlsx file."), {}))
+    elif len(data) > MAX_IMPORT_BYTES:
+        report = importer.ImportReport(
+            problem=(N_("This file is too large; please split the list into smaller files."), {})
+        )
+    else:
+        report = await importer.import_certificates(
+            desk.session,
+            data,
+            filename,
+            programme=desk.run.programmes["selection"],
+            provinces=desk.member.scope(REVIEW_ROLES),
+            actor=desk.member.actor,
+            now=desk.run.now,
+            today=today(desk.run),
+        )
+    return await _page(desk, report=report, status=200 if report.ok else 422)
+
+
+@desk_page(REVIEW_ROLES)
+async def export(desk: Desk) -> web.StreamResponse:
+    filters, _ = _filters(desk)
+    found = await certificate_queries.all_matching(
+        desk.session, provinces=desk.member.scope(REVIEW_ROLES), filters=filters, today=today(desk.run)
+    )
+    t = desk.t
+    rows = [
+        [
+            c.facility_name,
+            c.tax_code or "",
+            c.product,
+            t(level_label(desk.run, c.level)),
+            c.number,
+            desk.day(c.issue_date),
+            desk.day(c.valid_until),
+            c.issuing_body,
+            c.province,
+        ]
+        for c in found
+    ]
+    data = await asyncio.to_thread(
+        xlsx_bytes, t(N_("Certificates")), [t(h) for h in HEADERS], rows, [32, 14, 28, 14, 18, 12, 12, 30, 14]
+    )
+    return xlsx_response(data, "chung-nhan.xlsx")
+
+
+@desk_page(REVIEW_ROLES)
+async def record_for_dossier(desk: Desk) -> web.StreamResponse:
+    """The certificate of an approved dossier, from the form on its page."""
+    application = await dossier_in_scope(desk.session, desk.member, desk.request.match_info["code"])
+    if application is None:
+        raise web.HTTPNotFound()
+    form = await desk.request.post()
+    back = f"/staff/dossiers/{application.receipt_code}"
+    number = str(form.get("number", "")).strip()[:64]
+    body = str(form.get("body", "")).strip()[:200]
+    level = str(form.get("level", ""))
+    try:
+        issued = date.fromisoformat(str(form.get("issued", "")))
+    except ValueError:
+        issued = None
+    if (
+        application.status != "approved"
+        or await certificates.of_application(desk.session, application.id)
+        or not number
+        or not body
+        or level not in LEVELS
+        or issued is None
+        or issued > today(desk.run)
+        or await certificates.numbers_taken(desk.session, {(body, number)})
+    ):
+        raise web.HTTPSeeOther(f"{back}?done=cert_refused")
+    await record(
+        desk.run,
+        desk.member,
+        application,
+        level=level,
+        number=number,
+        body=body,
+        issued=issued,
+        product=str(application.answers.get("product_name") or application.facility.products),
+    )
+    raise web.HTTPSeeOther(f"{back}?done=cert")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/staff/certificates", registry)
+    router.add_post("/staff/certificates/import", import_list)
+    router.add_get("/staff/export/certificates.xlsx", export)
+    router.add_post("/staff/dossiers/{code}/certificate", record_for_dossier)
