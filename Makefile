@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # Long trials at full size (tests/trials/, marker `trial`); `make test` runs a short sample of each.
 trials: $(STAMP)
-	TRIALS_FULL=1 $(BIN)/python -m pytest -q -m trial
+	TRIALS_FULL=1 $(BIN)/python -m pytest -q -s -m trial
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,16 +12,48 @@ import sys
 from bot.config import Config
 
 
+class StartError(Exception):
+    """A configured value that fails only when used (a port taken, a database unreachable)."""
+
+
+def _database_error(exc: BaseException) -> StartError:
+    # Neither the URL (it may hold a password) nor the driver's text (it may quote data) is printed.
+    return StartError(
+        f"DATABASE_URL: cannot open the database ({type(exc).__name__}); "
+        "expected a reachable database the bot may write to"
+    )
+
+
 async def _run(config: Config, take_over: bool) -> int:
+    import errno
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     from bot.assembly import build_system
     from handlers.channels.telegram.adapter import WebhookRegistered
 
-    system = await build_system(config, take_over=take_over)
+    try:
+        system = await build_system(config, take_over=take_over)
+    except (OSError, OperationalError, DBAPIError) as exc:
+        raise _database_error(exc) from None
     try:
         await system.start()
     except WebhookRegistered as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if system.runner is not None:
+            await system.runner.cleanup()
+        await system.engine.dispose()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartError(
+                f"HTTP_PORT: port {config.http_port} on {config.http_host} is already in use; "
+                "expected a free port (or stop the other process)"
+            ) from None
+        raise StartError(
+            f"HTTP_HOST/HTTP_PORT: cannot listen on {config.http_host}:{config.http_port} "
+            f"({exc.strerror or type(exc).__name__}); expected an address of this machine"
+        ) from None
     print(f"Trợ lý Khuyến công: open http://{config.http_host}:{system.port} in a browser (Ctrl+C to stop)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -35,12 +67,16 @@ async def _run(config: Config, take_over: bool) -> int:
 
 
 async def _migrate(config: Config) -> None:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
     from storage.db import create_engine
     from storage.migrate import migrate
 
     engine = create_engine(config.database_url)
     try:
         await migrate(engine)
+    except (OSError, OperationalError, DBAPIError) as exc:
+        raise _database_error(exc) from None
     finally:
         await engine.dispose()
     print("database is at the newest schema")
@@ -134,12 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    if args.command == "run":
-        return asyncio.run(_run(config, args.take_over))
-    elif args.command == "migrate":
-        asyncio.run(_migrate(config))
-    elif args.command == "staff":
-        return asyncio.run(_staff(config, args))
+    try:
+        if args.command == "run":
+            return asyncio.run(_run(config, args.take_over))
+        elif args.command == "migrate":
+            asyncio.run(_migrate(config))
+        elif args.command == "staff":
+            return asyncio.run(_staff(config, args))
+    except StartError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

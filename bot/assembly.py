@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.components import FACTORIES, Component, Context
 from bot.config import Config
 from conversations.dialogue import Dialogue
+from conversations.i18n import set_display_timezone
 from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
@@ -27,7 +28,7 @@ from storage.files import FileStore
 from storage.migrate import migrate
 
 log = logging.getLogger(__name__)
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MULTIPART_SLACK = 1024 * 1024  # headers and boundaries around an uploaded file
 
 
 @dataclass
@@ -111,12 +112,23 @@ async def build_system(config: Config, *, take_over: bool = False) -> System:
     sessions = session_factory(engine)
     await bootstrap_admins(sessions, config)
     files = FileStore(config.files_dir)
-    settings = Settings(timezone=config.timezone, public_base_url=config.public_base)
+    set_display_timezone(config.timezone)  # every date a person reads, on every channel
+    settings = Settings(
+        timezone=config.timezone,
+        max_file_bytes=config.max_upload_mb * 1024 * 1024,
+        public_base_url=config.public_base,
+    )
     dialogue = Dialogue(programmes=load_programmes(), files=files, settings=settings)
     slots = ENGINE_SLOTS_SQLITE if is_sqlite(config.database_url) else ENGINE_SLOTS
     pipeline = Pipeline(sessions, dialogue, default_locale=config.default_locale, engine_slots=slots)
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
-    setup_webchat(app, pipeline, sessions, max_upload_bytes=MAX_UPLOAD_BYTES)
+    app = web.Application(client_max_size=settings.max_file_bytes + MULTIPART_SLACK)
+    setup_webchat(
+        app,
+        pipeline,
+        sessions,
+        max_upload_bytes=settings.max_file_bytes,
+        public_base_url=config.public_base_url,
+    )
     setup_console(app, sessions=sessions, dialogue=dialogue, public_base_url=config.public_base)
     file_links = FileLinks(files, load_secret(config.files_dir))
     file_links.attach(app)

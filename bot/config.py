@@ -39,6 +39,9 @@ class Config:
     # http://HTTP_HOST:HTTP_PORT, right only on a local machine.
     public_base_url: str | None = None
     files_dir: Path = Path("data/files")
+    # The one upload limit: the web chat page and the upload page check it before sending, and the
+    # dialogue refuses anything bigger. 20 MB is the most a Telegram bot may download.
+    max_upload_mb: int = 10
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
     staff_admins: tuple[StaffAdmin, ...] = field(default_factory=tuple)
@@ -66,9 +69,10 @@ class Config:
             zalo_webhook_url=get("ZALO_WEBHOOK_URL"),
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
             http_host=get("HTTP_HOST") or cls.http_host,
-            http_port=int(get("HTTP_PORT") or cls.http_port),
+            http_port=_port(get("HTTP_PORT"), cls.http_port),
             public_base_url=get("PUBLIC_BASE_URL"),
             files_dir=Path(get("FILES_DIR") or "data/files"),
+            max_upload_mb=_upload_mb(get("MAX_UPLOAD_MB"), cls.max_upload_mb),
             timezone=get("TIMEZONE") or cls.timezone,
             default_locale=get("DEFAULT_LOCALE") or cls.default_locale,
             staff_admins=parse_staff_admins(get("STAFF_ADMINS") or ""),
@@ -84,9 +88,19 @@ class Config:
         return f"http://{self.http_host}:{self.http_port}"
 
     def validate(self) -> None:
-        from zoneinfo import ZoneInfo
-
-        ZoneInfo(self.timezone)  # raises on an unknown zone, at start-up rather than at 7 a.m.
+        """Every message names the variable and what it expects: the operator reads one line, not a
+        traceback (the start stops with exit status 2)."""
+        _check_timezone(self.timezone)
+        _check_database_url(self.database_url)
+        for name, url in (
+            ("TELEGRAM_API_BASE_URL", self.telegram_api_base_url),
+            ("TELEGRAM_FILE_BASE_URL", self.telegram_file_base_url),
+            ("TELEGRAM_WEBHOOK_URL", self.telegram_webhook_url),
+            ("ZALO_API_BASE_URL", self.zalo_api_base_url),
+            ("ZALO_WEBHOOK_URL", self.zalo_webhook_url),
+        ):
+            if url and not url.lower().startswith(("https://", "http://")):
+                raise ValueError(f"{name} must be an http:// or https:// address, got {url!r}")
         if self.telegram_webhook_url and not self.telegram_webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_WEBHOOK_URL is set")
         if self.zalo_webhook_url and not self.zalo_webhook_secret:
@@ -101,6 +115,52 @@ class Config:
             raise ValueError("PUBLIC_BASE_URL must start with https:// (or http:// on a local network)")
         if self.default_locale not in ("vi", "en"):
             raise ValueError("DEFAULT_LOCALE must be vi or en")
+
+
+def _port(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise ValueError(f"HTTP_PORT must be a port number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def _upload_mb(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 20:
+        raise ValueError(
+            f"MAX_UPLOAD_MB must be a whole number of megabytes from 1 to 20 (Telegram's limit), got {value!r}"
+        )
+    return int(value)
+
+
+def _check_timezone(name: str) -> None:
+    """An unknown zone fails here, at start-up, rather than at the first reminder at 7 a.m."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"TIMEZONE must be an IANA time zone such as Asia/Ho_Chi_Minh, got {name!r}"
+        ) from None
+
+
+def _check_database_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    expected = (
+        "DATABASE_URL must look like sqlite+aiosqlite:///data/bot.db or postgresql+asyncpg://user@host/db"
+    )
+    try:
+        backend = make_url(url).get_backend_name()
+        driver = make_url(url).get_driver_name()
+    except ArgumentError:
+        raise ValueError(f"{expected}, got an unreadable URL") from None
+    if (backend, driver) not in (("sqlite", "aiosqlite"), ("postgresql", "asyncpg")):
+        raise ValueError(f"{expected} (an async driver), got {backend}+{driver}")
 
 
 def parse_staff_admins(value: str) -> tuple[StaffAdmin, ...]:

@@ -147,12 +147,14 @@ class Dialogue:
             return incoming
         found = self.engine.current(run)
         typed = incoming.text.strip().rstrip(".)")
+        # ASCII and short: "²" or "١" pass isdigit() but not int(), and int() refuses 5,000 digits.
+        number = typed.isascii() and typed.isdigit() and len(typed) <= 4
         if found is not None and isinstance(found[1], AskText):
             # "12" is an answer here (a number of workers), not a menu number; it picks from the
             # menu shown after three failed tries (talk to staff, stop) only when it is no answer.
-            if not (typed.isdigit() and isinstance(found[1].validate(incoming.text), Invalid)):
+            if not (number and isinstance(found[1].validate(incoming.text), Invalid)):
                 return self._typed_label(incoming, typed, remembered, exact_only=True)
-        if typed.isdigit() and 1 <= int(typed) <= len(remembered):
+        if number and 1 <= int(typed) <= len(remembered):
             # The number refers to the list the user saw, whatever buttons it held.
             return replace(incoming, choice=remembered[int(typed) - 1][1], text=None)
         if found is not None and isinstance(found[1], AskChoice):

@@ -90,7 +90,8 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | Ambiguous | N
     labels, values and aliases (accents, emoji, typos and words inside a label allowed)."""
     options = list(options_of(run, step))
     raw = text.strip().rstrip(".)")
-    if raw.isdigit() and 1 <= int(raw) <= len(options):
+    # ASCII and short: "²" passes isdigit() but not int(), and int() refuses 5,000 digits.
+    if raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= len(options):
         return options[int(raw) - 1]
     values = {o.value: o for o in options}
     words_of: dict[str, tuple[str, ...]] = {}

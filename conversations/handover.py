@@ -17,6 +17,7 @@ from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.payloads import Go
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import AskText, EndFlow, Flow, Transition
 from conversations.validators import text_between
@@ -155,7 +156,8 @@ async def _cmd_ho(run: Run, args: str, dialogue: Dialogue) -> None:
     if member is None:
         return
     action, _, case_id = args.partition(":")
-    case = await run.session.get(HandoverCase, int(case_id)) if case_id.isdigit() else None
+    case_key = record_id(case_id)
+    case = await run.session.get(HandoverCase, case_key) if case_key is not None else None
     if case is None or not _covers(member, case):
         run.say(run.t(N_("This conversation was not found.")))
         return

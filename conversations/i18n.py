@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 import os
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,34 @@ from babel.numbers import format_currency, format_decimal
 LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
 DOMAIN = "messages"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+# The deployment's TIMEZONE, set once at start-up (bot.assembly). Every moment is stored in UTC;
+# between 00:00 and 07:00 in Vietnam the UTC day is yesterday, so a date shown to a person must
+# be taken in this zone, never from the UTC value.
+_display_timezone = DEFAULT_TIMEZONE
+
+
+def set_display_timezone(name: str) -> None:
+    global _display_timezone
+    _tz(name)  # an unknown zone fails here, not when the first date is shown
+    _display_timezone = name
+
+
+def local_moment(value: datetime, tz: str | None = None) -> datetime:
+    """A stored moment in the display zone (naive values are UTC, as SQLite returns them)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(_tz(tz or _display_timezone))
+
+
+def local_date(value: datetime, tz: str | None = None) -> date:
+    """The calendar day a person in TIMEZONE lives at `value`: "today" for rules and reminders."""
+    return local_moment(value, tz).date()
+
+
+def local_today() -> date:
+    """Today in TIMEZONE, for validators that see no `Run` (the machine's own zone is often UTC)."""
+    return local_date(datetime.now(UTC))
 
 
 def locales_dir() -> Path:
@@ -80,11 +108,16 @@ class Translator:
         if value is None:
             return ""
         if isinstance(value, datetime):
-            value = value.date()
+            value = local_date(value)
         return format_date(value, "dd/MM/yyyy", locale=self.locale)
 
-    def datetime(self, value: datetime, tz: str = "Asia/Ho_Chi_Minh") -> str:
-        return format_datetime(value, "HH:mm dd/MM/yyyy", tzinfo=_tz(tz), locale=self.locale)
+    def datetime(self, value: datetime, tz: str | None = None) -> str:
+        return format_datetime(
+            local_moment(value, tz),
+            "HH:mm dd/MM/yyyy",
+            tzinfo=_tz(tz or _display_timezone),
+            locale=self.locale,
+        )
 
     def money(self, amount: int | Decimal) -> str:
         """VND with Vietnamese grouping in both languages: 1.000.000 ₫."""
@@ -101,6 +134,12 @@ def _tz(name: str):  # type: ignore[no-untyped-def]
     return ZoneInfo(name)
 
 
+def translator(locale: object) -> Translator:
+    """The translator for a locale; anything that is not a supported locale (a platform's odd
+    language code, even a non-string) gets the default language, never an error."""
+    return _translator(normalise_locale(locale if isinstance(locale, str) else None) or DEFAULT_LOCALE)
+
+
 @cache
-def translator(locale: str | None) -> Translator:
-    return Translator(locale or DEFAULT_LOCALE)
+def _translator(locale: str) -> Translator:
+    return Translator(locale)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar, Self
 
+from conversations.record_ids import MAX_ID, ascii_number
+
 MAX_PAYLOAD_BYTES = 64  # Telegram's callback_data limit
 
 
@@ -44,9 +46,10 @@ class CallbackData:
         values: dict[str, object] = {}
         for f, text in zip(declared, raw, strict=False):
             if f.type in (int, "int"):
-                if not text.isdigit():
+                number = ascii_number(text, MAX_ID)  # "²" or 30 digits are no id: None
+                if number is None:
                     return None
-                values[f.name] = int(text)
+                values[f.name] = number
             else:
                 values[f.name] = text
         try:

@@ -8,12 +8,12 @@ crash never leaves an answer saved without its position or the other way round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations.i18n import Translator
+from conversations.i18n import Translator, local_date
 from conversations.messages import Choice, Incoming, Outgoing
 from conversations.programmes import Programme
 from storage.files import FileStore
@@ -49,6 +49,11 @@ class Run:
     facility: Facility | None = None
     application: Application | None = None
     out: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def today(self) -> date:
+        """Today in the deployment's TIMEZONE (at 05:55 in Hà Nội the UTC day is yesterday)."""
+        return local_date(self.now, self.settings.timezone)
 
     # --- answers of the active flow -------------------------------------------------------
     @property

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+import phonenumbers
+from stdnum import exceptions as stdnum_errors
+from stdnum.vn import mst
+
 from conversations.i18n import N_
 
 __all__ = [
@@ -151,6 +155,21 @@ def phone(text: str) -> Result:
             _PHONE_EXAMPLE,
             {"prefix": digits[:2]},
         )
+    # Which 3-digit prefixes (and which blocks of 052, 055, 057, 089, 099) carriers hold changes
+    # every year; phonenumbers tracks the numbering plan so we need not.
+    parsed = phonenumbers.parse(digits, "VN")
+    if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    ):
+        return Invalid(
+            N_(
+                "{phone} does not belong to any Vietnamese mobile network. Please check the number "
+                "and type it again."
+            ),
+            _PHONE_EXAMPLE,
+            {"phone": digits},
+        )
     return Valid(digits)
 
 
@@ -158,18 +177,33 @@ def phone(text: str) -> Result:
 # Tax code and identification number
 
 _TAX_EXAMPLE = N_("For example: 0100109106, or 0100109106-001 for a branch")
-_TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 _DASHES = re.compile(r"[‐‑‒–—−_]")
 
 
-def _check_digit_ok(code10: str) -> bool:
-    """The 10th digit of an enterprise code is a check digit over the first nine.
+_CHECK_DIGIT_WARNING = N_(
+    "Tax code {code} may contain a typing mistake (its last digit does not match the "
+    "others). Please check it against your registration certificate; we have kept it "
+    "as you typed it."
+)
+_ZERO_PART_WARNING = N_(
+    "Tax code {code} may contain a typing mistake (the tax office never issues a code whose "
+    "serial or branch number is all zeros). Please check it against your registration "
+    "certificate; we have kept it as you typed it."
+)
 
-    check = 10 − (Σ digit × weight mod 11); a remainder of 0 (check 10) is never issued.
+
+def _tax_code_warning(code: str) -> str | None:
+    """python-stdnum's vn.mst rules (check digit, zero serial, branch 000), as a warning msgid.
+
+    check = 10 − (Σ digit × weight mod 11) over weights 31, 29, 23, 19, 17, 13, 7, 5, 3.
     """
-    total = sum(int(d) * w for d, w in zip(code10[:9], _TAX_WEIGHTS, strict=True))
-    check = 10 - total % 11
-    return check != 10 and check == int(code10[9])
+    try:
+        mst.validate(code)
+    except stdnum_errors.InvalidChecksum:
+        return _CHECK_DIGIT_WARNING
+    except stdnum_errors.ValidationError:
+        return _ZERO_PART_WARNING
+    return None
 
 
 def tax_code(text: str) -> Result:
@@ -191,17 +225,10 @@ def tax_code(text: str) -> Result:
     if re.fullmatch(r"(?a)\d{13}", code):  # a branch code typed without its dash
         code = f"{code[:10]}-{code[10:]}"
     if re.fullmatch(r"(?a)\d{10}(-\d{3})?", code):
-        if _check_digit_ok(code[:10]):
+        warning = _tax_code_warning(code)
+        if warning is None:
             return Valid(code)
-        return Valid(
-            code,
-            warning=N_(
-                "Tax code {code} may contain a typing mistake (its last digit does not match the "
-                "others). Please check it against your registration certificate; we have kept it "
-                "as you typed it."
-            ),
-            warning_values={"code": code},
-        )
+        return Valid(code, warning=warning, warning_values={"code": code})
     if not re.fullmatch(r"(?a)[\d-]+", code):
         return Invalid(
             N_(

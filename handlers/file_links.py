@@ -106,5 +106,7 @@ class FileLinks:
                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(safe)}",
                 "Cache-Control": "private, no-store",
                 "Referrer-Policy": "no-referrer",
+                # A stored PDF or photo must never be run as a page or script by a browser.
+                "X-Content-Type-Options": "nosniff",
             },
         )

@@ -1,4 +1,5 @@
-"""HTTP helpers the web chat and the upload page share: reading an uploaded file safely.
+"""HTTP helpers the web chat and the upload page share: reading an uploaded file safely, and
+telling a request from our own page from one a foreign site made the browser send.
 
 A phone's browser sends odd names ("C:\\fakepath\\...", percent-escaped letters) and any
 content type; what reaches the engine is a clean name, a plain type, and never more bytes than
@@ -8,9 +9,9 @@ the limit.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-from aiohttp import BodyPartReader
+from aiohttp import BodyPartReader, hdrs, web
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -40,3 +41,28 @@ def clean_filename(name: str | None) -> str:
 def clean_content_type(value: str) -> str:
     value = value.split(";", 1)[0].strip().lower()
     return value[:80] if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", value) else "application/octet-stream"
+
+
+def origin_of(url: str) -> str:
+    """ "https://Host:8443/path" -> "https://host:8443": what a browser sends as `Origin`."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def from_foreign_site(request: web.Request, public_origin: str | None) -> bool:
+    """Whether a state-changing request came from a page of another site.
+
+    SameSite=Lax already keeps the cookie off most such posts; this refuses them outright: a
+    browser's `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither this server's address
+    as the browser reached it nor PUBLIC_BASE_URL's ("null" from a sandboxed frame or a file://
+    page included). Clients that send no Origin (curl, scripts on the server) pass.
+    """
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        return True
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None:
+        return False
+    own = {f"{request.scheme}://{request.host}".lower()}
+    if public_origin:
+        own.add(public_origin)
+    return origin.strip().lower() not in own

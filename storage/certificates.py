@@ -15,11 +15,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from storage.models import Base, Facility, utcnow
+from storage.text_keys import match_key
 
 LEVELS = ("commune", "province", "region", "nation")
 
@@ -27,7 +28,11 @@ LEVELS = ("commune", "province", "region", "nation")
 class Certificate(Base):
     __tablename__ = "certificates"
     # A number is unique for the body that issued it.
-    __table_args__ = (UniqueConstraint("issuing_body", "number"),)
+    __table_args__ = (
+        UniqueConstraint("issuing_body", "number"),
+        # The same number typed with other case, accents or spacing is the same certificate.
+        Index("uq_certificates_body_number_key", "issuing_body_key", "number_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     programme: Mapped[str] = mapped_column(String(32), default="selection")
@@ -46,11 +51,18 @@ class Certificate(Base):
     issue_date: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date, index=True)
     issuing_body: Mapped[str] = mapped_column(String(200))
+    number_key: Mapped[str] = mapped_column(String(64))
+    issuing_body_key: Mapped[str] = mapped_column(String(200))
     # "review" (recorded from a dossier) or "import" (from a province's list).
     source: Mapped[str] = mapped_column(String(16))
     import_batch: Mapped[str | None] = mapped_column(String(40), index=True)
     recorded_by: Mapped[str] = mapped_column(String(80))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @validates("number", "issuing_body")
+    def _keep_key(self, name: str, value: str) -> str:
+        setattr(self, f"{name}_key", match_key(value))
+        return value
 
     def as_detail(self) -> dict[str, Any]:
         """The certificate as an audit event's "after"."""
@@ -92,18 +104,19 @@ async def numbers_taken(session: AsyncSession, pairs: set[tuple[str, str]]) -> s
     returned as the caller wrote them."""
     if not pairs:
         return set()
-    numbers = {number.strip().lower() for _, number in pairs}
+    numbers = {match_key(number) for _, number in pairs}
     rows = await session.execute(
-        select(Certificate.issuing_body, Certificate.number).where(
-            func.lower(Certificate.number).in_(sorted(numbers))
+        select(Certificate.issuing_body_key, Certificate.number_key).where(
+            Certificate.number_key.in_(sorted(numbers))
         )
     )
-    taken = {_key(body, number) for body, number in rows}
-    return {pair for pair in pairs if _key(*pair) in taken}
+    taken = {(body, number) for body, number in rows}
+    return {pair for pair in pairs if certificate_key(*pair) in taken}
 
 
-def _key(body: str, number: str) -> tuple[str, str]:
-    return " ".join(body.lower().split()), "".join(number.lower().split())
+def certificate_key(body: str, number: str) -> tuple[str, str]:
+    """What makes two (issuing body, number) pairs one certificate: their match keys."""
+    return match_key(body), match_key(number)
 
 
 async def facilities_by_tax_code(session: AsyncSession, tax_codes: set[str]) -> dict[str, int]:

@@ -309,15 +309,6 @@ async def due_plans(session: AsyncSession, now: datetime, limit: int) -> list[Re
     )
 
 
-async def upcoming_plans(
-    session: AsyncSession, now: datetime, provinces: set[str] | None, limit: int = 15
-) -> list[ReminderPlan]:
-    query = select(ReminderPlan).where(ReminderPlan.status == "planned")
-    if provinces is not None:
-        query = query.where((ReminderPlan.province.is_(None)) | (ReminderPlan.province.in_(provinces)))
-    return list(await session.scalars(query.order_by(ReminderPlan.due_at, ReminderPlan.id).limit(limit)))
-
-
 async def cancel_plans(session: AsyncSession, kind: str, subject_id: int, note: str) -> None:
     await session.execute(
         update(ReminderPlan)

@@ -54,7 +54,7 @@ async def store_file(run: Run, file: FileRef, accept: tuple[str, ...]) -> dict |
     if len(data) > run.settings.max_file_bytes:
         run.say(run.t(too_large, mb=limit_mb))
         return None
-    sniffed = filecheck.sniff(data[:16])
+    sniffed = filecheck.sniff(data[: filecheck.HEAD_BYTES])
     if sniffed is None:
         run.say(refusal(run, accept))
         return None

@@ -14,12 +14,11 @@ it again records what changed.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 from typing import Any
 
 from conversations import documents, rules, summary
 from conversations.flows.programme_questions import programme_options, steps_for
-from conversations.i18n import N_
+from conversations.i18n import N_, local_moment, local_today
 from conversations.matching import number_in_phrase
 from conversations.programmes import Programme
 from conversations.run import Run
@@ -57,7 +56,7 @@ def _staff_count(text: str) -> Result:
 
 
 def _year_started(text: str) -> Result:
-    return number_in_phrase(text, minimum=1900, maximum=date.today().year)  # "năm 2009"
+    return number_in_phrase(text, minimum=1900, maximum=local_today().year)  # "năm 2009"
 
 
 def _plain_number(run: Run, value: Any) -> str:
@@ -171,9 +170,11 @@ async def submit(run: Run) -> Transition:
     application.verdict = verdict.to_json()
     application.rules_version = verdict.rules_version
     if application.receipt_code is None:
-        code = applications.new_receipt_code(run.now)
+        # The code's yymm is the month the owner submitted in, in TIMEZONE.
+        local = local_moment(run.now, run.settings.timezone)
+        code = applications.new_receipt_code(local)
         while not await applications.receipt_code_free(run.session, code):
-            code = applications.new_receipt_code(run.now)
+            code = applications.new_receipt_code(local)
         application.receipt_code = code
     resubmission = application.status == "returned"
     detail: dict[str, Any] = {"rules_version": verdict.rules_version, "verdict": verdict.outcome}

@@ -26,6 +26,7 @@ from conversations.outreach.common import (
 )
 from conversations.outreach.render import render_payload
 from conversations.places import province_validator
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import Action, AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import Result, Valid, fold
@@ -332,12 +333,13 @@ async def cmd_broadcast(run: Run, args: str, dialogue: Dialogue) -> None:
         return
     provinces = await scope(run)
     action, _, ident = args.partition(":")
-    if action in ("pause", "resume", "cancel", "stop") and ident.isdigit():
-        await _control(run, action, int(ident), provinces)
+    ident_id = record_id(ident)
+    if action in ("pause", "resume", "cancel", "stop") and ident_id is not None:
+        await _control(run, action, ident_id, provinces)
         return
     options: dict[str, Any] = {"bc_scope": sorted(provinces) if provinces is not None else None}
-    if action == "fair" and ident.isdigit():
-        fair = await run.session.get(Fair, int(ident))
+    if action == "fair" and ident_id is not None:
+        fair = await run.session.get(Fair, ident_id)
         if fair is not None:
             options["bc_fair_id"] = fair.id
             options["bc_suggest"] = _fair_text(run, fair)
@@ -375,6 +377,10 @@ async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str]
         await control(run, b, "resume")
         run.say(run.t(N_("Broadcast #{id} goes on."), id=b.id))
     elif action == "cancel":
+        # Nothing more goes out while the broadcaster reads the question: the rows wait, held,
+        # and "Keep sending" releases them.
+        await outbox.hold_batch(run.session, b.batch)
+        b.status = "paused"
         run.say(
             run.t(N_("Cancel broadcast #{id}? Messages not sent yet will not be sent."), id=b.id),
             [

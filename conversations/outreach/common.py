@@ -65,9 +65,7 @@ def needs_profile(run: Run) -> bool:
 
 
 def local_today(run: Run) -> date:
-    from zoneinfo import ZoneInfo
-
-    return run.now.astimezone(ZoneInfo(run.settings.timezone)).date()
+    return run.today
 
 
 def date_value(value: Any) -> date:

@@ -24,6 +24,7 @@ from conversations.i18n import N_
 from conversations.messages import Document
 from conversations.outreach.common import GROUP_LABELS, LEVEL_LABELS
 from conversations.run import Run
+from conversations.xlsx import append_text_safe
 from storage.models import Facility
 from storage.outreach import Fair, FairRegistration
 
@@ -66,11 +67,12 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
     book = Workbook()
     sheet = book.active
     sheet.title = t(N_("Registrations"))[:31]
-    sheet.append([t(h) for h in HEADERS])
+    append_text_safe(sheet, [t(h) for h in HEADERS])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for n, (reg, facility) in enumerate(rows, 1):
-        sheet.append(
+        append_text_safe(
+            sheet,
             [
                 n,
                 facility.name,
@@ -86,7 +88,7 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
                 reg.contact_name,
                 reg.phone,
                 t.datetime(reg.registered_at, run.settings.timezone) if reg.registered_at else "",
-            ]
+            ],
         )
         keep_as_text(sheet[sheet.max_row])
     for column, width in zip(

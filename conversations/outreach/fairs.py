@@ -23,6 +23,7 @@ from conversations.outreach.common import (
     text_block,
 )
 from conversations.outreach.fair_staff import fair_text
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Summary, Transition
 from conversations.validators import Result, number, phone
@@ -266,7 +267,7 @@ async def withdraw(run: Run, fair_id: int, confirmed: bool) -> None:
 
 async def cmd_fairs(run: Run, args: str, dialogue: Dialogue) -> None:
     action, _, ident = args.partition(":")
-    fair_id = int(ident) if ident.isdigit() else None
+    fair_id = record_id(ident)
     provinces = await scope(run)
     if provinces != set():  # staff who run outreach manage fairs
         await fair_staff.command(run, dialogue, action, fair_id, provinces)

@@ -82,6 +82,7 @@ DRAFT_STALE = N_(
     "📝 Your dossier “{title}” has been waiting since {date}. Shall we finish it? Your answers are saved: "
     "we continue where you stopped."
 )
+EXPIRY_MIN_GAP = timedelta(days=30)  # half the 90/30-day spacing
 IN_DAYS = N_("{days} days left")
 TOMORROW = N_("tomorrow")
 TODAY = N_("today")
@@ -246,16 +247,21 @@ def _payload(
     }
 
 
-def _superseded(
+def superseded(
     plan: ReminderPlan,
     steps: tuple[tuple[str, int], ...],
     basis: date,
     now: datetime,
     settings: ReminderSettings,
 ) -> bool:
-    """A reminder is pointless when a later one of the same subject is already due."""
+    """A reminder is pointless when a later one of the same subject is already due. For a
+    certificate also when the later one falls due within `EXPIRY_MIN_GAP`: one imported 50 days
+    before it expires gets the 30-day reminder only, never the 90-day one today and the 30-day
+    one days later. (Deadline reminders keep both: 2 days and then 1 day before a deadline are
+    both still useful.)"""
     days = dict(steps)[plan.step]
-    return any(d < days and now >= due_at(settings, basis - timedelta(days=d)) for _, d in steps)
+    gap = EXPIRY_MIN_GAP if steps is EXPIRY_STEPS else timedelta(0)
+    return any(d < days and now >= due_at(settings, basis - timedelta(days=d)) - gap for _, d in steps)
 
 
 def _title(app: Application) -> Any:
@@ -281,7 +287,7 @@ def _dated(
     if batch.today > current:
         _skip(plan, note, result)
         return False
-    if _superseded(plan, steps, current, batch.now, settings):
+    if superseded(plan, steps, current, batch.now, settings):
         _skip(plan, "a later reminder is due", result)
         return False
     return True

@@ -26,10 +26,11 @@ from conversations.outreach.common import (
     scope,
     text_block,
 )
+from conversations.outreach.next_sends import next_sends, still_true
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
 from conversations.validators import date_dmy
-from storage import outreach
 from storage.applications import OPEN_STATUSES
 from storage.certificates import Certificate
 from storage.models import Application, Facility
@@ -38,6 +39,7 @@ from storage.outreach import Fair, FairRegistration, ReminderPlan, Round
 if TYPE_CHECKING:
     from conversations.dialogue import Dialogue
 
+LIST_LIMIT = 15  # one chat message stays readable; the rest is counted, never cut silently
 KIND_LABELS = {
     "round": N_("round deadline"),
     "fair": N_("fair registration deadline"),
@@ -100,11 +102,12 @@ async def cmd_reminders(run: Run, args: str, dialogue: Dialogue) -> None:
     if await refuse_unless_staff(run, dialogue, ANY_STAFF):
         return
     provinces = await scope(run, ANY_STAFF)
-    plans = await outreach.upcoming_plans(run.session, run.now, provinces, limit=15)
+    settings = _settings(run)
+    upcoming, more = await next_sends(run.session, run.now, provinces, settings, limit=LIST_LIMIT)
     week = run.now + timedelta(days=7)
     counts_query = (
-        select(ReminderPlan.kind, func.count())
-        .where(ReminderPlan.status == "planned", ReminderPlan.due_at <= week)
+        select(ReminderPlan.kind, func.count(func.distinct(ReminderPlan.subject_id)))
+        .where(ReminderPlan.status == "planned", ReminderPlan.due_at <= week, still_true(run.today))
         .group_by(ReminderPlan.kind)
     )
     if provinces is not None:
@@ -115,11 +118,20 @@ async def cmd_reminders(run: Run, args: str, dialogue: Dialogue) -> None:
     lines = [run.t(N_("⏰ Reminders planned in the next 7 days:"))]
     for kind, label in KIND_LABELS.items():
         lines.append(f"• {run.t(label)}: {run.t.number(counts.get(kind, 0))}")
-    lines += ["", run.t(N_("Next ones (sent between 07:00 and 21:00):"))]
-    if not plans:
+    window = settings.window
+    lines += [
+        "",
+        run.t(
+            N_("Next ones (sent between {start} and {end}):"),
+            start=window.start.strftime("%H:%M"),
+            end=window.end.strftime("%H:%M"),
+        ),
+    ]
+    if not upcoming:
         lines.append(run.t(N_("Nothing is planned.")))
-    for plan in plans:
-        when = run.t.datetime(max(plan.due_at, run.now), run.settings.timezone)
+    for item in upcoming:
+        plan = item.plan
+        when = run.t.datetime(item.at, run.settings.timezone)
         step = (
             run.t(STEP_LABELS[plan.step])
             if plan.step in STEP_LABELS
@@ -128,6 +140,8 @@ async def cmd_reminders(run: Run, args: str, dialogue: Dialogue) -> None:
         lines.append(
             f"• {when} – {run.t(KIND_LABELS.get(plan.kind, plan.kind))} ({step}): {await _subject(run, plan)}"
         )
+    if more:
+        lines.append(run.t(N_("… and {count} more after these."), count=run.t.number(more)))
     run.say("\n".join(lines), [Choice(run.t(N_("📅 Programme rounds")), "go:rounds"), menu_choice(run)])
 
 
@@ -146,8 +160,8 @@ async def cmd_rounds(run: Run, args: str, dialogue: Dialogue) -> None:
             run, "round_new", {"rn_province": fixed, "rn_national": provinces is None}
         )
         return
-    if action == "deadline" and ident.isdigit():
-        rnd = await run.session.get(Round, int(ident))
+    if action == "deadline" and (round_id := record_id(ident)) is not None:
+        rnd = await run.session.get(Round, round_id)
         if rnd is not None and (provinces is None or rnd.province in provinces):
             await dialogue.engine.start(run, "round_deadline", {"round_id": rnd.id})
             return

@@ -13,6 +13,7 @@ from conversations import documents, summary
 from conversations.i18n import N_
 from conversations.messages import Choice, short_label
 from conversations.payloads import Go
+from conversations.record_ids import record_id
 from conversations.run import Run
 from storage import applications
 from storage.models import Application
@@ -144,8 +145,8 @@ async def apply(run: Run, args: str, dialogue: Dialogue) -> None:
     if args == "new":
         await dialogue.engine.start(run, "apply")
         return
-    if args.isdigit():
-        chosen = next((d for d in drafts if d.id == int(args)), None)
+    if (draft_id := record_id(args)) is not None:
+        chosen = next((d for d in drafts if d.id == draft_id), None)
         if chosen is None:
             # An old "continue" button for a dossier already sent or decided: say so
             # rather than quietly starting another one.

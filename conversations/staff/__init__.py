@@ -19,6 +19,7 @@ from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.programmes import Programme
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.staff import admin, certificates, decisions, review, stats, web_login
 from conversations.staff.access import ADMIN_ROLES, REVIEW_ROLES, require, staff_of
@@ -43,10 +44,10 @@ async def cmd_rv(run: Run, args: str, dialogue: Dialogue) -> None:
         review.filter_status(run, rest)
         return
     run.engine.leave(run, keep=True)
-    if not rest.isdigit():
+    application_id = record_id(rest)
+    if application_id is None:
         await review.show_queue(run, member, None, "open", 0)
         return
-    application_id = int(rest)
     if verb in _DECISIONS:
         await decisions.start(run, member, _DECISIONS[verb], application_id)
     elif verb == "rel":

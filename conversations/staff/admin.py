@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.places import province_validator
+from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.staff.access import ADMIN_ROLES, ROLE_LABELS, Staff, require, scope_label, staff_of
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Transition
@@ -69,8 +70,8 @@ async def cmd_staff(run: Run, args: str, dialogue: Dialogue) -> None:
         fixed = next(iter(scope)) if scope is not None and len(scope) == 1 else None
         await run.engine.start(run, ADD, {"answers": {"province": fixed} if fixed else {}})
         return
-    if verb in ("rm", "rmok") and rest.isdigit():
-        await _remove(run, admin, int(rest), confirmed=verb == "rmok")
+    if verb in ("rm", "rmok") and (member_id := record_id(rest)) is not None:
+        await _remove(run, admin, member_id, confirmed=verb == "rmok")
         return
     await show_staff(run, admin)
 

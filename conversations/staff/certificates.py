@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from conversations import notices, rules
 from conversations.documents import FileDrop
-from conversations.i18n import N_
+from conversations.i18n import N_, local_today
 from conversations.messages import Choice, FileRef
 from conversations.run import Run
 from conversations.staff import dossier, importer
@@ -42,7 +41,7 @@ MAX_ERROR_LINES = 30
 
 
 def today(run: Run) -> date:
-    return run.now.astimezone(ZoneInfo(run.settings.timezone)).date()
+    return run.today
 
 
 def level_label(run: Run, level: str) -> str:
@@ -172,7 +171,7 @@ def _number(text: str) -> Result:
 
 
 def _issue_date(text: str) -> Result:
-    return date_dmy(text, not_after=date.today())
+    return date_dmy(text, not_after=local_today())
 
 
 def _body(text: str) -> Result:

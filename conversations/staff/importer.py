@@ -201,8 +201,11 @@ def _text(value: Any) -> str:
 
 def _tax_code(value: Any) -> str:
     text = _text(value).replace(" ", "").replace(".", "")
-    # A tax code typed into Excel as a number loses its leading zero: 0100109106 -> 100109106.
-    if isinstance(value, int | float) and text.isdigit() and len(text) in (9, 11):
+    # A tax code typed into Excel as a number loses its leading zero: 0100109106 -> 100109106,
+    # and a CSV saved by Excel keeps it lost ("100109106", "100109106-001"). Every real code (10
+    # digits, 10+3 for a branch, the 12-digit personal number) is that long, so one digit short
+    # with the leading zero gone is restored, from an XLSX cell or a CSV field alike.
+    if re.fullmatch(r"[1-9]\d{8}(-\d{3})?|[1-9]\d{10}", text):
         text = "0" + text
     return text
 
@@ -341,7 +344,7 @@ async def import_certificates(
     for number, cells in data_rows:
         row, reasons = check_row(number, cells, columns, provinces=provinces, today=today)
         if row is not None:
-            key = (" ".join(row.issuing_body.lower().split()), "".join(row.number.lower().split()))
+            key = certificates.certificate_key(row.issuing_body, row.number)
             if key in seen:
                 reasons = [(N_("the same certificate number as row {row}"), {"row": seen[key]})]
                 row = None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.record_ids import ascii_number
 from conversations.run import Run
 from conversations.staff import dossier
 from conversations.staff.access import REVIEW_ROLES, Staff, require, scope_label, staff_of
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from conversations.dialogue import Dialogue
 
 PAGE = 8
+MAX_PAGE = 10_000  # a typed "/review p99999999999" is not a page
 STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "open": review.AWAITING,
     "submitted": ("submitted",),
@@ -59,8 +61,8 @@ def parse_filters(run: Run, args: str) -> tuple[str | None, str, int, str | None
             programme = low
         elif low in STATUS_FILTERS:
             status = low
-        elif low.startswith("p") and low[1:].isdigit():
-            page = int(low[1:])
+        elif low.startswith("p") and (number := ascii_number(low[1:], MAX_PAGE)) is not None:
+            page = number
         elif low.upper().startswith("KC-") or low.lstrip("#").isdigit():
             wanted = token
     return programme, status, page, wanted

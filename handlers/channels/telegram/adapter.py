@@ -122,6 +122,32 @@ def webhook_path(token: str) -> str:
     return webhooks.webhook_path(TELEGRAM, token)
 
 
+def _well_formed(update: Update) -> bool:
+    """PTB builds an Update from whatever JSON arrives; ids that are not integers, a message
+    without its chat or a text that is not a string would break per-user locks or the engine."""
+    if not isinstance(update.update_id, int):
+        return False
+    for who in (update.effective_user, update.effective_chat):
+        if who is not None and (not isinstance(who.id, int) or isinstance(who.id, bool)):
+            return False
+    user = update.effective_user
+    if user is not None and not (
+        isinstance(user.language_code, str | None)
+        and isinstance(user.first_name, str)
+        and isinstance(user.last_name, str | None)
+    ):
+        return False
+    message = update.effective_message
+    if message is not None and (
+        getattr(message, "chat", None) is None
+        or not isinstance(message.message_id, int)
+        or not isinstance(getattr(message, "text", None), str | None)
+    ):
+        return False
+    query = update.callback_query
+    return query is None or (query.from_user is not None and isinstance(query.data, str | None))
+
+
 def webhook_target(public_url: str, token: str) -> str:
     """TELEGRAM_WEBHOOK_URL is where the public reaches this server; the path is ours to add."""
     return webhooks.webhook_target(public_url, webhook_path(token))
@@ -289,6 +315,10 @@ class TelegramChannel:
         except Exception:
             log.warning("telegram webhook: unreadable update refused")
             return web.Response(status=400)
+        if not _well_formed(update):
+            # Answered 200 so Telegram does not redeliver what can never be handled.
+            log.info("telegram webhook: malformed update skipped")
+            return web.Response(status=200)
         # Processed before answering: a crash midway leaves the update unanswered and Telegram
         # redelivers it; the pipeline's dedupe makes the second delivery harmless.
         app = self.application

@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale, translator
 from conversations.messages import WEB, FileRef, Incoming, Outgoing, command_of
+from conversations.record_ids import MAX_ID, record_id
 from handlers.runtime import Runtime, log_failure
-from handlers.web_common import clean_content_type, clean_filename, read_part
+from handlers.web_common import clean_content_type, clean_filename, from_foreign_site, origin_of, read_part
 from storage import transcripts
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ UI_STRINGS: dict[str, str] = {
     "uploading": N_("Uploading…"),
     "upload_failed": N_("The file was not sent. Check the connection and try again."),
     "too_large": N_("This file is too large. Please send a file of at most {limit} MB."),
+    "text_cut": N_(
+        "Your text was cut at {limit} characters, the most one message can hold. "
+        "Please send the rest in another message."
+    ),
     "empty_file": N_("This file is empty. Please choose another one."),
     "offline": N_("No connection. Your message has not been sent yet."),
     "no_connection": N_("No connection. Check the Wi-Fi or mobile data."),
@@ -75,6 +80,7 @@ UI_STRINGS: dict[str, str] = {
 BAD_REQUEST = N_("The request could not be read. Please reload the page and try again.")
 TOO_LONG = N_("The message is too long. Please write at most {limit} characters.")
 CROSS_SITE = N_("This request came from another website and was refused.")
+NOT_JSON = N_("The request could not be read (it was not sent as JSON). Please reload the page.")
 FILE_GONE = N_("This file is no longer available.")
 
 
@@ -83,10 +89,17 @@ def setup_webchat(
     pipeline: Runtime,
     sessions: async_sessionmaker[AsyncSession],
     *,
-    max_upload_bytes: int = 20 * 1024 * 1024,
+    max_upload_bytes: int,
+    public_base_url: str | None = None,
 ) -> None:
-    """Register the web chat's page, assets and API on `app`."""
-    chat = _WebChat(pipeline, sessions, max_upload_bytes)
+    """Register the web chat's page, assets and API on `app`.
+
+    `max_upload_bytes` is the dialogue's own file limit (Settings.max_file_bytes): the page checks
+    it before uploading, so a file the bot would refuse is never sent. `public_base_url` (when
+    https) makes the cookie Secure behind a TLS-terminating proxy, where this server sees http,
+    and is an origin state-changing requests may come from.
+    """
+    chat = _WebChat(pipeline, sessions, max_upload_bytes, public_base_url)
     app.router.add_get("/", chat.index, name="webchat.index")
     app.router.add_static("/static/webchat", STATIC_DIR, name="webchat.static")
     app.router.add_get("/api/chat/state", chat.state, name="webchat.state")
@@ -120,11 +133,17 @@ class WebSender:
 
 class _WebChat:
     def __init__(
-        self, pipeline: Runtime, sessions: async_sessionmaker[AsyncSession], max_upload_bytes: int
+        self,
+        pipeline: Runtime,
+        sessions: async_sessionmaker[AsyncSession],
+        max_upload_bytes: int,
+        public_base_url: str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.sessions = sessions
         self.max_upload = max_upload_bytes
+        self.public_origin = origin_of(public_base_url) if public_base_url else None
+        self.secure_cookie = bool(public_base_url and public_base_url.lower().startswith("https://"))
         assets = b"".join((STATIC_DIR / name).read_bytes() for name in ("chat.css", "chat.js"))
         self._version = hashlib.sha256(assets).hexdigest()[:12]
         self._page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
@@ -142,28 +161,33 @@ class _WebChat:
             .replace("{{boot}}", _script_json(boot))
         )
         response = web.Response(text=page, content_type="text/html", headers=_PAGE_HEADERS)
-        return _with_cookie(request, response, user, fresh)
+        return self._with_cookie(request, response, user, fresh)
 
     async def state(self, request: web.Request) -> web.StreamResponse:
         user, fresh = _web_user(request)
         locale = await self._locale(user, request)
         rows = [] if fresh else await self._history(user)
         data = self._boot(locale) | {"messages": [_message(row) for row in rows]}
-        return _with_cookie(request, _json(data), user, fresh)
+        return self._with_cookie(request, _json(data), user, fresh)
 
     async def updates(self, request: web.Request) -> web.StreamResponse:
         """Messages after the page's last known id: bot messages that arrived without a request."""
         user, fresh = _web_user(request)
         after = request.query.get("after", "0")
-        if not after.isdigit() or len(after) > 18:
+        if not (after.isascii() and after.isdigit()) or len(after) > 18:
             return await self._error(request, user, 400, BAD_REQUEST)
-        rows = [] if fresh else await self._history(user, after=int(after))
-        return _with_cookie(request, _json({"messages": [_message(row) for row in rows]}), user, fresh)
+        # Past the largest id a message can have there is nothing newer (and PostgreSQL's integer
+        # column would refuse the comparison).
+        rows = [] if fresh else await self._history(user, after=min(int(after), MAX_ID))
+        return self._with_cookie(request, _json({"messages": [_message(row) for row in rows]}), user, fresh)
 
     async def send(self, request: web.Request) -> web.StreamResponse:
         user, fresh = _web_user(request)
-        if _cross_site(request):
+        if self._cross_site(request):
             return await self._error(request, user, 403, CROSS_SITE)
+        if request.content_type != "application/json":
+            # A form post (text/plain, urlencoded) is what a foreign page can send without CORS.
+            return await self._error(request, user, 415, NOT_JSON)
         body = await _read_json(request)
         client_id = body.get("id") if body else None
         if body is None or not _valid_client_id(client_id):
@@ -201,9 +225,9 @@ class _WebChat:
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         user, fresh = _web_user(request)
-        if _cross_site(request):
+        if self._cross_site(request):
             return await self._error(request, user, 403, CROSS_SITE)
-        if not request.content_type.startswith("multipart/"):
+        if request.content_type != "multipart/form-data":
             return await self._error(request, user, 400, BAD_REQUEST)
         # Refuse before reading when the browser says how big the body is; otherwise while streaming.
         if (request.content_length or 0) > self.max_upload + MULTIPART_SLACK:
@@ -237,7 +261,7 @@ class _WebChat:
         row = None
         if not fresh:
             async with self.sessions() as session:
-                row = await transcripts.get(session, user, int(request.match_info["message_id"]))
+                row = await transcripts.get(session, user, record_id(request.match_info["message_id"]) or 0)
         document = row["payload"].get("document") if row and row["dir"] == transcripts.OUT else None
         path = Path(document["path"]) if document else None
         if document is None or path is None or not path.is_file():
@@ -273,7 +297,7 @@ class _WebChat:
             recent = [] if fresh else await self._history(user, limit=RECENT)
             if any(m["dir"] == transcripts.IN and m["payload"].get("cid") == client_id for m in recent):
                 # A retry of a request whose answer got lost on the way: the page re-reads the transcript.
-                return _with_cookie(request, _json({"messages": [], "duplicate": True}), user, fresh)
+                return self._with_cookie(request, _json({"messages": [], "duplicate": True}), user, fresh)
             try:
                 outs = await self.pipeline.handle(incoming)
             except Exception as exc:
@@ -302,9 +326,27 @@ class _WebChat:
             data["duplicate"] = True
         # The answer may have switched the language (/language): the page reloads its strings.
         data["locale"] = await self._locale(user, request)
-        return _with_cookie(request, _json(data), user, fresh)
+        return self._with_cookie(request, _json(data), user, fresh)
 
     # --- helpers --------------------------------------------------------------------------------
+
+    def _with_cookie(
+        self, request: web.Request, response: web.Response, user: str, fresh: bool
+    ) -> web.Response:
+        if fresh:
+            response.set_cookie(
+                COOKIE,
+                user,
+                max_age=COOKIE_MAX_AGE,
+                path="/",
+                httponly=True,
+                samesite="Lax",
+                secure=self.secure_cookie or request.secure,
+            )
+        return response
+
+    def _cross_site(self, request: web.Request) -> bool:
+        return from_foreign_site(request, self.public_origin)
 
     async def _history(self, user: str, limit: int = HISTORY_LIMIT, after: int | None = None) -> list[dict]:
         async with self.sessions() as session:
@@ -322,6 +364,7 @@ class _WebChat:
         t = translator(locale)
         ui = {key: t(msgid) for key, msgid in UI_STRINGS.items()}
         ui["too_large"] = t(UI_STRINGS["too_large"], limit=self._limit_mb(t))
+        ui["text_cut"] = t(UI_STRINGS["text_cut"], limit=t.number(MAX_TEXT))
         return {"locale": locale, "ui": ui, "max_upload_bytes": self.max_upload, "max_text": MAX_TEXT}
 
     def _limit_mb(self, t: Translator) -> str:
@@ -392,26 +435,6 @@ def _web_user(request: web.Request) -> tuple[str, bool]:
     if _COOKIE_RE.fullmatch(value):
         return value, False
     return secrets.token_urlsafe(24), True
-
-
-def _with_cookie(request: web.Request, response: web.Response, user: str, fresh: bool) -> web.Response:
-    if fresh:
-        response.set_cookie(
-            COOKIE,
-            user,
-            max_age=COOKIE_MAX_AGE,
-            path="/",
-            httponly=True,
-            samesite="Lax",
-            secure=request.secure,
-        )
-    return response
-
-
-def _cross_site(request: web.Request) -> bool:
-    """Browsers say where a request comes from; a page of another site may not post as our user
-    (SameSite=Lax already keeps the cookie off such posts; this also refuses them)."""
-    return request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site"
 
 
 def _locale_hint(request: web.Request) -> str | None:

@@ -237,10 +237,13 @@ class UploadPage:
 
     def _form(self, found: _Found, error: str | None = None) -> str:
         t, item = found.run.t, found.item.item
-        accept = ".pdf,application/pdf,image/jpeg,image/png,image/webp,image/heic"
+        accept = ".pdf,application/pdf,image/jpeg,image/png,image/webp,image/heic,image/avif"
         rules = t(ACCEPT_PDF_OR_PHOTO, mb=self._mb())
         if item.accept == ("image",):
-            accept, rules = "image/jpeg,image/png,image/webp,image/heic", t(ACCEPT_PHOTO, mb=self._mb())
+            accept, rules = (
+                "image/jpeg,image/png,image/webp,image/heic,image/avif",
+                t(ACCEPT_PHOTO, mb=self._mb()),
+            )
         lines = [f'<p class="item">{_e(t(item.label))}</p>']
         if item.hint:
             lines.append(f'<p class="hint">{_e(t(item.hint))}</p>')

@@ -464,6 +464,12 @@
   }
 
   input.addEventListener("input", autosize);
+  // maxLength cuts a long paste without a word; say so, so nobody sends half a text unknowingly.
+  input.addEventListener("paste", function (e) {
+    var pasted = (e.clipboardData || window.clipboardData).getData("text") || "";
+    var kept = input.value.length - (input.selectionEnd - input.selectionStart);
+    if (kept + pasted.length > maxText) note(ui.text_cut);
+  });
   input.addEventListener("keydown", function (e) {
     // Enter sends, Shift+Enter breaks the line; never while a Vietnamese IME is composing a word.
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
