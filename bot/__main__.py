@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     staff_sub = staff_parser.add_subparsers(dest="staff_command", required=True)
     for name in ("add", "remove"):
         cmd = staff_sub.add_parser(name, help=f"{name} a staff role")
-        cmd.add_argument("--channel", required=True, choices=["telegram", "zalo", "web"])
+        cmd.add_argument("--channel", required=True, choices=["telegram", "zalo", "zalo_oa", "web"])
         cmd.add_argument("--user-id", required=True)
         cmd.add_argument(
             "--role", required=(name == "add"), choices=["reviewer", "broadcaster", "admin"], default=None

@@ -19,6 +19,7 @@ from conversations.dialogue import Dialogue
 from handlers.channels.telegram.adapter import telegram_component
 from handlers.channels.telegram.sender import telegram_sender_component
 from handlers.channels.zalo.adapter import zalo_component
+from handlers.channels.zalo_oa import zalo_oa_component
 from handlers.file_links import FileLinks
 from handlers.runtime import Pipeline
 from handlers.senders import Sender
@@ -58,6 +59,7 @@ Factory = Callable[[Context], Component | None]
 FACTORIES: list[Factory] = [
     telegram_component,
     zalo_component,
+    zalo_oa_component,
     telegram_sender_component,
     delivery_component,
     scheduler_component,

@@ -33,6 +33,13 @@ class Config:
     zalo_api_base_url: str = "https://bot-api.zaloplatforms.com"
     zalo_webhook_url: str | None = None
     zalo_webhook_secret: str | None = None
+    zalo_oa_app_id: str | None = None
+    zalo_oa_secret_key: str | None = None
+    zalo_oa_app_secret: str | None = None
+    zalo_oa_refresh_token: str | None = None
+    zalo_oa_api_base_url: str = "https://openapi.zalo.me"
+    zalo_oauth_base_url: str = "https://oauth.zaloapp.com"
+    zalo_zns_api_base_url: str = "https://business.openapi.zalo.me"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     # Where users reach this server from outside (links in chats: the upload page); unset means
@@ -68,6 +75,13 @@ class Config:
             zalo_api_base_url=get("ZALO_API_BASE_URL") or cls.zalo_api_base_url,
             zalo_webhook_url=get("ZALO_WEBHOOK_URL"),
             zalo_webhook_secret=get("ZALO_WEBHOOK_SECRET"),
+            zalo_oa_app_id=get("ZALO_OA_APP_ID"),
+            zalo_oa_secret_key=get("ZALO_OA_SECRET_KEY"),
+            zalo_oa_app_secret=get("ZALO_OA_APP_SECRET"),
+            zalo_oa_refresh_token=get("ZALO_OA_REFRESH_TOKEN"),
+            zalo_oa_api_base_url=get("ZALO_OA_API_BASE_URL") or cls.zalo_oa_api_base_url,
+            zalo_oauth_base_url=get("ZALO_OAUTH_BASE_URL") or cls.zalo_oauth_base_url,
+            zalo_zns_api_base_url=get("ZALO_ZNS_API_BASE_URL") or cls.zalo_zns_api_base_url,
             http_host=get("HTTP_HOST") or cls.http_host,
             http_port=_port(get("HTTP_PORT"), cls.http_port),
             public_base_url=get("PUBLIC_BASE_URL"),
@@ -107,6 +121,10 @@ class Config:
             raise ValueError("ZALO_WEBHOOK_SECRET is required when ZALO_WEBHOOK_URL is set")
         if self.zalo_webhook_url and not 8 <= len(self.zalo_webhook_secret or "") <= 256:
             raise ValueError("ZALO_WEBHOOK_SECRET must be 8 to 256 characters (the platform's rule)")
+        if bool(self.zalo_oa_app_id) != bool(self.zalo_oa_secret_key):
+            raise ValueError("ZALO_OA_SECRET_KEY is required with ZALO_OA_APP_ID (and the other way round)")
+        if self.zalo_oa_app_id and not self.zalo_oa_app_secret:
+            raise ValueError("ZALO_OA_APP_SECRET is required when ZALO_OA_APP_ID is set (token refresh)")
         if self.telegram_webhook_secret and not re.fullmatch(
             r"[A-Za-z0-9_-]{1,256}", self.telegram_webhook_secret
         ):

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.feature import Feature
 from conversations.i18n import N_, translator
-from conversations.messages import TELEGRAM, WEB, ZALO, Choice
+from conversations.messages import TELEGRAM, WEB, ZALO, ZALO_OA, Choice
 from conversations.payloads import Go
 from conversations.programmes import Programme
 from conversations.run import Run
@@ -38,7 +38,12 @@ if TYPE_CHECKING:
 FLOW_ID = "link"
 MAX_FAILURES = 5  # wrong codes per identity and hour: a million codes cannot be walked through
 
-CHANNEL_NAMES = {ZALO: N_("Zalo"), TELEGRAM: N_("Telegram"), WEB: N_("the web chat")}
+CHANNEL_NAMES = {
+    ZALO: N_("Zalo"),
+    ZALO_OA: N_("Zalo Official Account"),
+    TELEGRAM: N_("Telegram"),
+    WEB: N_("the web chat"),
+}
 
 
 def _code_of(text: str) -> str | None:

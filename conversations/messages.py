@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 WEB = "web"
 TELEGRAM = "telegram"
 ZALO = "zalo"
+# The Zalo Official Account: another product than the Zalo Bot Platform, with other user ids.
+ZALO_OA = "zalo_oa"
 
 
 @dataclass(frozen=True, slots=True)

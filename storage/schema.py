@@ -17,6 +17,7 @@ from storage import (  # noqa: F401  (every module that declares tables)
     review,
     staff,
     upload_links,
+    zalo_oa,
 )
 from storage.models import Base
 

@@ -14,6 +14,7 @@ from conversations.places import province_validator
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Say, StartFlow, Summary, Transition
 from conversations.validators import Invalid, Result, Valid, phone, tax_code, text_between
+from storage import zalo_oa
 from storage.models import Facility
 
 FACILITY_KINDS = (
@@ -65,6 +66,9 @@ CONSENT_NOTICE = N_(
     "Committee, and the Ministry of Industry and Trade when a dossier goes to regional or national level.\n"
     "• How long: your profile until you delete it; submitted dossiers as long as record-keeping "
     "rules require.\n"
+    "• Zalo notifications: if we cannot write to you in a chat, reminders about deadlines and "
+    "certificates may reach your mobile number as Zalo notifications (ZNS); you can turn this off "
+    "under Settings.\n"
     "• Your rights: you can see, correct or delete your data and withdraw your consent at any time "
     "under Settings (/menu). We answer such requests within 2 working days.\n\n"
     "We never ask for photos of ID cards. Do you agree?"
@@ -81,6 +85,7 @@ async def _consent(run: Run, value: Any) -> Transition:
     if value == "agree":
         run.account.consent_at = run.now
         run.account.consent_version = run.settings.consent_version
+        await zalo_oa.set_zns_consent(run.session, run.account.id, True, run.now)  # the notice says so
         return None
     run.say(
         run.t(

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.i18n import N_, Translator, translator
 from conversations.messages import Choice, Outgoing
-from storage import outbox, outreach
+from conversations.outreach.oa_window import OUTSIDE_WINDOW
+from storage import outbox, outreach, zalo_oa
 from storage.outreach import Broadcast
 
 STATE = {
@@ -93,6 +94,13 @@ def report_message(
     ]
     if counts.get("skipped"):
         lines.append(t(N_("Opted out before their turn: {skipped}"), skipped=_n(t, counts["skipped"])))
+    if counts.get("outside_window"):
+        lines.append(
+            t(
+                N_("Not sent, outside Zalo's 7-day window: {outside}"),
+                outside=_n(t, counts["outside_window"]),
+            )
+        )
     if counts.get("cancelled"):
         lines.append(t(N_("Not sent (cancelled): {cancelled}"), cancelled=_n(t, counts["cancelled"])))
     if doubtful:
@@ -115,6 +123,12 @@ async def progress_updates(
     updates: list[Update] = []
     for b in await outreach.broadcasts_to_watch(session):
         counts = await outbox.batch_counts(session, b.batch)
+        if counts.get("skipped"):
+            # Zalo OA users whose 7-day window had closed are not "opted out": counted apart.
+            outside = await zalo_oa.skipped_for_reason(session, b.batch, OUTSIDE_WINDOW)
+            if outside:
+                counts["skipped"] -= outside
+                counts["outside_window"] = outside
         open_rows = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending"))
         if b.status == "running" and open_rows == 0 and not counts.get("held"):
             b.status = "done"

@@ -18,6 +18,7 @@ from conversations.staff.access import ANY_ROLE, REVIEW_ROLES, require, scope_la
 from conversations.staff.certificates import today
 from conversations.staff.dossier import ACTION_LABELS
 from conversations.staff.review import status_label
+from storage import zalo_oa
 from storage.certificates import Certificate
 from storage.models import Application, ApplicationEvent, Facility
 
@@ -109,5 +110,14 @@ async def cmd_stats(run: Run, args: str, dialogue: Dialogue) -> None:
         f"• {run.t(ACTION_LABELS[action])}: {week[action]}" for action in WEEK_ACTIONS if week.get(action)
     ]
     lines += ["", run.t(N_("Certificates still valid: {count}"), count=valid_certificates or 0)]
+    zns = await zalo_oa.zns_totals(session, since=since)
+    if zns.sent:
+        lines.append(
+            run.t(
+                N_("Zalo notifications (ZNS) in the last 7 days: {count}, cost {cost}"),
+                count=zns.sent,
+                cost=run.t.money(zns.cost),
+            )
+        )
     choices = [Choice(run.t(N_("🗂 Review dossiers")), "go:review")] if member.has(REVIEW_ROLES) else []
     run.say("\n".join(lines), choices)

@@ -44,7 +44,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import translator
-from conversations.messages import TELEGRAM, WEB, ZALO, Outgoing
+from conversations.messages import TELEGRAM, WEB, ZALO, ZALO_OA, Outgoing
 from conversations.outreach.render import render_payload
 from conversations.outreach.window import SendingWindow
 from handlers import senders
@@ -100,6 +100,8 @@ class ChannelLimits:
 DEFAULT_LIMITS: dict[str, ChannelLimits] = {
     TELEGRAM: ChannelLimits(per_second=30.0, chat_interval=1.0),
     ZALO: ChannelLimits(per_second=5.0, chat_interval=1.0),
+    # Zalo OA: no published rate (platforms.md D5); ZNS is paced again in its sender.
+    ZALO_OA: ChannelLimits(per_second=2.0, chat_interval=1.0, in_flight=4),
     WEB: ChannelLimits(per_second=200.0, chat_interval=0.0),
 }
 
@@ -432,7 +434,15 @@ class DeliveryWorker:
         outcome: tuple[str, str | None] = ("sent", None)
         retry_in: float | None = None
         try:
-            await channel.sender.send(row.external_id, outs)
+            if isinstance(channel.sender, senders.RowSender):
+                await channel.sender.send_row(row, outs)
+            else:
+                await channel.sender.send(row.external_id, outs)
+        except senders.Later as exc:
+            retry_in = max((exc.not_before - self.clock.now()).total_seconds(), 0.0)
+            outcome = ("pending", exc.reason[:200])
+        except senders.Skipped as exc:
+            outcome = ("skipped", exc.reason[:200])
         except senders.RetryAfter as exc:
             self.stats["rate_limited"] += 1
             channel.paused_until = max(channel.paused_until, self.clock.monotonic() + exc.seconds)
