@@ -30,7 +30,7 @@ async def _run(config: Config, take_over: bool) -> int:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from bot.assembly import build_system
-    from handlers.channels.telegram.adapter import WebhookRegistered
+    from handlers.startup import StartRefused
 
     try:
         system = await build_system(config, take_over=take_over)
@@ -38,7 +38,7 @@ async def _run(config: Config, take_over: bool) -> int:
         raise _database_error(exc) from None
     try:
         await system.start()
-    except WebhookRegistered as exc:
+    except StartRefused as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

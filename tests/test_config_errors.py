@@ -83,3 +83,22 @@ def test_unreachable_database_is_one_line_naming_database_url(tmp_path: Path, wh
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "DATABASE_URL" in result.stderr.strip().splitlines()[-1]
+
+
+def test_zalo_oa_without_a_refresh_token_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Refused before any request: nothing is stored and the environment holds no token."""
+    result = start(
+        tmp_path,
+        ZALO_OA_APP_ID="123",
+        ZALO_OA_SECRET_KEY="oa-secret-key",
+        ZALO_OA_APP_SECRET="app-secret",
+        ZALO_OA_API_BASE_URL="http://127.0.0.1:9",
+        ZALO_OAUTH_BASE_URL="http://127.0.0.1:9",
+        ZALO_ZNS_API_BASE_URL="http://127.0.0.1:9",
+    )
+    # The web server's start-up log line may come first; the refusal is the one line after it.
+    lines = [line for line in result.stderr.strip().splitlines() if " INFO " not in line]
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1, result.stderr
+    assert "ZALO_OA_REFRESH_TOKEN" in lines[0]

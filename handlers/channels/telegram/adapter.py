@@ -60,6 +60,7 @@ from handlers import webhooks
 from handlers.channels.telegram.render import send_outgoing
 from handlers.channels.telegram.sender import classify_any
 from handlers.runtime import Gone, Malformed, Runtime, log_failure, skip_malformed
+from handlers.startup import StartRefused
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class TelegramConfig(Protocol):
     def telegram_webhook_secret(self) -> str | None: ...
 
 
-class WebhookRegistered(RuntimeError):
+class WebhookRegistered(StartRefused):
     """Polling was asked for while a webhook is registered: another deployment takes the traffic."""
 
 

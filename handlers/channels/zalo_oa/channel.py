@@ -30,13 +30,14 @@ from conversations.i18n import N_, translator
 from conversations.messages import ZALO_OA, FileRef, Incoming, Outgoing, command_of
 from handlers import webhooks
 from handlers.channels.zalo_oa import webhook
-from handlers.channels.zalo_oa.client import OaClient, OaError
+from handlers.channels.zalo_oa.client import OaApiError, OaClient, OaError
 from handlers.channels.zalo_oa.render import render
 from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender, send_error
-from handlers.channels.zalo_oa.tokens import TokenKeeper
+from handlers.channels.zalo_oa.tokens import NoRefreshToken, TokenKeeper
 from handlers.file_links import FileLinks
 from handlers.runtime import Gone, Runtime
 from handlers.senders import Sender, SendError
+from handlers.startup import StartRefused
 from storage import accounts, zalo_oa
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,21 @@ class ZaloOaChannel:
 
     async def start(self) -> None:
         await self.client.open()
-        await self.tokens.access_token()  # a wrong app secret or a spent token fails here, loudly
+        try:
+            await self.tokens.access_token()  # a wrong app secret or a spent token fails here
+        except NoRefreshToken:
+            await self.client.close()
+            raise StartRefused(
+                "ZALO_OA_REFRESH_TOKEN: no refresh token is stored or set; expected the refresh "
+                "token from the OA's OAuth authorisation"
+            ) from None
+        except OaApiError as exc:
+            await self.client.close()
+            raise StartRefused(
+                f"ZALO_OA_APP_SECRET / ZALO_OA_REFRESH_TOKEN: Zalo refused the token refresh "
+                f"(error {exc.code}); expected the secret of app ZALO_OA_APP_ID and an unused "
+                "refresh token"
+            ) from None
         self._accepting = True
         log.info("zalo oa: paste this webhook URL into the OA console: %s", self.webhook_url)
 
