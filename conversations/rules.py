@@ -204,7 +204,7 @@ def _derive_certificate_validity(programme: Programme, known: dict[str, object],
 
     Owners know the year on the paper, not whether "valid until 31 December of the fourth year"
     still covers it; deciding here keeps the rule in selection.yaml the only place it is stated.
-    `today` (a date) may be given in the facts, as tests do; otherwise the machine's date.
+    `today` (a date) comes in the facts: `Run.facts` gives the day in TIMEZONE; rule tests pass one.
     """
     year = known.get("lower_cert_year")
     if "certificate_validity" not in programme.raw or not _is_number(year):

@@ -4,7 +4,7 @@ as owners say them."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from conversations.places import province_validator
 from conversations.programmes import load_programmes
 from conversations.validators import Valid
 from storage.models import Facility
-from tests.conftest import Chat
+from tests.conftest import Chat, Clock
 from tests.test_flows import PROFILE_EN, SELECTION_ANSWERS, answer_current, onboard_english, state_of
 from tests.test_flows_vi import onboard_vietnamese
 
@@ -101,16 +101,33 @@ def _fired(verdict: rules.Verdict, programme_id: str, check_id: str) -> bool:
     return any(f.reason == check.reason for f in verdict.findings)
 
 
+TODAY_2026 = date(2026, 11, 29)
+
+
 def test_a_certificate_counts_until_31_december_of_its_fourth_year() -> None:
     selection = load_programmes()["selection"]
     # 2023: the first year is 2023, the fourth 2026 -> still valid on 29/11/2026.
     valid = rules.evaluate(
-        selection, {**REGION_READY, "level": "region", "lower_cert": "has", "lower_cert_year": 2023}
+        selection,
+        {
+            **REGION_READY,
+            "today": TODAY_2026,
+            "level": "region",
+            "lower_cert": "has",
+            "lower_cert_year": 2023,
+        },
     )
     assert valid.outcome == "eligible" and _fired(valid, "selection", "lower_cert_ok")
     # 2022: valid through 31/12/2025 -> no longer valid, and the regional round says which one it needs.
     old = rules.evaluate(
-        selection, {**REGION_READY, "level": "region", "lower_cert": "has", "lower_cert_year": 2022}
+        selection,
+        {
+            **REGION_READY,
+            "today": TODAY_2026,
+            "level": "region",
+            "lower_cert": "has",
+            "lower_cert_year": 2022,
+        },
     )
     assert old.outcome == "not_yet"
     assert _fired(old, "selection", "lower_cert_expired") and _fired(old, "selection", "lower_cert_region")
@@ -217,6 +234,25 @@ async def test_the_regional_round_asks_the_year_of_the_provincial_certificate_en
     verdict = chat.last[0].text
     assert "issued in 2019 is no longer valid" in verdict
     assert "needs a still-valid provincial certificate" in verdict
+
+
+async def test_the_certificate_rule_uses_the_local_new_year_not_the_utc_day_en(
+    chat: Chat, clock: Clock, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """00:30 on 1 January 2027 in Hà Nội is still 31 December in UTC: a 2023 certificate (valid
+    through 31/12/2026) has expired for the owner, whatever the server's own day is."""
+    clock.now = datetime(2026, 12, 31, 17, 30, tzinfo=UTC)
+    await onboard_english(chat)
+    await chat.send("/check")
+    await chat.tap("typical rural industrial products")
+    await chat.tap("Regional")
+    await chat.tap("Yes, it has the certificate")
+    await chat.send("2023")
+    for _ in range(20):
+        if (await state_of(sessions)).step == "after_check":
+            break
+        await answer_current(chat, sessions, {**SELECTION_ANSWERS, "level": "region"})
+    assert "issued in 2023 is no longer valid" in chat.last[0].text
 
 
 async def test_the_national_round_asks_the_year_of_the_regional_certificate_vi(
