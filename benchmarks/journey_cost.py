@@ -20,7 +20,13 @@ Measured on this machine (issue 11), messages / characters / inputs:
                        B: web 58/15,859/47, Telegram 58/15,859/47, Zalo 58/16,616/47
     after  (issue-11)  A: web 43/10,357/43, Telegram 43/10,357/43, Zalo 43/10,879/43
                        B: web 42/9,310/42,  Telegram 42/9,310/42,  Zalo 42/9,808/42
+    after  (issue-11b) A: web 42/9,629/42,  Telegram 42/9,629/42,  Zalo 42/10,094/42
+                       B: web 42/8,789/42,  Telegram 42/8,789/42,  Zalo 42/9,230/42
+    (B now answers two certificate questions, "recognised at provincial level?" and its year,
+    where it answered one; the checklist asks for its first document at once.)
 One reply is now one message, so fewer messages now means fewer questions and uploads.
+`python -m benchmarks.journey_cost` prints where each journey's messages and characters go, per
+step answered (the reply to that answer, which carries the next question).
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ COOPERATIVE = {
     "products": "Giỏ mây, khay tre",
     "programme": "selection",
     "level": "region",
-    "lower_cert": "valid",
+    "lower_cert": "has",
     "lower_cert_year": "2024",
     "product_group": "handicraft",
     "made_in_house": "yes",
@@ -114,6 +120,7 @@ COOPERATIVE = {
 
 
 _UPDATE_IDS = itertools.count(1)
+_TRACE = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,9 @@ class Owner:
     messages: int = 0
     chars: int = 0
     inputs: int = 0
+    # (flow/step the owner answered, messages, characters) per input: where the cost goes
+    steps: list[tuple[str, int, int]] = field(default_factory=list)
+    at: str = "start"
 
     async def _go(self, **fields: object) -> None:
         incoming = Incoming(
@@ -174,6 +184,13 @@ class Owner:
         self.messages += count
         self.chars += chars
         self.inputs += 1
+        self.steps.append((self.at, count, chars))
+        if _TRACE:
+            print(
+                f"== {self.at}",
+                *(m.text + " | " + " / ".join(c.label for c in m.choices) for m in self.last),
+                sep="\n",
+            )
 
     async def send(self, text: str) -> None:
         cmd = command_of(text)
@@ -233,6 +250,7 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
     """Answer whatever is asked until the flow `flow_done` is left (or its last step)."""
     for _ in range(200):
         flow, step = await _where(owner)
+        owner.at = f"{flow}/{step}"
         if flow is None or (flow == flow_done and step == "after_check"):
             return
         if step == documents.STEP_ID:
@@ -265,17 +283,22 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
 
 
 async def _journey_a(owner: Owner, dialogue: Dialogue) -> None:
+    owner.at = "hello"
     await owner.send("xin chào")
     await _answer_until(owner, dialogue, "onboarding")
+    owner.at = "/check"
     await owner.send("/check")
     await _answer_until(owner, dialogue, "check")
+    owner.at = "/apply"
     await owner.send("/apply")
     await _answer_until(owner, dialogue, "apply")
 
 
 async def _journey_b(owner: Owner, dialogue: Dialogue) -> None:
+    owner.at = "/start"
     await owner.send("/start")
     await _answer_until(owner, dialogue, "onboarding")
+    owner.at = "/apply"
     await owner.send("/apply")
     await _answer_until(owner, dialogue, "apply")
 
@@ -316,3 +339,23 @@ async def run() -> list[Figure]:
             Figure(f"{channel} {journey}: user inputs", owner.inputs, "inputs"),
         ]
     return figures
+
+
+def breakdown(owner: Owner) -> str:
+    """Per step answered: the bot messages and characters its reply cost, largest first."""
+    totals: dict[str, list[int]] = {}
+    for at, count, chars in owner.steps:
+        entry = totals.setdefault(at, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += count
+        entry[2] += chars
+    rows = sorted(totals.items(), key=lambda kv: -kv[1][2])
+    return "\n".join(f"  {at:40} inputs {n:3} msgs {m:3} chars {c:6}" for at, (n, m, c) in rows)
+
+
+if __name__ == "__main__":  # python -m benchmarks.journey_cost: the per-step breakdown
+    import asyncio
+
+    for (journey, channel), owner in asyncio.run(measure()).items():
+        print(f"{channel} {journey}: {owner.messages} msgs, {owner.chars} chars, {owner.inputs} inputs")
+        print(breakdown(owner))

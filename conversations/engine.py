@@ -272,7 +272,7 @@ class Engine:
             choices = [Choice(run.t(N_("Skip")), SYS_SKIP)] if step.optional else []
             run.say(head + text, choices + self._back_button(run, step))
         elif isinstance(step, Checklist):
-            await documents.show(run, head)
+            await documents.start(run, head)
         elif isinstance(step, Summary):
             await summary.show(run, self.flows[run.state.flow or ""], step, head)
 
@@ -438,12 +438,13 @@ class Engine:
             choices.append(Choice(run.t(N_("Skip this question")), SYS_SKIP))
         choices.append(Choice(run.t(N_("Talk to staff")), SYS_STAFF))
         choices.append(Choice(run.t(N_("Stop for now")), SYS_STOP))
-        run.say(
-            text
-            + "\n\n"
-            + run.t(N_("If it is still unclear, you can skip it, ask our staff, or stop here.")),
-            choices,
+        # Offer a skip only where there is one: a needed question has no skip button.
+        way_out = (
+            N_("If it is still unclear, you can skip it, ask the Centre's staff, or stop here.")
+            if isinstance(step, Question) and step.optional
+            else N_("If it is still unclear, you can ask the Centre's staff or stop here.")
         )
+        run.say(text + "\n\n" + run.t(way_out), choices)
 
     async def _system_choice(self, run: Run, flow: Flow, step: Step, choice: str) -> None:
         if choice == SYS_SKIP and isinstance(step, Question) and step.optional:

@@ -56,6 +56,7 @@ from typing import Any, Literal, get_args
 
 from conversations.i18n import N_
 from conversations.programmes import (
+    DERIVED_FACTS,
     ChecklistItem,
     Programme,
     Question,
@@ -185,18 +186,36 @@ def effective_facts(programme: Programme, facts: Mapping[str, object]) -> dict[s
     profile facts and earlier questions.
     """
     own = {q.id: q for q in programme.questions}
-    known: dict[str, object] = {k: v for k, v in facts.items() if k not in own and v is not None}
+    known: dict[str, object] = {
+        k: v for k, v in facts.items() if k not in own and k not in DERIVED_FACTS and v is not None
+    }
     for q in programme.questions:
         answer = facts.get(q.id)
         if answer is None or not _valid_answer(q, answer):
             continue
         if matches(q.when, known):
             known[q.id] = answer
+    _derive_certificate_validity(programme, known, facts.get("today"))
     return known
 
 
+def _derive_certificate_validity(programme: Programme, known: dict[str, object], today: object) -> None:
+    """`lower_cert_valid` from the year the lower certificate was issued, by the certificate rule.
+
+    Owners know the year on the paper, not whether "valid until 31 December of the fourth year"
+    still covers it; deciding here keeps the rule in selection.yaml the only place it is stated.
+    `today` (a date) comes in the facts: `Run.facts` gives the day in TIMEZONE; rule tests pass one.
+    """
+    year = known.get("lower_cert_year")
+    if "certificate_validity" not in programme.raw or not _is_number(year):
+        return
+    day = today if isinstance(today, date) else date.today()
+    issued = date(int(year), 1, 1)  # type: ignore[call-overload]  # the year is what decides
+    known["lower_cert_valid"] = certificate_valid_until(issued, programme) >= day
+
+
 def _valid_answer(question: Question, answer: object) -> bool:
-    if question.kind == "number":
+    if question.kind in ("number", "year"):
         return _is_number(answer)
     return any(_same(answer, o.value) for o in question.options)
 

@@ -103,6 +103,9 @@ class Run:
             else:
                 facts["province_is_city"] = province.is_city
                 facts["province_region"] = province.region
+        # Rules that depend on the date (a lower certificate's validity) use the local day, not the
+        # server's: from 17:00 UTC on 31 December it is already the new year in Vietnam.
+        facts["today"] = self.today
         return facts
 
     # --- output --------------------------------------------------------------------------------

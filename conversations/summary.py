@@ -76,7 +76,8 @@ async def lines(run: Run, flow: Flow, statuses: list[documents.ItemStatus] | Non
     if flow.store == "application" and run.application is not None:
         statuses = statuses if statuses is not None else await documents.status(run)
         out += ["", documents.progress_line(run, statuses)]
-        out += [documents.item_line(run, s) for s in statuses]
+        # Optional documents not sent are left out: the "Documents" button lists them.
+        out += [documents.item_line(run, s) for s in statuses if s.item.required or s.count or s.comment]
     return out
 
 

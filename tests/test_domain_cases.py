@@ -4,6 +4,7 @@ as owners say them."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 from sqlalchemy import select
@@ -17,8 +18,9 @@ from conversations.places import province_validator
 from conversations.programmes import load_programmes
 from conversations.validators import Valid
 from storage.models import Facility
-from tests.conftest import Chat
-from tests.test_flows import onboard_english, state_of
+from tests.conftest import Chat, Clock
+from tests.test_flows import PROFILE_EN, SELECTION_ANSWERS, answer_current, onboard_english, state_of
+from tests.test_flows_vi import onboard_vietnamese
 
 
 def test_ha_tay_before_2008_is_recognised_as_ha_noi() -> None:
@@ -83,3 +85,198 @@ async def test_apply_stops_at_an_answer_that_rules_the_facility_out_en(
     assert "Food-safety eligibility certificate" not in chat.text  # never asked for what is lacking
     await chat.send("/apply")  # coming back: the deciding question again, not past it
     assert (await state_of(sessions)).step == "food_safety"
+
+
+# --- an unregistered artisan, and the lower certificate by the year it was issued -----------------
+
+TODAY = date(2026, 11, 29)
+REGION_READY = {"facility_kind": "household", "province": "Hưng Yên", "province_is_city": False,
+                "commune_kind": "commune", "craft_village": True, "product_group": "handicraft",
+                "made_in_house": "yes", "original": "yes", "series": "yes", "compliant": "yes",
+                "market": "yes", "today": TODAY}  # fmt: skip
+
+
+def _fired(verdict: rules.Verdict, programme_id: str, check_id: str) -> bool:
+    check = next(c for c in load_programmes()[programme_id].checks if c.id == check_id)
+    return any(f.reason == check.reason for f in verdict.findings)
+
+
+TODAY_2026 = date(2026, 11, 29)
+
+
+def test_a_certificate_counts_until_31_december_of_its_fourth_year() -> None:
+    selection = load_programmes()["selection"]
+    # 2023: the first year is 2023, the fourth 2026 -> still valid on 29/11/2026.
+    valid = rules.evaluate(
+        selection,
+        {
+            **REGION_READY,
+            "today": TODAY_2026,
+            "level": "region",
+            "lower_cert": "has",
+            "lower_cert_year": 2023,
+        },
+    )
+    assert valid.outcome == "eligible" and _fired(valid, "selection", "lower_cert_ok")
+    # 2022: valid through 31/12/2025 -> no longer valid, and the regional round says which one it needs.
+    old = rules.evaluate(
+        selection,
+        {
+            **REGION_READY,
+            "today": TODAY_2026,
+            "level": "region",
+            "lower_cert": "has",
+            "lower_cert_year": 2022,
+        },
+    )
+    assert old.outcome == "not_yet"
+    assert _fired(old, "selection", "lower_cert_expired") and _fired(old, "selection", "lower_cert_region")
+    assert {"lower_cert_year": 2022} in [dict(f.values) for f in old.findings]
+    # The same 2022 certificate on the last day of 2025 was still good.
+    still = {
+        **REGION_READY,
+        "today": date(2025, 12, 31),
+        "level": "region",
+        "lower_cert": "has",
+        "lower_cert_year": 2022,
+    }
+    assert rules.evaluate(selection, still).outcome == "eligible"
+
+
+def test_each_round_names_the_certificate_it_needs() -> None:
+    selection = load_programmes()["selection"]
+    en = translator("en")
+    national = rules.evaluate(selection, {**REGION_READY, "level": "nation", "lower_cert": "none"})
+    assert _fired(national, "selection", "lower_cert_nation")
+    assert "regional certificate" in " ".join(en(f.reason) for f in national.findings)
+    regional = rules.evaluate(selection, {**REGION_READY, "level": "region", "lower_cert": "none"})
+    assert "provincial certificate" in " ".join(en(f.reason) for f in regional.findings)
+    assert "lower_cert_year" not in [
+        q.id
+        for q in rules.questions_to_ask(selection, {**REGION_READY, "level": "region", "lower_cert": "none"})
+    ]
+
+
+def test_an_unregistered_artisan_is_told_to_register_first_in_both_programmes() -> None:
+    vi = translator("vi")
+    for programme_id, programme in load_programmes().items():
+        verdict = rules.evaluate(programme, {**REGION_READY, "facility_kind": "unregistered"})
+        assert verdict.outcome == "not_yet", programme_id
+        assert _fired(verdict, programme_id, "facility_kind_unregistered")
+        nxt = " ".join(vi(f.next) for f in verdict.findings if f.next)
+        assert "Bộ phận một cửa" in nxt and "căn cước" in nxt, programme_id  # where, and what to bring
+
+
+async def test_an_unregistered_artisan_can_say_so_and_learns_how_to_register_vi(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await chat.send("/start")
+    await chat.send("1")  # Tiếng Việt
+    await chat.send("dong y")
+    await chat.send("Xưởng gốm Bát Tràng")
+    assert "Cá nhân làm nghề, chưa đăng ký kinh doanh" in chat.buttons  # an option, not a dead end
+    await chat.send("tho thu cong")
+    assert "đăng ký hộ kinh doanh" in chat.text and "Bộ phận một cửa của UBND xã" in chat.text
+    assert "căn cước" in chat.text  # what to bring
+    assert (await state_of(sessions)).step == "province"  # and the profile goes on
+    for answer in (
+        "Hà Nội",
+        "xa",
+        "Xã Bát Tràng",
+        "co",
+        "001085012345",
+        "Lê Văn Bình",
+        "0912345678",
+        "Bát gốm",
+    ):
+        await chat.send(answer)
+    await chat.tap("Lưu thông tin")
+    async with sessions() as s:
+        facility = await s.scalar(select(Facility))
+    assert facility is not None and facility.kind == "unregistered"
+
+
+async def test_an_unregistered_artisans_check_says_register_first_en(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await chat.send("/start")
+    await chat.tap("English")
+    await chat.tap("I agree")
+    profile = dict(PROFILE_EN, facility_kind="Individual artisan, not registered yet")
+    for _, answer in profile.items():
+        await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
+    await chat.tap("Save the profile")
+    await chat.send("/check")
+    await chat.tap("typical rural industrial products")
+    for _ in range(20):
+        if (await state_of(sessions)).step == "after_check":
+            break
+        await answer_current(chat, sessions, SELECTION_ANSWERS)
+    verdict = chat.last[0].text
+    assert verdict.startswith("❌") and "one-stop desk" in verdict and "household business" in verdict
+
+
+async def test_the_regional_round_asks_the_year_of_the_provincial_certificate_en(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_english(chat)
+    await chat.send("/check")
+    await chat.tap("typical rural industrial products")
+    await chat.tap("Regional")
+    assert "recognised at provincial level?" in chat.text and "still valid" not in chat.text
+    await chat.tap("Yes, it has the certificate")
+    assert "In which year was the provincial level certificate issued?" in chat.text
+    await chat.send("in 2019")
+    for _ in range(20):
+        if (await state_of(sessions)).step == "after_check":
+            break
+        await answer_current(chat, sessions, {**SELECTION_ANSWERS, "level": "region"})
+    verdict = chat.last[0].text
+    assert "issued in 2019 is no longer valid" in verdict
+    assert "needs a still-valid provincial certificate" in verdict
+
+
+async def test_the_certificate_rule_uses_the_local_new_year_not_the_utc_day_en(
+    chat: Chat, clock: Clock, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """00:30 on 1 January 2027 in Hà Nội is still 31 December in UTC: a 2023 certificate (valid
+    through 31/12/2026) has expired for the owner, whatever the server's own day is."""
+    clock.now = datetime(2026, 12, 31, 17, 30, tzinfo=UTC)
+    await onboard_english(chat)
+    await chat.send("/check")
+    await chat.tap("typical rural industrial products")
+    await chat.tap("Regional")
+    await chat.tap("Yes, it has the certificate")
+    await chat.send("2023")
+    for _ in range(20):
+        if (await state_of(sessions)).step == "after_check":
+            break
+        await answer_current(chat, sessions, {**SELECTION_ANSWERS, "level": "region"})
+    assert "issued in 2023 is no longer valid" in chat.last[0].text
+
+
+async def test_the_national_round_asks_the_year_of_the_regional_certificate_vi(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_vietnamese(chat)
+    await chat.send("/check")
+    await chat.send("1")  # the selection programme
+    await chat.send("quoc gia")
+    assert "Sản phẩm đã được công nhận cấp khu vực chưa?" in chat.text
+    await chat.send("co roi")
+    assert "Giấy chứng nhận cấp khu vực được cấp năm nào?" in chat.text
+    await chat.send(f"năm {date.today().year}")
+    state = await state_of(sessions)
+    assert state.step == "product_group"  # the year was read, and on to the next question
+
+
+async def test_a_needed_question_does_not_promise_a_skip_after_three_tries_en(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.tap("English")
+    await chat.tap("I agree")
+    await chat.send("Xưởng gốm Bát Tràng")
+    for _ in range(3):
+        await chat.send("zzz qqq")
+    assert "Individual artisan, not registered yet" in chat.text  # the help names the artisan's option
+    assert "skip" not in chat.text.lower() and "Skip this question" not in chat.buttons
+    assert "Talk to staff" in chat.buttons

@@ -284,6 +284,8 @@ async def test_file_sent_without_choosing_an_item_is_kept_and_asked_about(
 ) -> None:
     await onboard_english(chat)
     await full_application(chat, sessions)
+    assert "Please send “Registration form (form 01)”" in chat.text  # the first one asked at once
+    await chat.tap("Back to the list")  # the owner looks at the list instead, chooses nothing
     await chat.upload("mau01.pdf", PDF_BYTES, "application/pdf")
     assert "Which document is it?" in chat.text
     await chat.tap(chat.buttons[0])

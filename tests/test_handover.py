@@ -47,7 +47,7 @@ async def test_the_provinces_staff_are_told_and_see_what_the_owner_writes(
     assert await notices_to(sessions, "hn-1") == []  # another province learns nothing
 
     await chat.send("Tôi không có số di động, chỉ có số bàn 0221 3862 123")
-    assert "Our staff have your conversation" in chat.text  # the bot stays out of it
+    assert "The Centre's staff have your conversation" in chat.text  # the bot stays out of it
     told = await notices_to(sessions, "hy-1")
     assert any("chỉ có số bàn 0221 3862 123" in t for t in told)
 

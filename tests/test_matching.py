@@ -105,8 +105,10 @@ ROWS = [
     ("vi", "food_safety", "da co", "cert"),
     ("vi", "revenue_band", "duoi 1 ty", "lt1"),
     ("vi", "revenue_band", "tu 1 den 3 ty", "1to3"),
-    ("vi", "lower_cert", "con hieu luc", "valid"),
-    ("vi", "lower_cert", "het hieu luc", "expired"),
+    ("vi", "lower_cert", "co roi", "has"),
+    ("vi", "lower_cert", "chua co", "none"),
+    ("vi", "facility_kind", "tho thu cong", "unregistered"),
+    ("vi", "facility_kind", "chua dang ky", "unregistered"),
     # refused: nothing close, or too short to guess
     ("vi", "facility_kind", "xyz", None),
     ("vi", "level", "a", None),

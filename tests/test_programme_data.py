@@ -10,6 +10,7 @@ from babel.messages.extract import extract
 
 from conversations.programmes import (
     DATA_DIR,
+    DERIVED_FACTS,
     FACILITY_FACTS,
     Programme,
     ProgrammeDataError,
@@ -53,7 +54,7 @@ def test_every_condition_names_only_known_facts(programmes) -> None:  # type: ig
             # A question may depend on the profile and on questions asked before it.
             assert facts_named(q.when) <= set(FACILITY_FACTS) | asked, q.id
             asked.add(q.id)
-        known = set(FACILITY_FACTS) | asked
+        known = set(FACILITY_FACTS) | set(DERIVED_FACTS) | asked  # derived: worked out from answers
         for c in programme.checks:
             assert facts_named(c.when) <= known, c.id
         for item in programme.dossier:

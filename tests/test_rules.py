@@ -83,7 +83,8 @@ VERDICT_CASES = [
         id="hanoi-ward-inside-craft-village-eligible",
     ),
     pytest.param(
-        "selection", HOUSEHOLD_IN_A_COMMUNE, {**GOOD_HANDICRAFT, "level": "region", "lower_cert": "expired"},
+        "selection", HOUSEHOLD_IN_A_COMMUNE, {**GOOD_HANDICRAFT, "level": "region", "lower_cert": "has",
+        "lower_cert_year": 2019, "today": date(2026, 11, 29)},
         "not_yet", "lower_cert_region", id="regional-entry-with-expired-provincial-certificate-not-yet",
     ),
     pytest.param(
@@ -154,8 +155,9 @@ def test_passed_conditions_are_listed_too(programmes) -> None:  # type: ignore[n
 def test_regional_entry_with_a_valid_provincial_certificate_passes(programmes) -> None:  # type: ignore[no-untyped-def]
     selection = programmes["selection"]
     verdict = rules.evaluate(
-        selection, {**HOUSEHOLD_IN_A_COMMUNE, **GOOD_HANDICRAFT, "level": "region", "lower_cert": "valid"}
-    )
+        selection, {**HOUSEHOLD_IN_A_COMMUNE, **GOOD_HANDICRAFT, "level": "region", "lower_cert": "has",
+                    "lower_cert_year": 2024, "today": date(2026, 11, 29)}
+    )  # fmt: skip
     assert verdict.outcome == "eligible"
     assert fired(verdict, selection, "lower_cert_ok")
 
@@ -308,7 +310,7 @@ def test_certificate_validity_is_data(programmes) -> None:  # type: ignore[no-un
 
 def test_checklist_for_food_at_regional_level(programmes) -> None:  # type: ignore[no-untyped-def]
     facts = {**HOUSEHOLD_IN_A_COMMUNE, **GOOD_HANDICRAFT, "product_group": "food", "food_safety": "cert",
-             "level": "region", "lower_cert": "valid"}  # fmt: skip
+             "level": "region", "lower_cert": "has", "lower_cert_year": 2025}  # fmt: skip
     ids = [item.id for item in rules.checklist(programmes["selection"], facts)]
     for expected in ("registration_form", "business_registration", "product_description", "product_photos",
                      "food_safety_certificate", "self_declaration", "test_report", "provincial_decision",
@@ -391,7 +393,7 @@ def test_a_province_requiring_the_commune_certificate_changes_question_check_and
     assert verdict.outcome == "not_yet"
     assert fired(verdict, selection, "lower_cert_province")
     assert "commune_certificate" in [
-        i.id for i in rules.checklist(selection, {**facts, "lower_cert": "valid"})
+        i.id for i in rules.checklist(selection, {**facts, "lower_cert": "has", "lower_cert_year": 2025})
     ]
 
 

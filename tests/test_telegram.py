@@ -598,7 +598,7 @@ async def test_failing_download_gets_an_apology_and_the_same_file_works_again(
         assert await s.scalar(select(func.count()).select_from(DeadLetter)) == 1
         assert await s.scalar(select(func.count()).select_from(StoredDocument)) == 0
     await chat.upload("mau01.pdf", PDF_BYTES, "application/pdf")
-    assert "Which document is it?" in chat.text
+    assert "Received “Registration form (form 01)”" in chat.text  # filed under the one asked for
 
 
 async def test_unsupported_message_gets_a_hint(start_bot: BotFactory, fake: FakeTelegram) -> None:

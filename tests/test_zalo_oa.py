@@ -268,8 +268,9 @@ async def test_whole_journey_from_follow_to_submitted_dossier_with_a_pdf_in_chat
         if missing:  # the checklist: open the first missing item by its number
             await user.say(missing[0].split(".", 1)[0])
             wanted = missing[0]
-        else:  # after a document the bot asks for the next one itself
-            wanted = next((line for line in user.text.splitlines() if line.startswith("Tiếp theo")), "")
+        else:  # the bot asks for the first document, and after each the next one, itself
+            asks = ("Tiếp theo", "Anh/chị vui lòng gửi")
+            wanted = next((line for line in user.text.splitlines() if line.startswith(asks)), "")
             assert wanted, user.text
         if "Ảnh sản phẩm" in wanted:
             for i in range(3):

@@ -60,6 +60,7 @@ async def two_workers(
                 "HTTP_PORT": str(port),
                 "FILES_DIR": str(directory / "files"),
                 "PYTHONPATH": str(ROOT),
+                "PYTHONUNBUFFERED": "1",  # the "ready" line reaches the log at once
                 **(env_for(port) if env_for else {}),
             }
             log = (directory / f"worker{n}.log").open("wb")
@@ -70,8 +71,8 @@ async def two_workers(
             )
             bases.append(f"http://127.0.0.1:{port}")
         async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
-            for base, process in zip(bases, processes, strict=True):
-                await _until_up(http, base, process, directory)
+            for n, (base, process) in enumerate(zip(bases, processes, strict=True)):
+                await _until_up(http, base, process, directory, directory / f"worker{n}.log")
         yield bases
     finally:
         for process in processes:
@@ -85,7 +86,10 @@ async def two_workers(
                 await process.wait()
 
 
-async def _until_up(http: aiohttp.ClientSession, base: str, process: Any, directory: Path) -> None:
+async def _until_up(http: aiohttp.ClientSession, base: str, process: Any, directory: Path, log: Path) -> None:
+    """Until the worker has started every channel: the web chat answers as soon as the server
+    listens, but a Telegram webhook still answers 503 until its channel has started, so the line
+    `run` prints once everything is up is what counts."""
     async with asyncio.timeout(START_TIMEOUT):
         while True:
             if process.returncode is not None:
@@ -93,7 +97,7 @@ async def _until_up(http: aiohttp.ClientSession, base: str, process: Any, direct
                 raise AssertionError(f"a worker exited with {process.returncode}:\n{logs}")
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.get(base + "/api/chat/state") as resp:
-                    if resp.status == 200:
+                    if resp.status == 200 and "Ctrl+C to stop" in log.read_text(errors="replace"):  # noqa: ASYNC240
                         return
             await asyncio.sleep(0.2)
 

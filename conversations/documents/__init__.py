@@ -32,6 +32,7 @@ from conversations.documents.items import (
     open_item_ids,
     progress_line,
     show,
+    start,
     status,
 )
 from conversations.documents.step import handle
@@ -48,5 +49,6 @@ __all__ = [
     "progress_line",
     "receive_upload",
     "show",
+    "start",
     "status",
 ]

@@ -166,6 +166,21 @@ async def show(run: Run, head: str = "") -> None:
     run.say("\n".join(lines), choices)
 
 
+async def start(run: Run, head: str = "") -> None:
+    """Arriving at the checklist with nothing sent yet: the progress and the first document's
+    request in one message, instead of the whole list and a tap to pick the first item (the
+    list stays one button away)."""
+    if current_drop(run) is None and run.incoming.can_send_documents:
+        statuses = await status(run)
+        missing = [s for s in missing_required(statuses) if not s.locked]
+        if missing and not any(s.count or s.locked or s.comment for s in statuses):
+            run.set_data("upload_for", missing[0].item.id)
+            intro = head + progress_line(run, statuses) + "\n\n"
+            await ask_for_file(run, missing[0], head=intro)
+            return
+    await show(run, head)
+
+
 def button_label(run: Run, s: ItemStatus) -> str:
     """A document's button: ✅ done, 📎 still needed, ▫️ optional, with its file count if partial."""
     mark = "✅" if s.complete else ("📎" if s.item.required or s.flagged else "▫️")

@@ -23,6 +23,15 @@ FACILITY_KINDS = (
     Option("coop_union", N_("Union of cooperatives")),
     Option("coop_group", N_("Cooperative group")),
     Option("household", N_("Household business")),
+    Option("unregistered", N_("Individual artisan, not registered yet")),
+)
+
+REGISTER_FIRST = N_(
+    "To join a programme, an individual artisan registers first, for example as a household "
+    "business. Where: the one-stop desk of your commune or ward People's Committee. Bring: the "
+    "registration form (the desk has it) and the owner's citizen ID card; if family members run it "
+    "together, also their written agreement naming the owner. Meanwhile I keep your profile, and "
+    "once registered you change the type with /profile."
 )
 COMMUNE_KINDS = (
     Option("commune", N_("Commune (xã)")),
@@ -97,6 +106,13 @@ def _province(text: str) -> Result:
         return result
     # The validator's warning (an old name mapped to its new province) is kept for the user.
     return Valid(result.value.province.name, warning=result.warning, warning_values=result.warning_values)
+
+
+async def _kind_chosen(run: Run, value: Any) -> Transition:
+    """An unregistered artisan learns at once what to do, then finishes the profile."""
+    if value == "unregistered":
+        run.say(run.t(REGISTER_FIRST))
+    return None
 
 
 async def _province_chosen(run: Run, value: Any) -> Transition:
@@ -208,10 +224,12 @@ FLOW = Flow(
             label=N_("Type of facility"),
             prompt=N_("What type of facility is it?"),
             options=FACILITY_KINDS,
+            on_answer=_kind_chosen,
             help=N_(
                 "Look at the registration certificate: an enterprise has a business registration "
                 "certificate, a cooperative a cooperative registration, a household business a "
-                "household business registration issued by the commune."
+                "household business registration issued by the commune. If you work on your own "
+                "without any registration, choose “Individual artisan, not registered yet”."
             ),
         ),
         AskText(

@@ -6,11 +6,13 @@ condition to the YAML gets it asked in both without a code change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from conversations import rules
 from conversations.matching import number_in_phrase
-from conversations.programmes import Programme, Question
+from conversations.programmes import Programme, Question, placeholders
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, Option, Step
 from conversations.validators import Result
@@ -31,6 +33,29 @@ def _positive_amount(text: str) -> Result:
     return number_in_phrase(text, minimum=1)  # "khoảng 350 triệu", "300 triệu đồng"
 
 
+def _year(text: str) -> Result:
+    return number_in_phrase(text, minimum=1990, maximum=date.today().year)  # "năm 2021"
+
+
+def _plain(run: Run, value: Any) -> str:
+    return str(int(value))  # 2021, not 2.021
+
+
+def _prompt(programme: Programme, question: Question) -> str | Callable[[Run], str]:
+    """A prompt naming the level below the chosen round fills it in ("... cấp tỉnh ...")."""
+    if "lower_level" not in placeholders(question.prompt):
+        return question.prompt
+
+    def text(run: Run) -> str:
+        levels = programme.raw["levels"]
+        chosen = levels.get(run.answers.get("level"), {}).get("order", 0)
+        below = next((lv for lv in levels.values() if lv["order"] == chosen - 1), None)
+        name = run.t(below["label"]).lower() if below else "?"
+        return run.t(question.prompt, lower_level=name)
+
+    return text
+
+
 def steps_for(programme: Programme) -> list[Step]:
     steps: list[Step] = []
     for q in programme.questions:
@@ -38,7 +63,7 @@ def steps_for(programme: Programme) -> list[Step]:
             steps.append(
                 AskChoice(
                     id=q.id,
-                    prompt=q.prompt,
+                    prompt=_prompt(programme, q),
                     label=q.label,
                     options=tuple(
                         Option(o.value, o.label) for o in q.options
@@ -51,13 +76,13 @@ def steps_for(programme: Programme) -> list[Step]:
             steps.append(
                 AskText(
                     id=q.id,
-                    prompt=q.prompt,
+                    prompt=_prompt(programme, q),
                     label=q.label,
-                    validate=_positive_amount,
+                    validate=_year if q.kind == "year" else _positive_amount,
                     example=q.example,
                     help=q.help,
                     when=_condition(programme, q),
-                    display=_money,
+                    display=_plain if q.kind == "year" else _money,
                 )
             )
     return steps

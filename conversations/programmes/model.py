@@ -38,7 +38,7 @@ class FactSpec:
 FACILITY_FACTS: Mapping[str, FactSpec] = MappingProxyType(
     {
         "facility_kind": FactSpec(
-            "choice", ("enterprise", "cooperative", "coop_union", "coop_group", "household")
+            "choice", ("enterprise", "cooperative", "coop_union", "coop_group", "household", "unregistered")
         ),
         "province": FactSpec("text"),
         "province_is_city": FactSpec("bool"),
@@ -47,6 +47,14 @@ FACILITY_FACTS: Mapping[str, FactSpec] = MappingProxyType(
         "province_region": FactSpec("choice", ("north", "central", "south")),
     }
 )
+
+# Facts rules.effective_facts works out from answers, so a `when` can use a rule the data states
+# once (the certificate's validity) instead of an owner's guess ("is it still valid?").
+DERIVED_FACTS: Mapping[str, FactSpec] = MappingProxyType({"lower_cert_valid": FactSpec("bool")})
+
+# The only placeholder a question's prompt may hold: the level just below the chosen round, so
+# the owner is asked about the certificate that round needs by its name.
+PROMPT_PLACEHOLDERS = ("lower_level",)
 
 # The flows and rules.py rely on these ids; a province may add questions, not remove these.
 REQUIRED_QUESTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -73,8 +81,8 @@ class Option:
 class Question:
     id: str
     prompt: str  # msgid
-    kind: Literal["choice", "number"]
-    options: tuple[Option, ...]  # empty for number questions
+    kind: Literal["choice", "number", "year"]  # year: a calendar year, shown without thousands dots
+    options: tuple[Option, ...]  # empty for number and year questions
     when: Mapping[str, Any] | None = field(hash=False)  # ask only when it holds
     help: str | None  # msgid: the question explained differently, after three failed tries
     example: str | None  # msgid: a right answer to a number question
@@ -123,7 +131,7 @@ class Programme:
 
     def known_facts(self) -> dict[str, FactSpec]:
         """Every fact a `when` of this programme may name: the profile's and the questions' answers."""
-        return {**FACILITY_FACTS, **{q.id: spec_of(q) for q in self.questions}}
+        return {**FACILITY_FACTS, **DERIVED_FACTS, **{q.id: spec_of(q) for q in self.questions}}
 
 
 def normalise_province(name: str) -> str:
@@ -178,6 +186,6 @@ def facts_named(predicate: Mapping[str, Any] | None) -> set[str]:
 
 
 def spec_of(question: Question) -> FactSpec:
-    if question.kind == "number":
+    if question.kind in ("number", "year"):
         return FactSpec("number")
     return FactSpec("choice", tuple(o.value for o in question.options))

@@ -22,9 +22,11 @@ from conversations.programmes.model import (
     ACCEPT_KINDS,
     CHECK_OUTCOMES,
     COMBINATORS,
+    DERIVED_FACTS,
     FACILITY_FACTS,
     LEAF_OPERATORS,
     PROGRAMME_IDS,
+    PROMPT_PLACEHOLDERS,
     REQUIRED_QUESTIONS,
     SUPPORT_LEVEL_KEYS,
     Check,
@@ -73,7 +75,7 @@ class _Reader(FieldReader):
             self.support_raw(raw)
 
         questions = self.questions(self.seq(doc["questions"], "questions"))
-        facts = dict(FACILITY_FACTS)
+        facts = {**FACILITY_FACTS, **DERIVED_FACTS}
         for q in questions:
             facts[q.id] = spec_of(q)
         missing = [q for q in REQUIRED_QUESTIONS[programme_id] if q not in facts]
@@ -106,8 +108,8 @@ class _Reader(FieldReader):
             if qid in FACILITY_FACTS:
                 self.fail(join_path(path, "id"), f"{qid!r} is a facility profile fact, not a question")
             kind = q["kind"]
-            if kind not in ("choice", "number"):
-                self.fail(join_path(path, "kind"), f"must be choice or number; got {kind!r}")
+            if kind not in ("choice", "number", "year"):
+                self.fail(join_path(path, "kind"), f"must be choice, number or year; got {kind!r}")
             options: tuple[Option, ...] = ()
             if kind == "choice":
                 options = self.options(q.get("options"), join_path(path, "options"))
@@ -115,9 +117,15 @@ class _Reader(FieldReader):
                 self.fail(join_path(path, "options"), "a number question has no options")
             # Only profile facts and earlier questions: later answers do not exist yet when asking.
             when = self.predicate(q["when"], join_path(path, "when"), facts) if "when" in q else None
+            prompt = self.text(q["prompt"], join_path(path, "prompt"), fill=True)
+            for name in placeholders(prompt):
+                if name not in PROMPT_PLACEHOLDERS:
+                    self.fail(
+                        join_path(path, "prompt"), f"a prompt may only hold {{lower_level}}; got {{{name}}}"
+                    )
             question = Question(
                 id=qid,
-                prompt=self.text(q["prompt"], join_path(path, "prompt")),
+                prompt=prompt,
                 kind=kind,
                 options=options,
                 when=when,
