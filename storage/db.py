@@ -12,8 +12,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from storage.sqlite_inline import open_connection, set_inline
-
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 IMMEDIATE = "kc_sqlite_immediate"
 
@@ -47,24 +45,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-        @event.listens_for(engine.sync_engine, "do_connect")
-        def _connect(dialect, conn_rec, cargs, cparams):  # type: ignore[no-untyped-def]
-            cparams["async_creator_fn"] = open_connection  # see storage.sqlite_inline
-
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn):  # type: ignore[no-untyped-def]
             # Otherwise the driver's own behaviour: reads in autocommit, BEGIN before the first
             # write, which then waits for the lock under busy_timeout.
-            raw = conn.connection.dbapi_connection
-            set_inline(raw, False)
             if conn.get_execution_options().get(IMMEDIATE, False):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-                set_inline(raw, True)  # the write lock is ours: nothing below can wait for one
-
-        @event.listens_for(engine.sync_engine, "commit")
-        @event.listens_for(engine.sync_engine, "rollback")
-        def _end(conn):  # type: ignore[no-untyped-def]
-            set_inline(conn.connection.dbapi_connection, False)  # COMMIT may checkpoint: a thread's work
 
         return engine
     return create_async_engine(
