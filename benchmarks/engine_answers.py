@@ -8,12 +8,15 @@ gives the same 31 answers a real one gives; timings are per `Pipeline.handle` ca
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import event
 
 from conversations.dialogue import Dialogue
 from conversations.messages import Incoming
@@ -71,12 +74,20 @@ def _incoming(user: str, n: int, kind: str, value: str) -> Incoming:
 async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
     engine = create_engine(f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
     await migrate(engine)
+    statements = 0
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    statements_at_start = statements
     pipeline = Pipeline(
         session_factory(engine), Dialogue(programmes=load_programmes(), files=FileStore(workdir / "files"))
     )
     timings: list[float] = []
     users = -(-total_answers // len(SCRIPT))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for u in range(users):
         user = f"owner{u}"
         for n, (kind, value) in enumerate(SCRIPT):
@@ -87,7 +98,8 @@ async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
             timings.append(time.perf_counter() - t0)
             if not out or "sự cố" in out[0].text:
                 raise RuntimeError(f"step {n} of {user} failed: {out}")
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    counted = statements - statements_at_start
     await engine.dispose()
     quantiles = statistics.quantiles(timings, n=100)
     return {
@@ -96,6 +108,11 @@ async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
         "p99_ms": quantiles[98] * 1000,
         "mean_ms": statistics.fmean(timings) * 1000,
         "answers_per_s": len(timings) / elapsed,
+        # CPU of this process (every thread) per answer: on a shared machine the wall-clock
+        # figures above grow with the load, this one much less.
+        "cpu_ms_per_answer": cpu / len(timings) * 1000,
+        # SQL statements the driver ran (BEGIN/COMMIT are driver calls, not counted here).
+        "statements_per_answer": counted / len(timings),
     }
 
 
@@ -104,7 +121,9 @@ async def run(total_answers: int = 10_000) -> dict[str, float]:
         result = await measure(total_answers, Path(tmp))
     print(
         f"engine answers on SQLite: {result['answers']:.0f} answers, p50 {result['p50_ms']:.2f} ms, "
-        f"p99 {result['p99_ms']:.2f} ms, mean {result['mean_ms']:.2f} ms, {result['answers_per_s']:.0f} answers/s"
+        f"p99 {result['p99_ms']:.2f} ms, mean {result['mean_ms']:.2f} ms, {result['answers_per_s']:.0f} answers/s, "
+        f"{result['cpu_ms_per_answer']:.2f} ms CPU per answer, "
+        f"{result['statements_per_answer']:.2f} statements per answer (load {os.getloadavg()[0]:.1f})"
     )
     return result
 

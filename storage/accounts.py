@@ -71,6 +71,17 @@ async def release_turn(conn: AsyncConnection, channel: str, external_id: str) ->
 
 
 async def find_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
+    """The identity, from the session when this transaction already loaded it (every update's
+    `load_for_update` does, and the dialogue asks again for the menus shown): a query then would
+    return that same object, at the cost of a round trip on the hot path."""
+    for obj in session.identity_map.values():
+        if (
+            isinstance(obj, Identity)
+            and obj.channel == channel
+            and obj.external_id == external_id
+            and obj not in session.deleted
+        ):
+            return obj
     return await session.scalar(
         select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
     )
