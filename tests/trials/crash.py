@@ -21,7 +21,6 @@ import random
 import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -33,6 +32,8 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 30
+START_TIMEOUT = 120.0
+TRIAL_TIMEOUT = 600.0  # a trial that cannot finish fails, with the reason, instead of hanging CI
 # The apology (handlers' APOLOGY) says the message was not processed: the user types it again.
 NOT_PROCESSED = ("not processed", "chưa xử lý được")
 
@@ -92,18 +93,24 @@ class Bot:
             "FILES_DIR": str(self.workdir / "files"),
             "HTTP_PORT": str(self.port),
         }
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", cwd=self.workdir, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(400):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise RuntimeError("the bot did not start")
+        log = self.workdir / "bot.log"
+        with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=self.workdir, env=env,
+                stdout=sink, stderr=sink,
+            )  # fmt: skip
+        # A loaded machine may need many seconds to import and migrate; a bot that exited says why.
+        async with asyncio.timeout(START_TIMEOUT):
+            while True:
+                if self.process.returncode is not None:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"the bot exited with {self.process.returncode}:\n{tail}")
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                    writer.close()
+                    return
+                except OSError:
+                    await asyncio.sleep(0.05)
 
     async def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -192,8 +199,14 @@ async def one_trial(workdir: Path, rng: random.Random, figures: Figures) -> None
 
     kill_task = asyncio.create_task(killer())
     try:
-        cookies = await asyncio.gather(*users)
-        await kill_task
+        # The killer's failure (a bot that does not come back) ends the trial at once: its
+        # users would otherwise retry forever against a closed port.
+        async with asyncio.timeout(TRIAL_TIMEOUT):
+            *cookies, _ = await asyncio.gather(*users, kill_task)
+    except BaseException:
+        for task in [*users, kill_task]:
+            task.cancel()
+        raise
     finally:
         await bot.stop()
     figures.retried += len(retried)
