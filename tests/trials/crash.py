@@ -202,7 +202,7 @@ async def one_trial(workdir: Path, rng: random.Random, figures: Figures) -> None
         # The killer's failure (a bot that does not come back) ends the trial at once: its
         # users would otherwise retry forever against a closed port.
         async with asyncio.timeout(TRIAL_TIMEOUT):
-            *cookies, _ = await asyncio.gather(*users, kill_task)
+            cookies, _ = await asyncio.gather(asyncio.gather(*users), kill_task)
     except BaseException:
         for task in [*users, kill_task]:
             task.cancel()
