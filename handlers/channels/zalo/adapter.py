@@ -42,6 +42,7 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO, FileRef, Incoming, Outgoing, command_of
 from handlers import webhooks
+from handlers.channel_context import ChannelContext
 from handlers.channels.webchat.upload_page import UploadPage
 from handlers.channels.zalo.client import ZaloClient, ZaloError, ZaloSender, render, send_error
 from handlers.file_links import FileLinks
@@ -86,24 +87,7 @@ class ZaloConfig(Protocol):
     def public_base(self) -> str: ...
 
 
-class ZaloContext(Protocol):
-    """The part of bot.components.Context the factory uses."""
-
-    @property
-    def config(self) -> ZaloConfig: ...
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
-    @property
-    def pipeline(self) -> Runtime: ...
-    @property
-    def dialogue(self) -> Dialogue: ...
-    @property
-    def senders(self) -> dict[str, Sender]: ...
-    @property
-    def file_links(self) -> FileLinks | None: ...
-
-
-def zalo_component(context: ZaloContext) -> ZaloChannel | None:
+def zalo_component(context: ChannelContext[ZaloConfig]) -> ZaloChannel | None:
     """bot.components' factory: the channel when ZALO_BOT_TOKEN is set, its sender registered."""
     if not context.config.zalo_token:
         return None

@@ -30,6 +30,7 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO_OA, FileRef, Incoming, Outgoing, command_of
 from handlers import webhooks
+from handlers.channel_context import ChannelContext
 from handlers.channels.zalo_oa import webhook
 from handlers.channels.zalo_oa.client import OaApiError, OaClient, OaError
 from handlers.channels.zalo_oa.render import render
@@ -37,7 +38,7 @@ from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender, send_error
 from handlers.channels.zalo_oa.tokens import NoRefreshToken, TokenKeeper
 from handlers.file_links import FileLinks
 from handlers.runtime import Gone, Runtime
-from handlers.senders import Sender, SendError
+from handlers.senders import SendError
 from handlers.startup import StartRefused
 from storage import accounts, zalo_oa
 
@@ -74,22 +75,7 @@ class OaConfig(Protocol):
     def public_base(self) -> str: ...
 
 
-class OaContext(Protocol):
-    @property
-    def config(self) -> OaConfig: ...
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
-    @property
-    def pipeline(self) -> Runtime: ...
-    @property
-    def dialogue(self) -> Dialogue: ...
-    @property
-    def senders(self) -> dict[str, Sender]: ...
-    @property
-    def file_links(self) -> FileLinks | None: ...
-
-
-def zalo_oa_component(context: OaContext) -> ZaloOaChannel | None:
+def zalo_oa_component(context: ChannelContext[OaConfig]) -> ZaloOaChannel | None:
     """bot.components' factory: the channel when ZALO_OA_APP_ID and ZALO_OA_SECRET_KEY are set."""
     config = context.config
     if not (config.zalo_oa_app_id and config.zalo_oa_secret_key):
