@@ -85,7 +85,8 @@ class Dialogue:
             command: str | None = INTENT_COMMANDS[intent]
             args = ""
         else:
-            run.incoming = self._resolve_typed_choice(run, await self.shown_menu(run))
+            if self._typed(run.incoming):  # a tap or a command needs no menu to resolve against
+                run.incoming = self._resolve_typed_choice(run, await self.shown_menu(run))
             command, args = self._command_of(run.incoming)
         if command is not None:
             if account.handover_at is not None:
@@ -141,10 +142,14 @@ class Dialogue:
         if application is not None and application.facility_id == run.facility.id:
             run.application = application
 
+    @staticmethod
+    def _typed(incoming: Incoming) -> bool:
+        return incoming.text is not None and not (incoming.command or incoming.choice)
+
     def _resolve_typed_choice(self, run: Run, remembered: list[list[str]]) -> Incoming:
         """On channels without buttons people answer menus with "2" or the option's words."""
         incoming = run.incoming
-        if incoming.text is None or incoming.command or incoming.choice:
+        if incoming.text is None or not self._typed(incoming):
             return incoming
         found = self.engine.current(run)
         typed = incoming.text.strip().rstrip(".)")

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
 
 from storage.db import execute_dml, insert_for
-from storage.models import Account, ConversationState, DeadLetter, Facility, Identity, ProcessedUpdate, utcnow
+from storage.models import (
+    Account,
+    Application,
+    ConversationState,
+    DeadLetter,
+    Facility,
+    Identity,
+    ProcessedUpdate,
+    utcnow,
+)
+from storage.outbox import NEWEST_SENT, OutboxMessage
+
+HELD = "kc_held"  # session.info key: rows loaded ahead of their use, referenced until the session ends
 
 
 class DuplicateUpdate(Exception):
@@ -135,19 +147,32 @@ async def load_for_update(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[Account, Identity, ConversationState]:
     """Everything an update needs about its sender, in one query for a known user: identity,
-    account, profile and conversation state, the state row locked on PostgreSQL (FOR UPDATE OF
-    that table only). A newcomer gets their rows created."""
+    account, profile, conversation state, the open draft the state names (left in the session,
+    where `session.get` finds it without asking again) and when the newest outbox message to
+    this identity was sent (`outbox.newest_menu_sent` skips its query when that is older than
+    the menu the user saw last). The state row is locked on PostgreSQL (FOR UPDATE OF that table
+    only). A newcomer gets their rows created."""
+    newest_sent = (
+        select(func.max(OutboxMessage.sent_at))
+        .where(OutboxMessage.identity_id == Identity.id, OutboxMessage.status == "sent")
+        .correlate(Identity)
+        .scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(Identity, Account, ConversationState)
+            select(Identity, Account, ConversationState, Application, newest_sent)
             .join(Account, Identity.account_id == Account.id)
             .join(ConversationState, ConversationState.account_id == Account.id)
+            .outerjoin(Application, Application.id == ConversationState.data["application_id"].as_integer())
             .options(joinedload(Account.facility))
             .where(Identity.channel == channel, Identity.external_id == external_id)
             .with_for_update(of=ConversationState)
         )
     ).first()
     if row is not None:
+        session.info.setdefault(NEWEST_SENT, {})[row[0].id] = row[4]
+        if row[3] is not None:  # the identity map holds objects weakly: kept for the transaction
+            session.info.setdefault(HELD, []).append(row[3])
         return row[1], row[0], row[2]
     account, identity = await get_or_create_account(session, channel, external_id)
     return account, identity, await locked_state(session, account.id)
