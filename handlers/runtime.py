@@ -41,6 +41,7 @@ from conversations import filecheck
 from conversations.dialogue import Dialogue
 from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
 from conversations.messages import Incoming, Outgoing
+from handlers.group_commit import GroupCommit
 from handlers.senders import Refused, RetryAfter, SendError, Unreachable
 from storage import accounts
 from storage.db import claim_writer
@@ -196,6 +197,7 @@ class Pipeline:
         *,
         default_locale: str = DEFAULT_LOCALE,
         engine_slots: int | None = None,
+        group_commit: bool | None = None,
     ) -> None:
         self.sessions = sessions
         self.dialogue = dialogue
@@ -210,6 +212,11 @@ class Pipeline:
         # Turns held across processes at once, each on a connection of its own: well under the
         # pool (20), so a holder always finds the one more connection its work needs.
         self._held_turns = asyncio.Semaphore(HELD_TURNS)
+        # SQLite's one writer takes the users waiting together in one transaction (see the
+        # module's docstring); PostgreSQL runs their transactions side by side instead.
+        if group_commit is None:
+            group_commit = engine is not None and engine.dialect.name == "sqlite"
+        self._group = GroupCommit(sessions, self._apply, self._slot) if group_commit else None
 
     def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
         return self._turn(channel, user_id, across_processes)
@@ -267,21 +274,25 @@ class Pipeline:
         async with self.turn(incoming.channel, incoming.user_id):
             incoming = await self._prefetch(incoming)
             try:
+                if self._group is not None:
+                    return await self._group.submit(incoming)
                 async with self._slot(), self.sessions() as session, session.begin():
                     await claim_writer(session)
-                    # Before anything is read: another worker handling this user waits here, so
-                    # dedupe, account creation and the state all see what it committed.
-                    await accounts.lock_user(session, incoming.channel, incoming.user_id)
-                    await accounts.mark_processed(session, incoming.channel, incoming.update_id)
-                    account, _, state = await accounts.load_for_update(
-                        session, incoming.channel, incoming.user_id
-                    )
-                    return await self.dialogue.handle(session, account, state, incoming)
+                    return await self._apply(session, incoming)
             except accounts.DuplicateUpdate:
                 return []
             except Exception as exc:
                 await self.failed(incoming.channel, incoming.update_id, exc)
                 return [Outgoing(text=await self.apology(incoming.channel, incoming.user_id))]
+
+    async def _apply(self, session: AsyncSession, incoming: Incoming) -> list[Outgoing]:
+        """One update inside a transaction that holds the write lock (alone, or in a group)."""
+        # Before anything is read: another worker handling this user waits here, so dedupe,
+        # account creation and the state all see what it committed.
+        await accounts.lock_user(session, incoming.channel, incoming.user_id)
+        await accounts.mark_processed(session, incoming.channel, incoming.update_id)
+        account, _, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
+        return await self.dialogue.handle(session, account, state, incoming)
 
     async def first_delivery(self, channel: str, update_id: str) -> bool:
         try:

@@ -1,0 +1,116 @@
+"""Group commit: SQLite's single writer applies the updates of different users that are waiting
+together in one transaction, and each user's replies are released only once it has committed.
+
+Why: SQLite lets one transaction write at a time, so a burst of users queued for the write lock
+one by one, each paying for its own BEGIN IMMEDIATE, COMMIT and session, every one a hand-off
+to the driver's thread. Here whoever is waiting when the writer comes round goes in the next
+transaction (at most MAX_BATCH): a quiet moment gives a batch of one, a burst a batch of many,
+and nobody is held back to wait for company.
+
+One user never has two updates in a batch: `Pipeline.handle` submits inside that user's turn and
+waits for the commit, so their next update cannot arrive before. When one update of a batch
+fails (the dialogue raises, a constraint breaks at flush), the whole transaction rolls back and
+every update of it is applied again on its own: only the broken one gets its dead letter and
+apology, and the others are answered as if they had never met it. A redelivered update
+(`DuplicateUpdate`) wrote nothing and is simply answered with nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from conversations.messages import Incoming, Outgoing
+from storage.accounts import DuplicateUpdate
+from storage.db import claim_writer
+
+MAX_BATCH = 64  # updates in one transaction: a long batch delays its first user's reply
+
+Apply = Callable[[AsyncSession, Incoming], Awaitable[list[Outgoing]]]
+
+
+@dataclass
+class _Waiting:
+    incoming: Incoming
+    done: asyncio.Future[list[Outgoing]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def settle(self, outcome: list[Outgoing] | BaseException) -> None:
+        if self.done.done():  # the caller gave up (cancelled at shutdown): nobody to tell
+            return
+        if isinstance(outcome, BaseException):
+            self.done.set_exception(outcome)
+        else:
+            self.done.set_result(outcome)
+
+
+class GroupCommit:
+    """`await submit(incoming)`: the update applied by `apply` in a transaction shared with the
+    other users waiting at the time; its replies once that transaction has committed. Raises
+    what applying it alone raised (`DuplicateUpdate` for a redelivery)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        apply: Apply,
+        slot: Callable[[], AbstractAsyncContextManager[None]],
+        *,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._sessions = sessions
+        self._apply = apply
+        self._slot = slot  # the pipeline's writer slot, shared with adapters' small transactions
+        self._max_batch = max_batch
+        self._waiting: list[_Waiting] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions committed or tried, for tests and benchmarks
+
+    async def submit(self, incoming: Incoming) -> list[Outgoing]:
+        waiting = _Waiting(incoming)
+        self._waiting.append(waiting)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await waiting.done
+
+    async def _write(self) -> None:
+        """Runs while anybody waits: each turn takes everybody waiting (up to MAX_BATCH)."""
+        batch: list[_Waiting] = []
+        try:
+            while self._waiting:
+                batch = [w for w in self._waiting[: self._max_batch] if not w.done.done()]
+                del self._waiting[: self._max_batch]
+                if batch:
+                    await self._commit(batch)
+                batch = []
+        except BaseException as exc:  # cancelled (shutdown): nobody is left waiting forever
+            for waiting in [*batch, *self._waiting]:
+                waiting.settle(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+            self._waiting.clear()
+            raise
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        outcomes: list[list[Outgoing] | BaseException] = []
+        self.batches += 1
+        try:
+            async with self._slot(), self._sessions() as session, session.begin():
+                await claim_writer(session)
+                for waiting in batch:
+                    try:
+                        outcomes.append(await self._apply(session, waiting.incoming))
+                    except DuplicateUpdate as duplicate:  # it wrote nothing: the others go on
+                        outcomes.append(duplicate)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].settle(exc)
+                return
+            # Which one broke it is not knowable from here: each alone, so only that one fails.
+            for waiting in batch:
+                await self._commit([waiting])
+            return
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            waiting.settle(outcome)
