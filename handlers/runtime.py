@@ -216,7 +216,7 @@ class Pipeline:
         # module's docstring); PostgreSQL runs their transactions side by side instead.
         if group_commit is None:
             group_commit = engine is not None and engine.dialect.name == "sqlite"
-        self._group = GroupCommit(sessions, self._apply, self._slot) if group_commit else None
+        self.writer = GroupCommit(sessions, self._apply, self._slot) if group_commit else None
 
     def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
         return self._turn(channel, user_id, across_processes)
@@ -274,8 +274,8 @@ class Pipeline:
         async with self.turn(incoming.channel, incoming.user_id):
             incoming = await self._prefetch(incoming)
             try:
-                if self._group is not None:
-                    return await self._group.submit(incoming)
+                if self.writer is not None:
+                    return await self.writer.submit(incoming)
                 async with self._slot(), self.sessions() as session, session.begin():
                     await claim_writer(session)
                     return await self._apply(session, incoming)
