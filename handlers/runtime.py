@@ -7,16 +7,24 @@ Done once here (the middleware idea of aiogram) so no channel adapter can forget
 adapter parses its platform's updates into `Incoming`, renders `Outgoing`, and calls `Runtime`.
 
 The hot path, per update (`Pipeline.handle`; measured by benchmarks/inbound_peers.py and
-benchmarks/engine_answers.py): text cleaned and a file fetched before any transaction; then one
-transaction of at most 7 statements on SQLite: BEGIN IMMEDIATE (the write lock, waited for in
-aiosqlite's thread), INSERT the update id (dedupe), one SELECT of identity, account, profile and
-state, the open draft's SELECT when there is one, the newest menu sent (outbox), UPDATE of the
-draft when it changed and of the state, COMMIT. Each statement is a hand-off to aiosqlite's worker
-thread (measured: most of an update's time on a loaded machine; running them on the loop's
-thread once the write lock is held was tried and left out, since it relied on aiosqlite's
-private API); the identity is asked for again from the session, not the database
-(storage.accounts.find_identity). The
-replies are sent after the commit: an answer the user sees is already durable.
+benchmarks/engine_answers.py):
+1. Before any transaction: the text cleaned, a file fetched, the user's turn taken (one user's
+   updates one at a time, in arrival order; different users side by side).
+2. On SQLite, group commit (handlers/group_commit.py): the update joins the users waiting for
+   the single writer; the writer takes all of them (up to 64) into one transaction: BEGIN
+   IMMEDIATE once, then for each update `_apply`, then one COMMIT. A failure rolls the batch
+   back and applies its updates one by one, so only the broken one is dead-lettered. On
+   PostgreSQL each update has its own transaction, many side by side (row and advisory locks).
+3. `_apply`, per update, 3 to 5 statements: INSERT the update id (dedupe: a redelivery stops
+   here, having written nothing); one SELECT of identity, account, profile, state, the open
+   draft and when the newest outbox message was sent (so the newest-menu query runs only when
+   a notice came after the menu the user saw); the dialogue (no statement of its own on most
+   steps); at flush, UPDATE of the draft when it changed and of the state.
+4. After COMMIT, the replies go out: an answer the user sees is already durable.
+Each statement is 3 or 4 hand-offs to aiosqlite's worker thread (cursor, execute, fetch,
+close), the main cost per update on a loaded machine, hence fewer statements and one BEGIN and
+COMMIT per batch. Running statements on the loop's thread was tried and left out (it relied on
+aiosqlite's private API and would block the loop on a long statement).
 
 Logging policy, for every channel: a log line names the channel, the update id and the type and
 place of an exception; never what a user wrote, their name, their platform id or an exception's
