@@ -30,7 +30,9 @@ from storage.db import claim_writer
 
 MAX_BATCH = 64  # updates in one transaction: a long batch delays its first user's reply
 
-Apply = Callable[[AsyncSession, Incoming], Awaitable[list[Outgoing]]]
+# Applies updates of different users in the caller's transaction, in order; for each, its replies
+# or `DuplicateUpdate` (a redelivery, which wrote nothing). Anything else raised breaks the batch.
+ApplyMany = Callable[[AsyncSession, list[Incoming]], Awaitable[list[list[Outgoing] | DuplicateUpdate]]]
 
 
 @dataclass
@@ -50,14 +52,14 @@ class _Waiting:
 
 
 class GroupCommit:
-    """`await submit(incoming)`: the update applied by `apply` in a transaction shared with the
-    other users waiting at the time; its replies once that transaction has committed. Raises
+    """`await submit(incoming)`: the update applied by `apply` (with the others waiting at the
+    time, in one transaction); its replies once that transaction has committed. Raises
     what applying it alone raised (`DuplicateUpdate` for a redelivery)."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        apply: Apply,
+        apply: ApplyMany,
         slot: Callable[[], AbstractAsyncContextManager[None]],
         *,
         max_batch: int = MAX_BATCH,
@@ -94,16 +96,11 @@ class GroupCommit:
             raise
 
     async def _commit(self, batch: list[_Waiting]) -> None:
-        outcomes: list[list[Outgoing] | BaseException] = []
         self.batches += 1
         try:
             async with self._slot(), self._sessions() as session, session.begin():
                 await claim_writer(session)
-                for waiting in batch:
-                    try:
-                        outcomes.append(await self._apply(session, waiting.incoming))
-                    except DuplicateUpdate as duplicate:  # it wrote nothing: the others go on
-                        outcomes.append(duplicate)
+                outcomes = await self._apply(session, [waiting.incoming for waiting in batch])
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].settle(exc)

@@ -12,14 +12,16 @@ benchmarks/engine_answers.py):
    updates one at a time, in arrival order; different users side by side).
 2. On SQLite, group commit (handlers/group_commit.py): the update joins the users waiting for
    the single writer; the writer takes all of them (up to 64) into one transaction: BEGIN
-   IMMEDIATE once, then for each update `_apply`, then one COMMIT. A failure rolls the batch
-   back and applies its updates one by one, so only the broken one is dead-lettered. On
-   PostgreSQL each update has its own transaction, many side by side (row and advisory locks).
-3. `_apply`, per update, 3 to 5 statements: INSERT the update id (dedupe: a redelivery stops
-   here, having written nothing); one SELECT of identity, account, profile, state, the open
-   draft and when the newest outbox message was sent (so the newest-menu query runs only when
-   a notice came after the menu the user saw); the dialogue (no statement of its own on most
-   steps); at flush, UPDATE of the draft when it changed and of the state.
+   IMMEDIATE, the batch's dedupe in one INSERT .. RETURNING, the known senders in one SELECT
+   (identity, account, profile, state, open draft, when the newest outbox message was sent),
+   each update through the dialogue in turn (a newcomer's rows created then), one flush whose
+   UPDATEs of states and drafts go out as one executemany per table, one COMMIT: about 1.4
+   statements per update at 50 users (5 alone). A failure rolls the batch back and applies its
+   updates one by one, so only the broken one is dead-lettered and apologised to.
+3. On PostgreSQL each update has its own transaction (`_apply`), many side by side: the
+   advisory lock of the user, the dedupe INSERT, the same sender SELECT with the state row
+   locked, the dialogue, the UPDATEs, COMMIT. The newest-menu query runs only when a notice
+   came after the menu the user saw, the draft's SELECT never (it came with the state).
 4. After COMMIT, the replies go out: an answer the user sees is already durable.
 Each statement is 3 or 4 hand-offs to aiosqlite's worker thread (cursor, execute, fetch,
 close), the main cost per update on a loaded machine, hence fewer statements and one BEGIN and
@@ -224,7 +226,7 @@ class Pipeline:
         # module's docstring); PostgreSQL runs their transactions side by side instead.
         if group_commit is None:
             group_commit = engine is not None and engine.dialect.name == "sqlite"
-        self.writer = GroupCommit(sessions, self._apply, self._slot) if group_commit else None
+        self.writer = GroupCommit(sessions, self._apply_many, self._slot) if group_commit else None
 
     def turn(self, channel: str, user_id: str, *, across_processes: bool = False) -> Any:
         return self._turn(channel, user_id, across_processes)
@@ -301,6 +303,27 @@ class Pipeline:
         await accounts.mark_processed(session, incoming.channel, incoming.update_id)
         account, _, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
         return await self.dialogue.handle(session, account, state, incoming)
+
+    async def _apply_many(
+        self, session: AsyncSession, batch: list[Incoming]
+    ) -> list[list[Outgoing] | accounts.DuplicateUpdate]:
+        """A group commit's updates (different users, SQLite's one writer): their dedupe in one
+        statement and their senders in one query, then each through the dialogue in turn."""
+        fresh = await accounts.mark_processed_many(session, [(i.channel, i.update_id) for i in batch])
+        known = await accounts.load_many(session, [(i.channel, i.user_id) for i in batch])
+        outcomes: list[list[Outgoing] | accounts.DuplicateUpdate] = []
+        for incoming in batch:
+            key = (incoming.channel, incoming.update_id)
+            if key not in fresh:
+                outcomes.append(accounts.DuplicateUpdate(incoming.update_id))
+                continue
+            fresh.discard(key)  # the same update twice in one batch: the second is a redelivery
+            sender = known.get((incoming.channel, incoming.user_id))
+            if sender is None:  # a newcomer: their rows created now
+                sender = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
+            account, _, state = sender
+            outcomes.append(await self.dialogue.handle(session, account, state, incoming))
+        return outcomes
 
     async def first_delivery(self, channel: str, update_id: str) -> bool:
         try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Row, Select, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
@@ -143,39 +145,89 @@ async def _create_account(session: AsyncSession, channel: str, external_id: str)
     return account, identity
 
 
-async def load_for_update(
-    session: AsyncSession, channel: str, external_id: str
-) -> tuple[Account, Identity, ConversationState]:
-    """Everything an update needs about its sender, in one query for a known user: identity,
-    account, profile, conversation state, the open draft the state names (left in the session,
-    where `session.get` finds it without asking again) and when the newest outbox message to
-    this identity was sent (`outbox.newest_menu_sent` skips its query when that is older than
-    the menu the user saw last). The state row is locked on PostgreSQL (FOR UPDATE OF that table
-    only). A newcomer gets their rows created."""
+Sender = tuple[Account, Identity, ConversationState]
+
+
+def _senders() -> Select[Identity, Account, ConversationState, Application, datetime | None]:
+    """Identity, account, profile, conversation state, the open draft the state names, and when
+    the newest outbox message to the identity was sent: all an update reads about its sender."""
     newest_sent = (
         select(func.max(OutboxMessage.sent_at))
         .where(OutboxMessage.identity_id == Identity.id, OutboxMessage.status == "sent")
         .correlate(Identity)
         .scalar_subquery()
     )
+    return (
+        select(Identity, Account, ConversationState, Application, newest_sent)
+        .join(Account, Identity.account_id == Account.id)
+        .join(ConversationState, ConversationState.account_id == Account.id)
+        .outerjoin(Application, Application.id == ConversationState.data["application_id"].as_integer())
+        .options(joinedload(Account.facility))
+    )
+
+
+def _keep(
+    session: AsyncSession, row: Row[Identity, Account, ConversationState, Application, datetime | None]
+) -> Sender:
+    session.info.setdefault(NEWEST_SENT, {})[row[0].id] = row[4]
+    if row[3] is not None:  # the identity map holds objects weakly: kept for the transaction
+        session.info.setdefault(HELD, []).append(row[3])
+    return row[1], row[0], row[2]
+
+
+async def load_for_update(session: AsyncSession, channel: str, external_id: str) -> Sender:
+    """Everything an update needs about its sender, in one query for a known user (`_senders`):
+    the open draft is left in the session, where `session.get` finds it without asking again,
+    and `outbox.newest_menu_sent` skips its query when nothing was sent after the menu the user
+    saw last. The state row is locked on PostgreSQL (FOR UPDATE OF that table only). A newcomer
+    gets their rows created."""
     row = (
         await session.execute(
-            select(Identity, Account, ConversationState, Application, newest_sent)
-            .join(Account, Identity.account_id == Account.id)
-            .join(ConversationState, ConversationState.account_id == Account.id)
-            .outerjoin(Application, Application.id == ConversationState.data["application_id"].as_integer())
-            .options(joinedload(Account.facility))
+            _senders()
             .where(Identity.channel == channel, Identity.external_id == external_id)
             .with_for_update(of=ConversationState)
         )
     ).first()
     if row is not None:
-        session.info.setdefault(NEWEST_SENT, {})[row[0].id] = row[4]
-        if row[3] is not None:  # the identity map holds objects weakly: kept for the transaction
-            session.info.setdefault(HELD, []).append(row[3])
-        return row[1], row[0], row[2]
+        return _keep(session, row)
     account, identity = await get_or_create_account(session, channel, external_id)
     return account, identity, await locked_state(session, account.id)
+
+
+async def load_many(
+    session: AsyncSession, senders: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Sender]:
+    """`load_for_update` for the known users among many (channel, external id), one query per
+    channel: for a group commit under SQLite's single writer, which needs no row locks.
+    Newcomers are missing from the answer; `load_for_update` creates them."""
+    by_channel: dict[str, set[str]] = {}
+    for channel, external_id in senders:
+        by_channel.setdefault(channel, set()).add(external_id)
+    found: dict[tuple[str, str], Sender] = {}
+    for channel, ids in by_channel.items():
+        rows = await session.execute(
+            _senders().where(Identity.channel == channel, Identity.external_id.in_(sorted(ids)))
+        )
+        for row in rows:
+            found[(channel, row[0].external_id)] = _keep(session, row)
+    return found
+
+
+async def mark_processed_many(
+    session: AsyncSession, updates: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """`mark_processed` for many (channel, update id) in one statement; returns those seen for
+    the first time (the others are redeliveries). SQLite 3.35+ and PostgreSQL (RETURNING)."""
+    if not updates:
+        return set()
+    at = utcnow()
+    stmt = (
+        insert_for(session)(ProcessedUpdate)
+        .values([{"channel": c, "update_id": u, "at": at} for c, u in dict.fromkeys(updates)])
+        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+        .returning(ProcessedUpdate.channel, ProcessedUpdate.update_id)
+    )
+    return {(c, u) for c, u in (await session.execute(stmt)).all()}
 
 
 async def locked_state(session: AsyncSession, account_id: int) -> ConversationState:
