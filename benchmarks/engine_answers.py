@@ -2,7 +2,9 @@
 validation, durable save, reply) for real answers of onboarding and the application form.
 
 Run: `python -m benchmarks.engine_answers [answers]` (default 10,000). Each simulated owner
-gives the same 31 answers a real one gives; timings are per `Pipeline.handle` call.
+gives the same 31 answers a real one gives; timings are per `Pipeline.handle` call, one owner
+after another. Then 50 owners answer at once (group commit at work): throughput, CPU and
+statements per answer.
 """
 
 from __future__ import annotations
@@ -116,14 +118,54 @@ async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
     }
 
 
-async def run(total_answers: int = 10_000) -> dict[str, float]:
+async def measure_together(users: int, workdir: Path) -> dict[str, float]:
+    """`users` owners answering at once, each their script in order: what an answer costs when
+    SQLite's writer commits the users waiting together (handlers/group_commit.py)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{workdir / 'together.db'}")
+    await migrate(engine)
+    statements = 0
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    pipeline = Pipeline(
+        session_factory(engine), Dialogue(programmes=load_programmes(), files=FileStore(workdir / "files"))
+    )
+
+    async def owner(user: str) -> None:
+        for n, (kind, value) in enumerate(SCRIPT):
+            out = await pipeline.handle(_incoming(user, n, kind, value))
+            if not out or "sự cố" in out[0].text:
+                raise RuntimeError(f"step {n} of {user} failed: {out}")
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(owner(f"together{u}") for u in range(users)))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    await engine.dispose()
+    answers = users * len(SCRIPT)
+    return {
+        "together_answers_per_s": answers / elapsed,
+        "together_cpu_ms_per_answer": cpu / answers * 1000,
+        "together_statements_per_answer": statements / answers,
+    }
+
+
+async def run(total_answers: int = 10_000, together: int = 50) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         result = await measure(total_answers, Path(tmp))
+        result |= await measure_together(together, Path(tmp))
     print(
         f"engine answers on SQLite: {result['answers']:.0f} answers, p50 {result['p50_ms']:.2f} ms, "
         f"p99 {result['p99_ms']:.2f} ms, mean {result['mean_ms']:.2f} ms, {result['answers_per_s']:.0f} answers/s, "
         f"{result['cpu_ms_per_answer']:.2f} ms CPU per answer, "
         f"{result['statements_per_answer']:.2f} statements per answer (load {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"{together} owners at once: {result['together_answers_per_s']:.0f} answers/s, "
+        f"{result['together_cpu_ms_per_answer']:.2f} ms CPU per answer, "
+        f"{result['together_statements_per_answer']:.2f} statements per answer"
     )
     return result
 
