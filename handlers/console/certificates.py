@@ -16,11 +16,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from conversations.i18n import N_
-from conversations.outreach.export import xlsx_bytes
 from conversations.staff import importer
 from conversations.staff.access import REVIEW_ROLES
 from conversations.staff.certificates import level_label, record, today
 from conversations.staff.desk import dossier_in_scope
+from handlers.console import workbooks
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
 from handlers.console.exports import xlsx_response
@@ -165,8 +165,8 @@ async def export(desk: Desk) -> web.StreamResponse:
         ]
         for c in found
     ]
-    data = await asyncio.to_thread(
-        xlsx_bytes, t(N_("Certificates")), [t(h) for h in HEADERS], rows, [32, 14, 28, 14, 18, 12, 12, 30, 14]
+    data = await workbooks.workbook(
+        t(N_("Certificates")), [t(h) for h in HEADERS], rows, [32, 14, 28, 14, 18, 12, 12, 30, 14]
     )
     return xlsx_response(data, "chung-nhan.xlsx")
 

@@ -7,18 +7,16 @@ certificates expiring per quarter. Weeks and quarters are counted in the configu
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import timedelta
 
 from aiohttp import web
 
 from conversations.i18n import N_
-from conversations.outreach.export import xlsx_bytes
 from conversations.staff import dossier
 from conversations.staff.access import ANY_ROLE
 from conversations.staff.review import status_label
-from handlers.console import charts
+from handlers.console import charts, workbooks
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
 from handlers.console.exports import xlsx_response
@@ -125,7 +123,7 @@ async def stats_xlsx(desk: Desk) -> web.StreamResponse:
     found = next((table for table, _ in await tables(desk) if table.key == key), None)
     if found is None:
         raise web.HTTPNotFound()
-    data = await asyncio.to_thread(xlsx_bytes, found.title, found.headers, found.rows, [40] + [16] * 8)
+    data = await workbooks.workbook(found.title, found.headers, found.rows, [40] + [16] * 8)
     return xlsx_response(data, f"thong-ke-{key}.xlsx")
 
 
