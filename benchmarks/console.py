@@ -9,12 +9,17 @@ the process's CPU time over all its threads, database thread included (about wha
 would be on an idle machine; the benchmark machine is shared). During the export a ticker measures the longest stall of the event loop, i.e.
 how long the web chat would wait behind it.
 
+The statistics are measured cold (their short-lived memory emptied before each request, as after
+any change staff would see) and kept. A 20,000-row certificate import through the console's
+streamed import: time, and the loop's longest stall.
+
 Run: `python -m benchmarks console`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -162,7 +167,7 @@ async def _console(
     dialogue = Dialogue(
         programmes=load_programmes(), files=FileStore(path.parent / "files"), clock=lambda: NOW
     )
-    app = web.Application(middlewares=[timed])
+    app = web.Application(middlewares=[timed], client_max_size=20 * 1024 * 1024)  # as bot.assembly allows
     setup_console(app, sessions=sessions, dialogue=dialogue, public_base_url="http://127.0.0.1")
     client = TestClient(TestServer(app, host="127.0.0.1"), cookie_jar=aiohttp.CookieJar(unsafe=True))
     await client.start_server()
@@ -217,6 +222,49 @@ async def _stall_during(work: Awaitable[object]) -> tuple[object, float]:
         done = True
         await ticker
     return result, worst
+
+
+IMPORT_ROWS = 20_000
+
+
+def _certificate_list(rows: int) -> bytes:
+    lines = ["Tên cơ sở,Mã số thuế,Sản phẩm,Cấp,Số giấy chứng nhận,Ngày cấp,Cơ quan cấp,Tỉnh"]
+    lines += [
+        f"Cơ sở số {n},,{PRODUCTS[n % len(PRODUCTS)]},tỉnh,{n}/GCN-HY,15/09/2025,UBND tỉnh Hưng Yên,Hưng Yên"
+        for n in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def _import_figures(client: TestClient, timings: list[float], cpu: list[float]) -> list[Figure]:
+    """A 20,000-row certificate list through the console's streamed import: time, CPU, the loop's
+    longest stall, and how many progress lines the page received."""
+    import re
+
+    page = await (await client.get("/staff/certificates")).text()
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found
+    form = aiohttp.FormData()
+    form.add_field("csrf", found.group(1))
+    form.add_field("file", _certificate_list(IMPORT_ROWS), filename="ds.csv", content_type="text/csv")
+
+    async def send() -> list[str]:
+        resp = await client.post(
+            "/staff/certificates/import", data=form, headers={"Accept": "application/x-ndjson"}
+        )
+        return (await resp.text()).splitlines()
+
+    timings.clear()
+    cpu.clear()
+    lines, stall = await _stall_during(send())
+    assert isinstance(lines, list)
+    assert '"ok": true' in lines[-1], lines[-1][:200]
+    note = f"{len(lines) - 1} progress lines"
+    return [
+        Figure("certificate import, 20,000 rows: time", timings[-1] * 1000, "ms", note),
+        Figure("certificate import, 20,000 rows: CPU", cpu[-1] * 1000, "ms", "all threads"),
+        Figure("certificate import, 20,000 rows: longest loop stall", stall * 1000, "ms"),
+    ]
 
 
 def _peak_rss() -> int:
@@ -294,6 +342,7 @@ async def run() -> list[Figure]:
                     f"export worker process; {idle / 1024:.0f} MiB before the first export",
                 )
             )
+            figures += await _import_figures(client, timings, cpu)
         finally:
             await close()
 
@@ -304,21 +353,45 @@ async def run() -> list[Figure]:
         cpu.clear()
         client, close = await _console(path, timings, cpu)
         try:
-            for _ in range(5):
+            from storage import console_stats
+
+            for _ in range(5):  # cold: as after any change a staff member would see
+                console_stats._KEPT.clear()
                 resp = await client.get("/staff/stats")
                 assert resp.status == 200
                 await resp.read()
+            cold, cold_cpu = list(timings), list(cpu)
+            timings.clear()
+            cpu.clear()
+            for _ in range(5):  # kept: nothing changed since the last view
+                await (await client.get("/staff/stats")).read()
             figures.append(
-                Figure("stats page, 100,000 applications: max wall", max(timings) * 1000, "ms", "goal ≤ 1000")
+                Figure(
+                    "stats page, 100,000 applications: max wall", max(cold) * 1000, "ms", "goal ≤ 1000; cold"
+                )
             )
             figures.append(
                 Figure(
-                    "stats page, 100,000 applications: median wall", statistics.median(timings) * 1000, "ms"
+                    "stats page, 100,000 applications: median wall",
+                    statistics.median(cold) * 1000,
+                    "ms",
+                    "cold",
                 )
             )
-            figures.append(Figure("stats page, 100,000 applications: max CPU", max(cpu) * 1000, "ms"))
+            figures.append(
+                Figure("stats page, 100,000 applications: max CPU", max(cold_cpu) * 1000, "ms", "cold")
+            )
+            figures.append(
+                Figure(
+                    "stats page, 100,000 applications: median wall, kept",
+                    statistics.median(timings) * 1000,
+                    "ms",
+                    f"figures kept; CPU {statistics.median(cpu) * 1000:.1f} ms",
+                )
+            )
         finally:
             await close()
+        figures.append(Figure("load average during the run", os.getloadavg()[0], "", "1 min, 2 cores shared"))
     return figures
 
 
