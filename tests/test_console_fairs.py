@@ -14,7 +14,7 @@ from storage.outreach import Fair, ReminderPlan, Round
 from tests.conftest import Chat, Clock
 from tests.console_support import console_client, csrf_of, sign_in
 from tests.test_flows import onboard_english
-from tests.test_staff_support import add_staff
+from tests.test_staff_support import add_staff, staff_chat
 
 # The test clock's day is 22/11/2026.
 FAIR = {
@@ -167,3 +167,26 @@ async def test_fairs_and_rounds_stay_with_their_province_and_reviewers_only_read
         assert "Cấp quốc gia 2027" in page and "/staff/fairs/new" not in page
         assert (await client.get("/staff/fairs/new")).status == 403
         assert (await client.post("/staff/rounds/new", data={"csrf": csrf, "name": "x"})).status == 403
+
+
+async def test_a_round_entered_in_chat_shows_on_the_desk_and_a_regional_one_needs_a_national_admin(
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    await add_staff(sessions, "b1", "broadcaster", "Hưng Yên")
+    staffer = staff_chat(pipeline, "b1")
+    for level, name in (("Provincial level", "Cấp tỉnh 2027"), ("Regional level", "Cấp khu vực 2027")):
+        await staffer.send("/rounds")
+        await staffer.tap("New round")
+        await staffer.tap("Selection of typical")
+        await staffer.tap(level)
+        await staffer.send(name)
+        await staffer.send("15/01/2027")
+    assert "You cannot act for this province." in staffer.text
+    async with sessions() as s:
+        assert [(r.name, r.province) for r in await s.scalars(select(Round))] == [
+            ("Cấp tỉnh 2027", "Hưng Yên")
+        ]
+    async with console_client(pipeline, sessions) as client:
+        await sign_in(client, sessions, "b1", clock)
+        page = await (await client.get("/staff/fairs")).text()
+    assert "Cấp tỉnh 2027" in page and "15/01/2027" in page

@@ -204,6 +204,9 @@ async def _round_created(run: Run, value: Any) -> Transition:
         name=answers["rn_name"],
         deadline=date_value(value),
     )
+    if "province" in managing.check_round(draft, local_today(run), await scope(run)):
+        run.say(run.t(managing.NOT_YOURS))  # a round for every province is a national admin's
+        return EndFlow()
     rnd = await managing.save_round(run, draft, actor(run))
     run.say(
         run.t(
