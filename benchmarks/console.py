@@ -303,7 +303,15 @@ def _writer(mode: str) -> Iterator[None]:
 
 
 def _peak_rss() -> int:
-    """In the export worker: its peak resident memory (KiB)."""
+    """In the export worker: its peak resident memory (KiB). VmHWM, not getrusage's ru_maxrss,
+    which on Linux keeps the parent's size from before the spawn's exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
