@@ -1,11 +1,12 @@
-"""Group commit: SQLite's single writer applies the updates of different users that are waiting
-together in one transaction, and each user's replies are released only once it has committed.
+"""Group commit: one writer applies the updates of different users that are waiting together in
+one transaction, and each user's replies are released only once it has committed.
 
 Why: SQLite lets one transaction write at a time, so a burst of users queued for the write lock
-one by one, each paying for its own BEGIN IMMEDIATE, COMMIT and session, every one a hand-off
-to the driver's thread. Here whoever is waiting when the writer comes round goes in the next
-transaction (at most MAX_BATCH): a quiet moment gives a batch of one, a burst a batch of many,
-and nobody is held back to wait for company.
+one by one, each paying for its own BEGIN IMMEDIATE, COMMIT, session and five statements, every
+one a hand-off to the driver's thread (on PostgreSQL a round trip). A batch reads and writes
+for all its users at once (handlers/runtime.py's docstring). Whoever is waiting when the writer
+comes round goes in the next transaction (at most MAX_BATCH): a quiet moment gives a batch of
+one, a burst a batch of many, and nobody is held back to wait for company.
 
 One user never has two updates in a batch: `Pipeline.handle` submits inside that user's turn and
 waits for the commit, so their next update cannot arrive before. When one update of a batch

@@ -58,11 +58,30 @@ async def lock_user(session: AsyncSession, channel: str, external_id: str) -> No
     PostgreSQL, taken before anything of theirs is read, released at commit or rollback. It
     exists before their rows do (a newcomer's /start and next message reaching two workers at
     once), which a row lock cannot. SQLite has one writer: BEGIN IMMEDIATE already does this."""
+    await lock_users(session, [(channel, external_id)])
+
+
+def _user_key(channel: str, external_id: str) -> int:
+    digest = hashlib.sha256(f"user:{channel}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def lock_users(session: AsyncSession, users: Iterable[tuple[str, str]]) -> None:
+    """`lock_user` for the users of a group commit, in one statement and in the order of their
+    keys: two workers' batches sharing users then wait for each other instead of deadlocking."""
     if _dialect(session) != "postgresql":
         return
-    digest = hashlib.sha256(f"user:{channel}:{external_id}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": key})
+    keys = sorted({_user_key(channel, external_id) for channel, external_id in users})
+    if len(keys) == 1:
+        await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+    elif keys:
+        await session.execute(
+            text(
+                "select pg_advisory_xact_lock(k) from "
+                "(select unnest(cast(:keys as bigint[])) as k order by 1) as ordered"
+            ),
+            {"keys": keys},
+        )
 
 
 def _turn_key(channel: str, external_id: str) -> int:
@@ -198,15 +217,16 @@ async def load_many(
     session: AsyncSession, senders: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Sender]:
     """`load_for_update` for the known users among many (channel, external id), one query per
-    channel: for a group commit under SQLite's single writer, which needs no row locks.
-    Newcomers are missing from the answer; `load_for_update` creates them."""
+    channel, their state rows locked on PostgreSQL, for a group commit. Newcomers are missing from the answer; `load_for_update` creates them."""
     by_channel: dict[str, set[str]] = {}
     for channel, external_id in senders:
         by_channel.setdefault(channel, set()).add(external_id)
     found: dict[tuple[str, str], Sender] = {}
     for channel, ids in by_channel.items():
         rows = await session.execute(
-            _senders().where(Identity.channel == channel, Identity.external_id.in_(sorted(ids)))
+            _senders()
+            .where(Identity.channel == channel, Identity.external_id.in_(sorted(ids)))
+            .with_for_update(of=ConversationState)
         )
         for row in rows:
             found[(channel, row[0].external_id)] = _keep(session, row)

@@ -1,5 +1,5 @@
-"""Many users writing at once on SQLite: their updates share one transaction (group commit), each
-is answered only once it is committed, one user's updates stay in their order, and one broken
+"""Many users writing at once, on SQLite and PostgreSQL: their updates share one transaction (group
+commit), each is answered only once it is committed, one user's updates stay in their order, and one broken
 update does not take the others down with it."""
 
 from __future__ import annotations
@@ -8,16 +8,23 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from conversations.dialogue import Dialogue
 from conversations.i18n import translator
 from conversations.messages import Incoming, Outgoing
 from conversations.programmes import load_programmes
 from handlers.runtime import APOLOGY, Pipeline
+from storage.db import session_factory
 from storage.files import FileStore
 from storage.models import ConversationState, DeadLetter, Identity, ProcessedUpdate
+
+
+@pytest.fixture
+def sessions(any_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(any_engine)
 
 
 class Breaking(Dialogue):
