@@ -20,13 +20,15 @@ benchmarks/engine_answers.py):
    drafts go out as one executemany per table; one COMMIT. About 1 statement per update with
    50 users writing (5 alone). A failure rolls the batch back and applies its updates one by
    one, so only the broken one is dead-lettered and apologised to.
-3. Alone (`Pipeline(group_commit=False)`, `_apply`): lock, dedupe, the same sender SELECT,
-   dialogue, UPDATEs, COMMIT. Either way the newest-menu query runs only when a notice came
-   after the menu the user saw, and the draft's SELECT never (it came with the state).
+3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
+   would hold up its batch; `_apply`): lock, dedupe, the same sender SELECT, dialogue,
+   UPDATEs, COMMIT. Either way the newest-menu query runs only when a notice came after the
+   menu the user saw, and the draft's SELECT never (it came with the state).
 4. After COMMIT, the replies go out: an answer the user sees is already durable.
 On SQLite each statement is 3 or 4 hand-offs to aiosqlite's worker thread (cursor, execute,
-fetch, close), on PostgreSQL a round trip: the main cost per update, hence the batch. Running statements on the loop's thread was tried and left out (it relied on
-aiosqlite's private API and would block the loop on a long statement).
+fetch, close), on PostgreSQL a round trip: the main cost per update, hence the batch. Running
+statements on the loop's thread was tried and left out (it relied on aiosqlite's private API
+and would block the loop on a long statement).
 
 Logging policy, for every channel: a log line names the channel, the update id and the type and
 place of an exception; never what a user wrote, their name, their platform id or an exception's
@@ -285,7 +287,9 @@ class Pipeline:
         async with self.turn(incoming.channel, incoming.user_id):
             incoming = await self._prefetch(incoming)
             try:
-                if self.writer is not None:
+                # A file's check takes long: on PostgreSQL it runs in a transaction of its own,
+                # beside the batches, rather than holding up every user batched with it.
+                if self.writer is not None and not (self._postgres and incoming.file is not None):
                     return await self.writer.submit(incoming)
                 async with self._slot(), self.sessions() as session, session.begin():
                     await claim_writer(session)
