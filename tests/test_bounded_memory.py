@@ -38,3 +38,33 @@ def test_the_delivery_pace_per_chat_forgets_chats_it_may_send_to_again() -> None
     channel.chat_free["busy"] = now + 1.0  # just sent to: must still wait its second
     channel.prune(now)
     assert channel.chat_free == {"busy": now + 1.0}
+
+
+async def test_the_telegram_application_keeps_nothing_for_users_it_has_answered() -> None:
+    from telegram import Update
+    from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
+
+    from handlers.channels.telegram.lean_application import LeanApplication
+    from tests.fake_telegram import TOKEN, FakeTelegram, FakeUser
+
+    async def answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        return None
+
+    async with FakeTelegram() as fake:
+        application = (
+            ApplicationBuilder()
+            .token(TOKEN)
+            .base_url(fake.base_url)
+            .base_file_url(fake.base_file_url)
+            .updater(None)
+            .application_class(LeanApplication)
+            .build()
+        )
+        application.add_handler(TypeHandler(Update, answered))
+        async with application:
+            for n in range(1_000):  # a thousand owners, one message each
+                data = fake.message_update(FakeUser(10_000 + n), "xin chào")
+                await application.process_update(Update.de_json(data, application.bot))
+        # PTB's own Application would hold all thousand user ids and chat ids here, for ever.
+        assert not application._user_ids_to_be_updated_in_persistence
+        assert not application._chat_ids_to_be_updated_in_persistence
