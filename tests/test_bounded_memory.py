@@ -9,7 +9,8 @@ import gc
 
 from handlers.runtime import UserTurns
 from handlers.senders import Sender
-from handlers.workers.delivery import ChannelLimits, RealTime, _Channel
+from handlers.workers.clock import RealTime
+from handlers.workers.pacing import ChannelLimits, ChannelState
 
 
 async def test_the_per_user_turns_of_idle_users_are_given_back() -> None:
@@ -31,7 +32,7 @@ async def test_the_per_user_turns_of_idle_users_are_given_back() -> None:
 
 def test_the_delivery_pace_per_chat_forgets_chats_it_may_send_to_again() -> None:
     sender: Sender = object()  # type: ignore[assignment]  # never asked to send here
-    channel = _Channel("telegram", sender, ChannelLimits(30.0, 1.0), RealTime())
+    channel = ChannelState("telegram", sender, ChannelLimits(30.0, 1.0), RealTime())
     now = 1_000.0
     for chat in range(60_000):  # one message each to a broadcast's worth of chats, long ago
         channel.chat_free[str(chat)] = now - 10.0
