@@ -14,8 +14,10 @@ each run says the share of one core every process used (utime + stime from /proc
 over the run), so a reader can tell whether the ratio is bounded by the machine rather than by
 the bot, and the CPU time per update of the workers and of PostgreSQL, which the machine's load
 does not blur: when two workers spend no more per update than one, nothing of ours makes them
-wait on each other, and the ratio is what the cores left to them allow. The load average is
-printed at the start and at the end.
+wait on each other, and the ratio is what the cores left to them allow. From those costs, the
+ratio an idle machine of this many cores would allow (one worker uses one core at most; all the
+processes share them all) is printed beside the measured one. The load average is printed at
+the start and at the end.
 """
 
 from __future__ import annotations
@@ -97,9 +99,27 @@ async def _run() -> list[Figure]:
         for name in costs[workers][0]:
             value = statistics.median(c[name] for c in costs[workers])
             figures.append(Figure(f"{workers} worker(s): CPU of {name} per update", value, "ms", "median"))
+    figures.append(_ceiling(costs))
     figures.append(Figure("load average (1 min) at start", load_start[0], ""))
     figures.append(Figure("load average (1 min) at end", load_end[0], ""))
     return figures
+
+
+def _ceiling(costs: dict[int, list[dict[str, float]]]) -> Figure:
+    """The best ratio this machine's cores allow at the CPU per update measured, were nothing else
+    running: one worker can use one core at most; every process shares all of them."""
+    cores = os.cpu_count() or 1
+
+    def best_rate(workers: int) -> float:
+        cost = {k: statistics.median(c[k] for c in costs[workers]) for k in costs[workers][0]}
+        return min(workers * 1000 / cost["workers"], cores * 1000 / sum(cost.values()))
+
+    return Figure(
+        "two / one: ceiling on an idle machine",
+        best_rate(2) / best_rate(1),
+        "x",
+        f"{cores} cores, driver and PostgreSQL included",
+    )
 
 
 async def _one_run(
@@ -108,7 +128,7 @@ async def _one_run(
     async with _workers(fake, url, root, workers) as (pids, bases):
         await _drive(fake, bases, script[:WARMUP_LENGTH], WARMUP_USERS, next(ids))
         processes = {f"worker {n + 1}": pid for n, pid in enumerate(pids)}
-        processes["driver + fake Bot API"] = os.getpid()
+        processes[_DRIVER] = os.getpid()
         before = _cpu(processes)
         started = time.perf_counter()
         updates = await _drive(fake, bases, script, USERS, next(ids))
@@ -123,12 +143,14 @@ async def _one_run(
     cost = {
         "workers": worker_seconds / updates * 1000,
         "PostgreSQL": (after[_POSTGRES] - before[_POSTGRES]) / updates * 1000,
+        "driver": (after[_DRIVER] - before[_DRIVER]) / updates * 1000,
     }
     return {"rate": updates / elapsed, "cpu": cpu, "cost": cost}
 
 
 _ALL = "__all__"
 _POSTGRES = "PostgreSQL (every backend)"
+_DRIVER = "driver + fake Bot API"
 
 
 def _cpu(processes: dict[str, int]) -> dict[str, float]:
