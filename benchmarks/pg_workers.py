@@ -32,6 +32,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from benchmarks import Figure
 
 USERS = 50
@@ -129,11 +131,15 @@ async def _one_run(
         await _drive(fake, bases, script[:WARMUP_LENGTH], WARMUP_USERS, next(ids))
         processes = {f"worker {n + 1}": pid for n, pid in enumerate(pids)}
         processes[_DRIVER] = os.getpid()
-        before = _cpu(processes)
+        database = make_url(url).database or ""
+        before, backends_before = _cpu(processes), _backends(database)
         started = time.perf_counter()
         updates = await _drive(fake, bases, script, USERS, next(ids))
         elapsed = time.perf_counter() - started
-        after = _cpu(processes)
+        after, backends_after = _cpu(processes), _backends(database)
+    # A backend that ended during the run loses its share; the pools keep theirs open.
+    before[_POSTGRES] = 0.0
+    after[_POSTGRES] = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
     cpu = {name: (after[name] - before[name]) / elapsed * 100 for name in after}
     machine = cpu.pop(_ALL)  # of 100 % per core
     cpu["other work on the machine"] = max(0.0, machine - sum(cpu.values()))
@@ -149,15 +155,14 @@ async def _one_run(
 
 
 _ALL = "__all__"
-_POSTGRES = "PostgreSQL (every backend)"
+_POSTGRES = "PostgreSQL (this database's backends)"
 _DRIVER = "driver + fake Bot API"
 
 
 def _cpu(processes: dict[str, int]) -> dict[str, float]:
-    """CPU seconds (user + system) of each named process, of every PostgreSQL process together,
-    and of the whole machine (from /proc/stat, every core)."""
+    """CPU seconds (user + system) of each named process and of the whole machine (from
+    /proc/stat, every core)."""
     found = {name: _cpu_of(pid) for name, pid in processes.items()}
-    found[_POSTGRES] = sum(_cpu_of(pid) for pid in _postgres_pids())
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # all but idle and iowait
     found[_ALL] = busy / TICKS
@@ -173,14 +178,17 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15 of proc(5))
 
 
-def _postgres_pids() -> list[int]:
-    pids = []
+def _backends(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving `database` (its process title names it),
+    not those of other work on the same server."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-    return pids
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if title.startswith("postgres:") and f" {database} " in title:
+                    found[int(entry.name)] = _cpu_of(int(entry.name))
+    return found
 
 
 @contextlib.asynccontextmanager
