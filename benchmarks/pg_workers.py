@@ -9,15 +9,18 @@ consecutive messages reach different workers), and the request returns once the 
 handled and its replies sent to the fake Bot API (tests/fake_telegram.py), which runs in this
 process beside the driver. One worker and two alternate over ROUNDS rounds; medians count.
 
-This machine has two cores, shared by the driver, the fake Bot API, PostgreSQL and the workers:
-each run says the share of one core every process used (utime + stime from /proc/<pid>/stat
-over the run), so a reader can tell whether the ratio is bounded by the machine rather than by
-the bot, and the CPU time per update of the workers and of PostgreSQL, which the machine's load
-does not blur: when two workers spend no more per update than one, nothing of ours makes them
-wait on each other, and the ratio is what the cores left to them allow. From those costs, the
-ratio an idle machine of this many cores would allow (one worker uses one core at most; all the
-processes share them all) is printed beside the measured one. The load average is printed at
-the start and at the end.
+This machine has two cores, shared by the driver, the fake Bot API, PostgreSQL and the workers
+(and by whatever else runs). Each run says, so a reader can tell a ratio bounded by the machine
+from one bounded by the bot:
+- the share of one core every process used (utime + stime from /proc/<pid>/stat over the run);
+- how many of the database's backends wait on a lock, sampled from pg_stat_activity: what
+  would show something of ours (an advisory lock, a hot row, a table lock) serialising them;
+- the CPU time per update of the workers, of PostgreSQL and of the driver, which the load
+  blurs less than a rate: two workers spending no more per update than one pay nothing for
+  each other. From those costs, the ratio an idle machine of this many cores would allow (one
+  worker uses one core at most; every process shares them all) is printed beside the measured
+  one.
+The load average is printed at the start and at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,7 @@ async def _run() -> list[Figure]:
     rates: dict[int, list[float]] = {1: [], 2: []}
     shares: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     costs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    locked: dict[int, list[float]] = {1: [], 2: []}
     async with _postgres_database() as url:
         if url is None:
             print("  no PostgreSQL at 127.0.0.1:5432: nothing measured", flush=True)
@@ -78,12 +83,17 @@ async def _run() -> list[Figure]:
                         rates[workers].append(result["rate"])
                         shares[workers].append(result["cpu"])
                         costs[workers].append(result["cost"])
+                        locked[workers].append(
+                            sum(v for k, v in result["waits"].items() if k.startswith("Lock"))
+                        )
                         cpu = ", ".join(f"{k} {v:.0f} %" for k, v in result["cpu"].items())
                         cost = ", ".join(f"{k} {v:.2f}" for k, v in result["cost"].items())
+                        waits = ", ".join(f"{k} {v:.2f}" for k, v in result["waits"].items())
                         print(
                             f"  round {round_ + 1}, {workers} worker(s): {result['rate']:.1f} updates/s; "
                             f"CPU (% of one core, 200 % on this machine): {cpu}; "
-                            f"CPU ms per update: {cost}",
+                            f"CPU ms per update: {cost}; "
+                            f"PostgreSQL backends busy, mean: {waits or 'none'}",
                             flush=True,
                         )
     load_end = os.getloadavg()
@@ -98,6 +108,14 @@ async def _run() -> list[Figure]:
         for name in shares[workers][0]:
             value = statistics.median(s[name] for s in shares[workers])
             figures.append(Figure(f"{workers} worker(s): CPU {name}", value, "% of a core", "median"))
+        figures.append(
+            Figure(
+                f"{workers} worker(s): backends waiting on a lock",
+                statistics.median(locked[workers]),
+                "(mean)",
+                "sampled from pg_stat_activity every 50 ms",
+            )
+        )
         for name in costs[workers][0]:
             value = statistics.median(c[name] for c in costs[workers])
             figures.append(Figure(f"{workers} worker(s): CPU of {name} per update", value, "ms", "median"))
@@ -133,10 +151,14 @@ async def _one_run(
         processes[_DRIVER] = os.getpid()
         database = make_url(url).database or ""
         before, backends_before = _cpu(processes), _backends(database)
+        stop = asyncio.Event()
+        sampling = asyncio.create_task(_waits(url, database, stop))
         started = time.perf_counter()
         updates = await _drive(fake, bases, script, USERS, next(ids))
         elapsed = time.perf_counter() - started
         after, backends_after = _cpu(processes), _backends(database)
+        stop.set()
+        waits = await sampling
     # A backend that ended during the run loses its share; the pools keep theirs open.
     before[_POSTGRES] = 0.0
     after[_POSTGRES] = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends_after.items())
@@ -151,7 +173,33 @@ async def _one_run(
         "PostgreSQL": (after[_POSTGRES] - before[_POSTGRES]) / updates * 1000,
         "driver": (after[_DRIVER] - before[_DRIVER]) / updates * 1000,
     }
-    return {"rate": updates / elapsed, "cpu": cpu, "cost": cost}
+    return {"rate": updates / elapsed, "cpu": cpu, "cost": cost, "waits": waits}
+
+
+async def _waits(url: str, database: str, stop: asyncio.Event) -> dict[str, float]:
+    """What the database's busy backends are doing, sampled from pg_stat_activity every 50 ms:
+    the mean number running or waiting on each kind of wait. Workers serialised by something in
+    the database (an advisory lock, a hot row, a table lock) show up as "Lock" waits."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    counts: Counter[str] = Counter()
+    samples = 0
+    try:
+        while not stop.is_set():
+            rows = await conn.fetch(
+                "select wait_event_type, wait_event from pg_stat_activity "
+                "where datname = $1 and state = 'active' and pid <> pg_backend_pid()",
+                database,
+            )
+            samples += 1
+            for kind, event in rows:
+                counts["running" if kind is None else f"{kind}:{event}" if kind == "Lock" else kind] += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+    finally:
+        await conn.close()
+    return {kind: n / max(samples, 1) for kind, n in counts.most_common()}
 
 
 _ALL = "__all__"
