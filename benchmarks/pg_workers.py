@@ -194,7 +194,7 @@ async def _waits(url: str, database: str, stop: asyncio.Event) -> dict[str, floa
             )
             samples += 1
             for kind, event in rows:
-                counts["running" if kind is None else f"{kind}:{event}" if kind == "Lock" else kind] += 1
+                counts["running" if kind is None else f"{kind}:{event}"] += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.05)
     finally:
