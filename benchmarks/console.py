@@ -289,6 +289,12 @@ async def _import_figures(
             "ms",
             f"longest stretch others could not write; {lock.total * 1000:.0f} ms in all",
         ),
+        Figure(
+            "certificate import, 20,000 rows: write lock held (CPU)",
+            lock.longest_cpu * 1000,
+            "ms",
+            "the process's CPU time during that stretch, which load on a shared machine does not inflate",
+        ),
     ]
 
 
@@ -319,21 +325,25 @@ class _LockProbe:
         self._stop = threading.Event()
         self.longest = 0.0
         self.total = 0.0
+        self.longest_cpu = 0.0  # the process's CPU time (all threads) during the longest stretch
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
         since: float | None = None
+        since_cpu = 0.0
         while not self._stop.is_set():
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute("ROLLBACK")
                 if since is not None:
-                    self.longest = max(self.longest, now - since)
+                    if now - since > self.longest:
+                        self.longest, self.longest_cpu = now - since, cpu - since_cpu
                     self.total += now - since
                     since = None
             except sqlite3.OperationalError:
-                since = now if since is None else since
+                if since is None:
+                    since, since_cpu = now, cpu
             time.sleep(0.001)
 
     def __enter__(self) -> _LockProbe:

@@ -25,9 +25,9 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -380,7 +380,12 @@ async def check_certificates(
         return CheckedList(ImportReport(problem=(EMPTY, {})))
     facilities = await certificates.facilities_by_tax_code(session, {r.tax_code for r in rows if r.tax_code})
     batch = f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
-    values = [_values(row, programme, facilities, batch, actor, now) for row in rows]
+    values: list[dict[str, Any]] = []
+    for start in range(0, len(rows), SLICE):  # about 10 ms a slice: the loop turns between two
+        values += [
+            _values(row, programme, facilities, batch, actor, now) for row in rows[start : start + SLICE]
+        ]
+        await asyncio.sleep(0)
     return CheckedList(report, filename, values, [row.row for row in rows])
 
 
@@ -428,10 +433,14 @@ async def save_checked(session: AsyncSession, checked: CheckedList) -> ImportRep
         return checked.report
     first = checked.values[0]
     batch, actor, now = first["import_batch"], first["recorded_by"], first["recorded_at"]
+    table = cast(Table, Certificate.__table__)
     try:
         async with session.begin_nested():
+            connection = await session.connection()
             for start in range(0, len(checked.values), SAVE_SLICE):
-                await session.execute(insert(Certificate), checked.values[start : start + SAVE_SLICE])
+                # Core's INSERT, not the ORM's bulk insert: its bookkeeping per row took a third
+                # of the time the lock was held.
+                await connection.execute(insert(table), checked.values[start : start + SAVE_SLICE])
                 await asyncio.sleep(0)  # the loop serves others between two slices
             ids = list(
                 await session.scalars(
