@@ -24,6 +24,7 @@ from conversations.staff.desk import dossier_in_scope
 from handlers.console import workbooks
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
+from handlers.console.dates import read_day
 from handlers.console.exports import xlsx_response
 from handlers.web_common import clean_filename
 from storage import certificate_queries, certificates
@@ -229,10 +230,7 @@ async def record_for_dossier(desk: Desk) -> web.StreamResponse:
     number = str(form.get("number", "")).strip()[:64]
     body = str(form.get("body", "")).strip()[:200]
     level = str(form.get("level", ""))
-    try:
-        issued = date.fromisoformat(str(form.get("issued", "")))
-    except ValueError:
-        issued = None
+    issued = read_day(str(form.get("issued", ""))).value  # dd/mm/yyyy, as typed at the desk
     if (
         application.status != "approved"
         or await certificates.of_application(desk.session, application.id)
