@@ -4,7 +4,8 @@ anywhere means every bad row listed with its number and nothing imported.
 
 While the rows are checked the import holds no write lock: an owner's message is answered (and
 saved) before the import ends; a certificate recorded meanwhile makes the save list its row and
-save nothing. Every test here runs on SQLite and, when reachable, on PostgreSQL."""
+save nothing; an export being written holds no lock either. Every test here runs on SQLite
+and, when reachable, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from conversations.programmes import load_programmes
 from conversations.staff import importer
+from handlers.console import workbooks
 from handlers.runtime import Pipeline
 from storage import certificates as registry
 from storage.certificates import Certificate
@@ -192,3 +194,30 @@ async def test_a_certificate_recorded_between_check_and_save_is_listed_and_nothi
     assert "<td>640</td>" in outcome["html"] and "is already recorded" in outcome["html"]
     assert ("save", rows, rows) not in [(x["phase"], x["done"], x["total"]) for x in lines if "phase" in x]
     assert await certificates(sessions) == 1  # the colleague's, and none of the list
+
+
+async def test_an_owners_message_is_answered_while_an_export_is_being_written(
+    pipeline: Pipeline,
+    sessions: async_sessionmaker[AsyncSession],
+    importing: tuple[Any, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any page, not only the import: the sign-in check's write (the idle clock) is committed
+    before the page works, so a page that only reads holds no write lock meanwhile."""
+    client, _ = importing
+    writing, resume = asyncio.Event(), asyncio.Event()
+    written = workbooks.workbook
+
+    async def paused(*args: Any) -> bytes:
+        writing.set()
+        await resume.wait()
+        return await written(*args)
+
+    monkeypatch.setattr(workbooks, "workbook", paused)
+    export = asyncio.create_task(client.get("/staff/export/certificates.xlsx"))
+    await writing.wait()
+    owner = Chat(pipeline, user_id="owner-2", channel="telegram")
+    await owner.send("/start")
+    assert "English" in owner.buttons and not export.done()
+    resume.set()
+    assert (await export).status == 200

@@ -58,9 +58,12 @@ def desk_page(
     """Run a page handler inside one transaction for a signed-in staff member holding one of
     `roles`; a POST without the session's CSRF token is refused before anything is read.
 
-    A long handler that writes in transactions of its own (`own_writes`, the certificate import)
-    gets the sign-in check committed first, so that what it wrote (the idle clock) holds no write
-    lock while the handler works; its `desk.session` then only reads and is never committed."""
+    The sign-in check commits on its own first: it may write (the session's idle clock, once a
+    minute), and on SQLite a write holds the database's only write lock until its transaction
+    ends, so a page that only reads (an export, the statistics) would otherwise keep owners'
+    messages waiting for as long as it runs. A long handler that writes in transactions of its
+    own (`own_writes`, the certificate import) gets no transaction around it; its
+    `desk.session` only reads."""
 
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def serve(request: web.Request, desk: Desk) -> web.StreamResponse:
@@ -87,15 +90,21 @@ def desk_page(
                         if not secrets.compare_digest(token.encode(), signed.csrf.encode()):
                             raise web.HTTPForbidden(text="CSRF token missing or wrong")
                     locale = signed.locale or DEFAULT_LOCALE
-                    run = desk_run(session, console.dialogue, member, locale, now)
-                    desk = Desk(request, session, member, signed, run, console)
-                    if not own_writes:
-                        try:
-                            return await serve(request, desk)
-                        except web.HTTPRedirection as done:
-                            redirect = done  # after an action: commit first, then send the browser on
+                    desk = Desk(
+                        request,
+                        session,
+                        member,
+                        signed,
+                        desk_run(session, console.dialogue, member, locale, now),
+                        console,
+                    )
                 if own_writes:
                     return await serve(request, desk)
+                async with session.begin():
+                    try:
+                        return await serve(request, desk)
+                    except web.HTTPRedirection as done:
+                        redirect = done  # after an action: commit first, then send the browser on
             raise redirect
 
         return page
