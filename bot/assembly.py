@@ -19,7 +19,8 @@ from conversations.i18n import set_display_timezone
 from conversations.messages import WEB
 from conversations.programmes import load_programmes
 from conversations.run import Settings
-from handlers.channels.webchat.chat import WebSender, setup_webchat
+from handlers.channels.webchat.chat import setup_webchat
+from handlers.channels.webchat.transcript import WebSender
 from handlers.console import setup_console
 from handlers.file_links import FileLinks, load_secret
 from handlers.runtime import Pipeline

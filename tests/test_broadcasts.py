@@ -23,7 +23,8 @@ from conversations.messages import Incoming, Outgoing, command_of
 from conversations.programmes import load_programmes
 from handlers.channels.telegram.sender import TelegramSender
 from handlers.runtime import Pipeline
-from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.workers.delivery import DeliveryWorker
+from handlers.workers.pacing import ChannelLimits
 from handlers.workers.scheduler import OutreachScheduler
 from storage import staff
 from storage.files import FileStore

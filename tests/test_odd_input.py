@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import translator
 from conversations.record_ids import record_id
-from handlers.channels.telegram.adapter import webhook_path
+from handlers.channels.telegram.registration import webhook_path
 from storage.models import DeadLetter
 from tests.conftest import Chat
 from tests.fake_telegram import TOKEN

@@ -26,7 +26,8 @@ from telegram import Bot
 from conversations.messages import Choice, Outgoing
 from handlers import senders
 from handlers.channels.telegram.sender import TelegramSender
-from handlers.workers.delivery import ChannelLimits, DeliverySettings, DeliveryWorker
+from handlers.workers.delivery import DeliverySettings, DeliveryWorker
+from handlers.workers.pacing import ChannelLimits
 from storage import outbox
 from storage.models import Account, Facility, Identity
 from storage.outbox import OutboxMessage
@@ -358,7 +359,8 @@ CHILD = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
 from telegram import Bot
-from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.workers.delivery import DeliveryWorker
+from handlers.workers.pacing import ChannelLimits
 from handlers.channels.telegram.sender import TelegramSender
 from storage.db import create_engine, session_factory
 

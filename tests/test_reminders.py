@@ -15,7 +15,8 @@ from conversations.dialogue import Dialogue
 from conversations.outreach import reminders
 from conversations.programmes import load_programmes
 from handlers.runtime import Pipeline
-from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.workers.delivery import DeliveryWorker
+from handlers.workers.pacing import ChannelLimits
 from storage.certificates import Certificate
 from storage.files import FileStore
 from storage.models import Account, Application, Facility, Identity

@@ -24,7 +24,8 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import translator
 from conversations.messages import Choice, Outgoing
 from conversations.programmes import load_programmes
-from handlers.channels.telegram.adapter import COMMANDS, TelegramChannel, webhook_path
+from handlers.channels.telegram.adapter import TelegramChannel
+from handlers.channels.telegram.registration import COMMANDS, webhook_path
 from handlers.runtime import APOLOGY, Pipeline
 from storage.files import FileStore
 from storage.models import Account, Application, DeadLetter, Identity, ProcessedUpdate, StoredDocument
@@ -675,7 +676,7 @@ async def test_a_wrong_token_fails_at_start_loudly(
 
 
 def test_webhook_url_gets_the_unguessable_path_once() -> None:
-    from handlers.channels.telegram.adapter import webhook_target
+    from handlers.channels.telegram.registration import webhook_target
 
     path = webhook_path(TOKEN)
     assert len(path.rsplit("/", 1)[1]) == 32 and TOKEN not in path
@@ -723,7 +724,7 @@ async def test_malformed_updates_are_skipped_not_dead_lettered(
 async def test_polling_refuses_to_start_while_a_webhook_is_registered(
     fake: FakeTelegram, pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    from handlers.channels.telegram.adapter import WebhookRegistered
+    from handlers.channels.telegram.registration import WebhookRegistered
 
     fake.webhook = {"url": "https://other-deployment.example.vn/telegram/x", "secret_token": "s"}
     config = Config(

@@ -269,7 +269,7 @@ async def test_a_duplicate_the_transcript_missed_is_recorded_once(client, pipeli
 
 
 async def test_updates_return_only_messages_after_the_given_id(client, pipeline, sessions):
-    from handlers.channels.webchat.chat import deliver_to_web
+    from handlers.channels.webchat.transcript import deliver_to_web
 
     user = await open_page(client)
     data = await send(client, text="xin chào")
@@ -385,7 +385,7 @@ async def test_an_upload_without_a_file_or_an_id_is_a_bad_request(client, pipeli
 
 
 async def test_a_document_from_the_bot_downloads_for_its_user_only(client, sessions, tmp_path):
-    from handlers.channels.webchat.chat import deliver_to_web
+    from handlers.channels.webchat.transcript import deliver_to_web
 
     receipt = tmp_path / "receipt-KC-0042.pdf"
     receipt.write_bytes(PDF)
@@ -410,7 +410,7 @@ async def test_a_document_from_the_bot_downloads_for_its_user_only(client, sessi
 
 
 async def test_only_web_links_reach_the_page(client, sessions):
-    from handlers.channels.webchat.chat import deliver_to_web
+    from handlers.channels.webchat.transcript import deliver_to_web
 
     user = await open_page(client)
     async with sessions() as session, session.begin():

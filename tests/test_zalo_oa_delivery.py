@@ -25,7 +25,8 @@ from handlers.channels.zalo_oa.client import OaClient
 from handlers.channels.zalo_oa.sender import IN_DOUBT, OaSender
 from handlers.channels.zalo_oa.tokens import TokenKeeper
 from handlers.channels.zalo_oa.zns import STATUS_WORDS
-from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.workers.delivery import DeliveryWorker
+from handlers.workers.pacing import ChannelLimits
 from storage import outbox, zalo_oa
 from storage.outbox import OutboxMessage
 from tests.conftest import Chat, Clock
@@ -241,7 +242,8 @@ from handlers.channels.zalo_oa.client import OaClient
 from handlers.channels.zalo_oa.sender import OaSender
 from handlers.channels.zalo_oa.tokens import TokenKeeper
 from handlers.channels.zalo_oa.zns import STATUS_WORDS
-from handlers.workers.delivery import ChannelLimits, DeliveryWorker
+from handlers.workers.delivery import DeliveryWorker
+from handlers.workers.pacing import ChannelLimits
 from storage.db import create_engine, session_factory
 
 async def main():

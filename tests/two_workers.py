@@ -176,7 +176,7 @@ class TelegramUser:
     transcript: list[str] = field(default_factory=list)
 
     async def post(self, base: str, update: dict[str, Any]) -> None:
-        from handlers.channels.telegram.adapter import SECRET_HEADER, webhook_path
+        from handlers.channels.telegram.registration import SECRET_HEADER, webhook_path
         from tests.fake_telegram import TOKEN
 
         async with self.http.post(

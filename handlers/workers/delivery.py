@@ -24,86 +24,37 @@ marked `doubtful`, and the broadcast report counts them. On SQLite the one proce
 such row back at start; on PostgreSQL, where workers run side by side, only rows whose lease
 ran out (their worker is gone).
 
-Time comes from an injected `Timebase` (wall clock for the database, monotonic clock and sleep
-for pacing), so tests run a broadcast of thousands in virtual time, with no real waiting.
+Time comes from an injected `Timebase` (clock.py: wall clock for the database, monotonic clock and
+sleep for pacing), so tests run a broadcast of thousands in virtual time, with no real waiting.
+The limits and the spacing they give are in pacing.py; this module decides what a row becomes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import translator
-from conversations.messages import TELEGRAM, WEB, ZALO, ZALO_OA, Outgoing
+from conversations.messages import Outgoing
 from conversations.outreach.render import render_payload
 from conversations.outreach.window import SendingWindow
 from handlers import senders
 from handlers.runtime import log_failure
+from handlers.workers.clock import RealTime, Timebase, pause
+from handlers.workers.pacing import DEFAULT_LIMITS, ChannelLimits, ChannelState
 from storage import outbox
 from storage.models import Identity
 
 log = logging.getLogger(__name__)
-
-
-class Timebase(Protocol):
-    def now(self) -> datetime: ...
-    def monotonic(self) -> float: ...
-    async def sleep(self, seconds: float) -> None: ...
-
-
-async def pause(clock: Timebase, stopped: asyncio.Event, seconds: float) -> None:
-    """The injected clock's sleep, cut short when `stopped` is set: a worker waiting for work
-    stops at once instead of after its poll interval."""
-    if stopped.is_set():
-        return
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    stopper = asyncio.ensure_future(stopped.wait())
-    try:
-        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sleeper, stopper):
-            task.cancel()
-        await asyncio.gather(sleeper, stopper, return_exceptions=True)
-
-
-class RealTime:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-@dataclass(frozen=True)
-class ChannelLimits:
-    per_second: float
-    chat_interval: float
-    # The fraction of the platform's limit we aim at: network jitter must not push us over it.
-    safety: float = 0.97
-    in_flight: int = 16
-
-
-# The Zalo Bot Platform publishes no rate limits: start low and measure.
-DEFAULT_LIMITS: dict[str, ChannelLimits] = {
-    TELEGRAM: ChannelLimits(per_second=30.0, chat_interval=1.0),
-    ZALO: ChannelLimits(per_second=5.0, chat_interval=1.0),
-    # Zalo OA: no published rate; ZNS is paced again in its sender.
-    ZALO_OA: ChannelLimits(per_second=2.0, chat_interval=1.0, in_flight=4),
-    WEB: ChannelLimits(per_second=200.0, chat_interval=0.0),
-}
 
 
 @dataclass(frozen=True)
@@ -117,45 +68,6 @@ class DeliverySettings:
     idle_poll: float = 1.0  # seconds between looks at an empty outbox
     chat_lookahead: float = 0.5  # a chat free within this long is waited for in place
     window: SendingWindow = field(default_factory=SendingWindow)
-
-
-class Pacer:
-    """Even spacing: every message gets its own slot `1 / rate` after the previous one."""
-
-    def __init__(self, rate: float, clock: Timebase) -> None:
-        self.interval = 1.0 / rate
-        self.clock = clock
-        self.next_slot = 0.0
-
-    async def acquire(self, messages: int = 1) -> None:
-        now = self.clock.monotonic()
-        slot = max(now, self.next_slot)
-        self.next_slot = slot + self.interval * messages
-        if slot > now:
-            await self.clock.sleep(slot - now)
-
-    def hold(self, until: float) -> None:
-        self.next_slot = max(self.next_slot, until)
-
-
-class _Channel:
-    """One channel's loop state: its sender, pacer, chats' next free times, in-flight sends."""
-
-    def __init__(self, name: str, sender: senders.Sender, limits: ChannelLimits, clock: Timebase) -> None:
-        self.name = name
-        self.sender = sender
-        self.limits = limits
-        self.pacer = Pacer(limits.per_second * limits.safety, clock)
-        # The same margin between two messages to one chat (arrival jitter must not cross 1 s).
-        self.chat_gap = limits.chat_interval / limits.safety
-        self.chat_free: dict[str, float] = {}
-        self.paused_until = 0.0
-        self.slots = asyncio.Semaphore(limits.in_flight)
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def prune(self, now: float) -> None:
-        if len(self.chat_free) > 50_000:
-            self.chat_free = {k: v for k, v in self.chat_free.items() if v > now}
 
 
 class DeliveryWorker:
@@ -183,7 +95,7 @@ class DeliveryWorker:
         self.single_process = single_process
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self.stats: Counter[str] = Counter()
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, ChannelState] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stopped = asyncio.Event()  # set by stop(): every wait ends at once
@@ -237,10 +149,12 @@ class DeliveryWorker:
     def _channel_names(self) -> list[str]:
         return [name for name in self.senders if name in self.limits]
 
-    def _channel(self, name: str) -> _Channel:
+    def _channel(self, name: str) -> ChannelState:
         channel = self._channels.get(name)
         if channel is None:
-            channel = self._channels[name] = _Channel(name, self.senders[name], self.limits[name], self.clock)
+            channel = self._channels[name] = ChannelState(
+                name, self.senders[name], self.limits[name], self.clock
+            )
         return channel
 
     async def _loop(self, name: str) -> None:
@@ -340,7 +254,7 @@ class DeliveryWorker:
         return len(rows)
 
     async def _sort(
-        self, session: AsyncSession, channel: _Channel, rows: list[outbox.Claimed], now: datetime
+        self, session: AsyncSession, channel: ChannelState, rows: list[outbox.Claimed], now: datetime
     ) -> list[tuple[outbox.Claimed, list[Outgoing]]]:
         """Settle in the claim's transaction the rows that need no request (unreachable, opted
         out, outside the window, chat busy); return the rest with their rendered messages."""
@@ -385,7 +299,7 @@ class DeliveryWorker:
             ready.append((row, outs))
         return ready
 
-    async def _dispatch(self, channel: _Channel, row: outbox.Claimed, outs: list[Outgoing]) -> None:
+    async def _dispatch(self, channel: ChannelState, row: outbox.Claimed, outs: list[Outgoing]) -> None:
         """Wait for a free slot, the channel's next send time and the chat's, mark the row
         `sending` and start the request at once, so what the platform sees keeps our spacing."""
         await channel.slots.acquire()
@@ -413,14 +327,14 @@ class DeliveryWorker:
         channel.tasks.add(task)
         task.add_done_callback(channel.tasks.discard)
 
-    async def _release_rest(self, channel: _Channel, rows: list[outbox.Claimed]) -> None:
+    async def _release_rest(self, channel: ChannelState, rows: list[outbox.Claimed]) -> None:
         later = self.clock.now() + timedelta(seconds=max(channel.paused_until - self.clock.monotonic(), 0))
         async with self.sessions() as session, session.begin():
             await outbox.release(session, [r.id for r in rows], not_before=later, worker=self.worker_id)
 
     # --- one message -------------------------------------------------------------------------
 
-    async def _send(self, channel: _Channel, row: outbox.Claimed, outs: list[Outgoing]) -> None:
+    async def _send(self, channel: ChannelState, row: outbox.Claimed, outs: list[Outgoing]) -> None:
         try:
             await self._send_inner(channel, row, outs)
         except Exception as exc:
@@ -428,7 +342,7 @@ class DeliveryWorker:
         finally:
             channel.slots.release()
 
-    async def _send_inner(self, channel: _Channel, row: outbox.Claimed, outs: list[Outgoing]) -> None:
+    async def _send_inner(self, channel: ChannelState, row: outbox.Claimed, outs: list[Outgoing]) -> None:
         settings = self.settings
         attempt = row.attempts + 1
         outcome: tuple[str, str | None] = ("sent", None)
@@ -490,8 +404,6 @@ class DeliveryWorker:
         delay = min(settings.backoff_base * 2 ** (attempt - 1), settings.backoff_cap)
         return ("pending", f"attempt {attempt} failed: {reason}"[:500]), delay
 
-
-# --- the scheduler: reminder sweep and broadcast progress ------------------------------------------
 
 # --- the component -----------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from conversations.outreach import progress, reminders
 from conversations.outreach.window import SendingWindow
 from handlers import senders
 from handlers.runtime import log_failure
-from handlers.workers.delivery import DeliveryContext, RealTime, Timebase, pause
+from handlers.workers.clock import RealTime, Timebase, pause
+from handlers.workers.delivery import DeliveryContext
 
 log = logging.getLogger(__name__)
 

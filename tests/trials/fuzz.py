@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from bot.assembly import System, build_system
 from bot.config import Config
-from handlers.channels.telegram.adapter import webhook_path as telegram_path
+from handlers.channels.telegram.registration import webhook_path as telegram_path
 from handlers.channels.zalo.adapter import webhook_path as zalo_path
 from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram

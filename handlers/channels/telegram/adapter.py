@@ -7,17 +7,12 @@ so a second worker or a restart would lose the thread. PTB is used for what it i
 HTTP client, the Bot API types, long polling and running updates concurrently.
 
 How an update travels:
-- Long polling (default): PTB's Updater fetches updates and confirms them with the next offset.
-  Webhook (TELEGRAM_WEBHOOK_URL set): Telegram POSTs to `/telegram/<sha256(token)[:32]>` on our
-  aiohttp server; handlers/webhooks.py checks the secret header (401, nothing read, otherwise) and
-  the update is processed before the 200 goes back, so a crash before the answer makes Telegram
-  deliver it again. Either way, `(telegram, update_id)` is recorded in the same transaction as the
+- Long polling or a webhook (registration.py says which and how). A webhook update is processed
+  before the 200 goes back, so a crash before the answer makes Telegram deliver it again. Either way, `(telegram, update_id)` is recorded in the same transaction as the
   update's effects, so a redelivery is never applied twice.
-- `_PerUserProcessor` runs one user's updates one at a time in arrival order and different users
-  concurrently, in the runtime's per-user turn, held while the replies go out (handling alone
-  would not keep the order of a quick tap-then-type).
-- A process in polling mode refuses to start while a webhook is registered (another deployment
-  takes the traffic there), unless started with `--take-over`.
+- ordering.py's `PerUserProcessor` runs one user's updates one at a time in arrival order and
+  different users concurrently, in the runtime's per-user turn, held while the replies go out
+  (handling alone would not keep the order of a quick tap-then-type).
 - Replies: choices become an inline keyboard (one button per row, two when both are short); a
   tapped keyboard is answered (answerCallbackQuery) and removed, the choice appended as "✓ label",
   so an old button cannot be pressed twice into a finished step. Texts over 4096 characters are
@@ -25,8 +20,8 @@ How an update travels:
 - What a Bot API error means is read once, in sender.py's `classify`; the runtime acts on it
   (429: wait and retry twice at most; 403 "blocked" or a `my_chat_member` "kicked": the identity
   is marked unreachable). Anything else that breaks is recorded as a dead letter and the user
-  gets an apology: never silence. A malformed update (no chat, a number for text) is skipped
-  with one log line.
+  gets an apology: never silence. A malformed update (no chat, a number for text; updates.py's
+  `well_formed`) is skipped with one log line.
 
 Nothing here logs what a user wrote, their name or their Telegram id.
 """
@@ -42,116 +37,45 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import (
-    BotCommand,
-    CallbackQuery,
-    Chat,
-    ChatMemberUpdated,
-    Message,
-    Update,
-)
+from telegram import CallbackQuery, Chat, ChatMemberUpdated, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, MessageLimit
-from telegram.error import BadRequest, TelegramError
-from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+from telegram.error import BadRequest
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from conversations.i18n import N_, translator
-from conversations.messages import TELEGRAM, FileRef, Incoming, Outgoing, command_of
+from conversations.messages import TELEGRAM, Incoming, Outgoing, command_of
 from handlers import webhooks
+from handlers.channel_context import ChannelContext
+from handlers.channels.telegram.ordering import MAX_RUNNING, PerUserProcessor
+from handlers.channels.telegram.registration import (
+    SECRET_HEADER,
+    TelegramConfig,
+    register_webhook,
+    set_commands,
+    start_polling,
+    webhook_path,
+    webhook_target,
+)
 from handlers.channels.telegram.render import send_outgoing
 from handlers.channels.telegram.sender import classify_any
+from handlers.channels.telegram.updates import file_of, well_formed
 from handlers.runtime import Gone, Malformed, Runtime, log_failure, skip_malformed
-from handlers.startup import StartRefused
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# What we ask Telegram for: my_chat_member tells us when a user blocks or unblocks the bot.
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-# Updates handled at once (different users); each mostly waits on Telegram's answers. A tap makes
-# up to three requests at once (answer, edit, reply), so this stays well inside the connection pool.
-MAX_RUNNING = 128
 CONNECTIONS = 256  # PTB's default pool for Bot API calls (getUpdates has its own)
 POOL_TIMEOUT = 30.0  # seconds a request may wait for a free connection under a burst (PTB: 1 s)
-MAX_WAITING = 10_000  # updates PTB may hold (waiting for their user's turn) before it stops fetching
 POLL_TIMEOUT = timedelta(seconds=30)  # long poll: Telegram answers at once when an update arrives
-WEBHOOK_CONNECTIONS = 40  # Telegram's default
 MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kilobytes
-DOWNLOAD_TIMEOUT = 60.0  # seconds for one file from Telegram (20 MB at most)
 STOP_GRACE = 10.0  # seconds stop() waits for webhook updates in hand
 PRESSED = "✓"
 
-# Bot menu (setMyCommands), shown in the user's Telegram language.
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("start", N_("Start or restart the conversation")),
-    ("help", N_("What the assistant can do")),
-    ("menu", N_("The main menu (your answers are kept)")),
-    ("apply", N_("Prepare, continue or submit a dossier")),
-    ("check", N_("Check whether your facility can join a programme")),
-    ("status", N_("See your dossiers and where they are")),
-    ("fairs", N_("Trade fairs open for registration")),
-    ("language", N_("Change the language")),
-    ("cancel", N_("Stop what you are doing (your answers are kept)")),
-)
 UNSUPPORTED = N_(
     "I can read text messages, button taps, PDF files and photos. Please type your answer or tap a button."
 )
 
 T = TypeVar("T")
-
-
-class TelegramConfig(Protocol):
-    """What the channel reads from bot.config.Config (handlers/ does not import bot/)."""
-
-    @property
-    def telegram_token(self) -> str | None: ...
-    @property
-    def telegram_api_base_url(self) -> str: ...
-    @property
-    def telegram_file_base_url(self) -> str: ...
-    @property
-    def telegram_webhook_url(self) -> str | None: ...
-    @property
-    def telegram_webhook_secret(self) -> str | None: ...
-
-
-class WebhookRegistered(StartRefused):
-    """Polling was asked for while a webhook is registered: another deployment takes the traffic."""
-
-
-def webhook_path(token: str) -> str:
-    return webhooks.webhook_path(TELEGRAM, token)
-
-
-def _well_formed(update: Update) -> bool:
-    """PTB builds an Update from whatever JSON arrives; ids that are not integers, a message
-    without its chat or a text that is not a string would break per-user locks or the engine."""
-    if not isinstance(update.update_id, int):
-        return False
-    for who in (update.effective_user, update.effective_chat):
-        if who is not None and (not isinstance(who.id, int) or isinstance(who.id, bool)):
-            return False
-    user = update.effective_user
-    if user is not None and not (
-        isinstance(user.language_code, str | None)
-        and isinstance(user.first_name, str)
-        and isinstance(user.last_name, str | None)
-    ):
-        return False
-    message = update.effective_message
-    if message is not None and (
-        getattr(message, "chat", None) is None
-        or not isinstance(message.message_id, int)
-        or not isinstance(getattr(message, "text", None), str | None)
-    ):
-        return False
-    query = update.callback_query
-    return query is None or (query.from_user is not None and isinstance(query.data, str | None))
-
-
-def webhook_target(public_url: str, token: str) -> str:
-    """TELEGRAM_WEBHOOK_URL is where the public reaches this server; the path is ours to add."""
-    return webhooks.webhook_target(public_url, webhook_path(token))
 
 
 class TelegramChannel:
@@ -197,7 +121,7 @@ class TelegramChannel:
             .token(token)
             .base_url(config.telegram_api_base_url)
             .base_file_url(config.telegram_file_base_url)
-            .concurrent_updates(_PerUserProcessor(pipeline, max_running))
+            .concurrent_updates(PerUserProcessor(pipeline, max_running))
             .connection_pool_size(CONNECTIONS)
             .pool_timeout(POOL_TIMEOUT)
             .job_queue(None)  # reminders are database rows swept by the scheduler, not PTB jobs
@@ -230,36 +154,14 @@ class TelegramChannel:
         app = self.application
         await app.initialize()  # getMe: fails here, loudly, on a wrong token
         try:
-            await self._set_commands()
+            await set_commands(app, self.pipeline.default_locale)
             await app.start()
             self._accepting = True
-            if self.webhook_mode:  # registered once we can take what Telegram sends right away
+            if self.webhook_mode:
                 assert self._target is not None and self.webhook_secret is not None
-                await app.bot.set_webhook(
-                    url=self._target,
-                    secret_token=self.webhook_secret,
-                    allowed_updates=ALLOWED_UPDATES,
-                    max_connections=WEBHOOK_CONNECTIONS,
-                )
+                await register_webhook(app, self._target, self.webhook_secret)
             else:
-                assert app.updater is not None
-                registered = (await app.bot.get_webhook_info()).url
-                if registered and not self._take_over:
-                    raise WebhookRegistered(
-                        "a Telegram webhook is registered (another deployment receives the updates): "
-                        "set TELEGRAM_WEBHOOK_URL to run this process as a webhook worker, or start "
-                        "with --take-over to delete the webhook and poll instead"
-                    )
-                if registered:
-                    log.warning("telegram: --take-over: deleting the registered webhook to poll instead")
-                # Bootstrapping deletes the webhook (taken over above); pending updates stay.
-                await app.updater.start_polling(
-                    timeout=self._poll_timeout,
-                    allowed_updates=ALLOWED_UPDATES,
-                    bootstrap_retries=3,
-                    drop_pending_updates=False,
-                    error_callback=_polling_error,
-                )
+                await start_polling(app, self._poll_timeout, take_over=self._take_over)
         except BaseException:
             await self.stop()
             raise
@@ -287,16 +189,6 @@ class TelegramChannel:
             await app.stop()
         await app.shutdown()
 
-    async def _set_commands(self) -> None:
-        """The command menu in Vietnamese and English; Telegram picks by the user's app language."""
-        for language in (None, "vi", "en"):
-            t = translator(language or self.pipeline.default_locale)
-            commands = [BotCommand(name, t(description)) for name, description in COMMANDS]
-            try:
-                await self.application.bot.set_my_commands(commands, language_code=language)
-            except TelegramError as exc:  # the bot works without a menu; not worth failing start-up
-                log.warning("telegram: setMyCommands(%s) failed: %s", language or "default", exc)
-
     # --- webhook ------------------------------------------------------------------------------------
 
     async def _webhook(self, request: web.Request) -> web.Response:
@@ -316,7 +208,7 @@ class TelegramChannel:
         except Exception:
             log.warning("telegram webhook: unreadable update refused")
             return web.Response(status=400)
-        if not _well_formed(update):
+        if not well_formed(update):
             # Answered 200 so Telegram does not redeliver what can never be handled.
             log.info("telegram webhook: malformed update skipped")
             return web.Response(status=200)
@@ -380,7 +272,7 @@ class TelegramChannel:
                 command_args=command[1] if command else "",
             )
         else:
-            file = self._file_of(message)
+            file = file_of(self.application.bot, message)
             if file is None:  # a sticker, a location, a contact...: say what we can read
                 locale = await self.pipeline.locale_of(TELEGRAM, user_id, user.language_code)
                 await self._send(user_id, message.chat.id, Outgoing(text=translator(locale)(UNSUPPORTED)))
@@ -436,43 +328,6 @@ class TelegramChannel:
             await self.pipeline.set_unreachable(TELEGRAM, user_id, "blocked the bot (my_chat_member: kicked)")
         elif status == ChatMemberStatus.MEMBER:
             await self.pipeline.set_reachable(TELEGRAM, user_id)
-
-    def _file_of(self, message: Message) -> FileRef | None:
-        """The file in a message, sized from Telegram's metadata; fetched only if the engine wants it."""
-        if message.document is not None:
-            d = message.document
-            return self._file_ref(d.file_id, d.file_name or "document", d.mime_type, d.file_size)
-        if message.photo:
-            photo = message.photo[-1]  # the largest size Telegram made
-            return self._file_ref(
-                photo.file_id, f"photo_{photo.file_unique_id}.jpg", "image/jpeg", photo.file_size
-            )
-        for media, name in (
-            (message.video, "video"),
-            (message.audio, "audio"),
-            (message.voice, "voice.ogg"),
-            (message.video_note, "video_note.mp4"),
-        ):
-            if media is not None:  # refused by type in the engine, with the usual explanation
-                filename = getattr(media, "file_name", None) or name
-                return self._file_ref(
-                    media.file_id, filename, getattr(media, "mime_type", None), media.file_size
-                )
-        return None
-
-    def _file_ref(self, file_id: str, filename: str, content_type: str | None, size: int | None) -> FileRef:
-        bot = self.application.bot
-
-        async def read() -> bytes:
-            tg_file = await bot.get_file(file_id)
-            return bytes(await tg_file.download_as_bytearray(read_timeout=DOWNLOAD_TIMEOUT))
-
-        return FileRef(
-            filename=filename,
-            content_type=content_type or "application/octet-stream",
-            size=size or 0,  # unknown is rare; the engine checks the bytes' length after reading too
-            read=read,
-        )
 
     async def _engine(self, incoming: Incoming) -> list[Outgoing]:
         return await self.pipeline.handle(incoming)
@@ -559,59 +414,16 @@ class TelegramChannel:
             log_failure(log, "telegram: PTB", error)
 
 
-class _PerUserProcessor(BaseUpdateProcessor):
-    """One user's updates one at a time and in arrival order; different users side by side, at
-    most `max_running` at once.
+class TelegramContext(ChannelContext[TelegramConfig], Protocol):
+    """What `telegram_component` reads from bot.components.Context beyond every channel's part."""
 
-    PTB's own semaphore (taken before `do_process_update`) is set high so that a user with a
-    backlog waits on their own lock without holding a slot other users need.
-    """
-
-    def __init__(self, runtime: Runtime, max_running: int) -> None:
-        super().__init__(max_concurrent_updates=MAX_WAITING)
-        self._runtime = runtime
-        self._max_running = max_running
-        self._running: asyncio.Semaphore | None = None
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        if self._running is None:
-            self._running = asyncio.Semaphore(self._max_running)
-        user = update.effective_user if isinstance(update, Update) else None
-        if user is None:
-            async with self._running:
-                await coroutine
-            return
-        async with self._runtime.turn(TELEGRAM, str(user.id)), self._running:
-            await coroutine
-
-    async def initialize(self) -> None:
-        self._running = asyncio.Semaphore(self._max_running)
-
-    async def shutdown(self) -> None:
-        """Nothing to free."""
-
-
-class SystemConfig(TelegramConfig, Protocol):
-    @property
-    def database_url(self) -> str: ...
-
-
-class ComponentContext(Protocol):
-    """What `telegram_component` reads from bot.components.Context."""
-
-    @property
-    def config(self) -> SystemConfig: ...
-    @property
-    def pipeline(self) -> Runtime: ...
     @property
     def take_over(self) -> bool: ...
-    @property
-    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
     @property
     def files(self) -> FileStore: ...
 
 
-def telegram_component(context: ComponentContext) -> TelegramChannel | None:
+def telegram_component(context: TelegramContext) -> TelegramChannel | None:
     """The factory for bot.components.FACTORIES: Telegram runs when TELEGRAM_BOT_TOKEN is set.
     (Proactive messages have their own Bot: handlers/channels/telegram/sender.py.)"""
     if not context.config.telegram_token:
@@ -619,8 +431,3 @@ def telegram_component(context: ComponentContext) -> TelegramChannel | None:
     return TelegramChannel(
         context.config, context.pipeline, context.sessions, context.files, take_over=context.take_over
     )
-
-
-def _polling_error(exc: TelegramError) -> None:
-    """Polling keeps retrying by itself; say what happened without a traceback per attempt."""
-    log.warning("telegram: getUpdates failed (%s: %s); retrying", type(exc).__name__, exc)

@@ -6,7 +6,7 @@ through the outbox. It gets its own `telegram.Bot` (same token, same configured 
 in front of a reply, and a 429 earned by a broadcast is handled by the worker for the broadcast
 alone (PTB's AIORateLimiter would instead hold back every request of the bot after any 429).
 
-Messages look exactly as the adapter renders them (`handlers.channels.telegram.adapter.send_outgoing`: the same
+Messages look exactly as the adapter renders them (`handlers.channels.telegram.render.send_outgoing`: the same
 inline keyboards, the same splitting). Errors are told in the worker's vocabulary
 (handlers/senders.py): a 429 is `RetryAfter`; a 403 saying the user blocked the bot or the
 account is deactivated is `Unreachable` (only those: other 403s such as "bot can't send messages

@@ -2,7 +2,7 @@
 
 A browser is one web user, known by the `kc_web` cookie (a random token that is the user id on the
 `web` channel). The page (handlers/channels/webchat/static/webchat/) shows the transcript kept by
-storage/transcripts.py, posts what the user types, taps or uploads, and renders the replies.
+storage/transcripts.py (transcript.py: what is kept and what the page is shown), posts what the user types, taps or uploads, and renders the replies.
 Every update goes through the same runtime as Telegram and Zalo (handlers/runtime.py: dedupe,
 per-user turn, session, locale); this module knows only HTTP and how the page shows an `Outgoing`.
 
@@ -29,8 +29,9 @@ from aiohttp import BodyPartReader, hdrs, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale, translator
-from conversations.messages import WEB, FileRef, Incoming, Outgoing, command_of
+from conversations.messages import WEB, FileRef, Incoming, command_of
 from conversations.record_ids import MAX_ID, record_id
+from handlers.channels.webchat.transcript import label_of, outgoing_payload, page_message
 from handlers.runtime import Runtime, log_failure
 from handlers.web_common import clean_content_type, clean_filename, from_foreign_site, origin_of, read_part
 from storage import transcripts
@@ -109,28 +110,6 @@ def setup_webchat(
     app.router.add_get(r"/api/chat/files/{message_id:\d{1,18}}", chat.download, name="webchat.file")
 
 
-async def deliver_to_web(session: AsyncSession, web_user: str, messages: list[Outgoing]) -> list[int]:
-    """Put messages the bot sends on its own (reminders, broadcasts, staff replies) in a web user's
-    transcript, inside the caller's transaction; the open page picks them up by polling."""
-    return [
-        await transcripts.append(session, web_user, transcripts.OUT, _outgoing_payload(m)) for m in messages
-    ]
-
-
-class WebSender:
-    """The web chat as a channel for proactive messages: they land in the transcript, and the
-    open page (or the next visit) shows them."""
-
-    channel = WEB
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-
-    async def send(self, external_id: str, messages: list[Outgoing]) -> None:
-        async with self.sessions() as session, session.begin():
-            await deliver_to_web(session, external_id, messages)
-
-
 class _WebChat:
     def __init__(
         self,
@@ -167,7 +146,7 @@ class _WebChat:
         user, fresh = _web_user(request)
         locale = await self._locale(user, request)
         rows = [] if fresh else await self._history(user)
-        data = self._boot(locale) | {"messages": [_message(row) for row in rows]}
+        data = self._boot(locale) | {"messages": [page_message(row) for row in rows]}
         return self._with_cookie(request, _json(data), user, fresh)
 
     async def updates(self, request: web.Request) -> web.StreamResponse:
@@ -179,7 +158,9 @@ class _WebChat:
         # Past the largest id a message can have there is nothing newer (and PostgreSQL's integer
         # column would refuse the comparison).
         rows = [] if fresh else await self._history(user, after=min(int(after), MAX_ID))
-        return self._with_cookie(request, _json({"messages": [_message(row) for row in rows]}), user, fresh)
+        return self._with_cookie(
+            request, _json({"messages": [page_message(row) for row in rows]}), user, fresh
+        )
 
     async def send(self, request: web.Request) -> web.StreamResponse:
         user, fresh = _web_user(request)
@@ -310,18 +291,18 @@ class _WebChat:
                     if incoming.choice is not None:
                         # The label the bot showed wins over the one the page sent.
                         record["text"] = (
-                            _label_of(recent, incoming.choice) or record["text"] or incoming.choice
+                            label_of(recent, incoming.choice) or record["text"] or incoming.choice
                         )
                     record["cid"] = client_id
                     sent_id = await transcripts.append(session, user, transcripts.IN, record)
                     sent = {"id": sent_id, "dir": transcripts.IN, "payload": record}
                 for out in outs:
-                    payload = _outgoing_payload(out)
+                    payload = outgoing_payload(out)
                     reply_id = await transcripts.append(session, user, transcripts.OUT, payload)
                     replies.append({"id": reply_id, "dir": transcripts.OUT, "payload": payload})
-        data: dict[str, Any] = {"messages": [_message(r) for r in replies]}
+        data: dict[str, Any] = {"messages": [page_message(r) for r in replies]}
         if sent is not None:
-            data["sent"] = _message(sent)
+            data["sent"] = page_message(sent)
         if not outs:
             data["duplicate"] = True
         # The answer may have switched the language (/language): the page reloads its strings.
@@ -466,65 +447,3 @@ def _megabytes(n: int, t: Translator) -> str:
     """A byte count as megabytes for a sentence: "20", "0,5" in Vietnamese."""
     mb = round(n / (1024 * 1024), 1)
     return t.number(int(mb) if mb == int(mb) else mb)
-
-
-def _safe_url(url: str | None) -> str | None:
-    """Only web links leave the engine for the page: http(s) or a path on this server."""
-    if not url:
-        return None
-    if url.lower().startswith(("https://", "http://")) or (url.startswith("/") and not url.startswith("//")):
-        return url
-    return None
-
-
-def _outgoing_payload(out: Outgoing) -> dict[str, Any]:
-    """How an `Outgoing` is kept in the transcript (what the page needs, and the document's path)."""
-    payload: dict[str, Any] = {
-        "text": out.text,
-        "choices": [{"label": c.label, "payload": c.payload} for c in out.choices],
-    }
-    url = _safe_url(out.url)
-    if url:
-        payload["url"] = url
-        payload["url_label"] = out.url_label
-    if out.document is not None:
-        path = Path(out.document.path)
-        payload["document"] = {
-            "path": out.document.path,
-            "filename": out.document.filename,
-            "content_type": out.document.content_type,
-            "size": path.stat().st_size if path.is_file() else None,
-        }
-    return payload
-
-
-def _message(row: dict[str, Any]) -> dict[str, Any]:
-    """A transcript row as the page gets it; a document's path on disk never leaves the server."""
-    payload = row["payload"]
-    file = payload.get("file")
-    document = payload.get("document")
-    if document:
-        file = {
-            "name": document["filename"],
-            "size": document.get("size"),
-            "href": f"api/chat/files/{row['id']}",
-        }
-    return {
-        "id": row["id"],
-        "dir": row["dir"],
-        "text": payload.get("text") or "",
-        "choices": payload.get("choices") or [],
-        "url": payload.get("url"),
-        "url_label": payload.get("url_label"),
-        "file": file,
-    }
-
-
-def _label_of(recent: list[dict[str, Any]], payload: str) -> str | None:
-    """The label of the button with this payload in the bot's latest messages."""
-    for message in reversed(recent):
-        if message["dir"] == transcripts.OUT:
-            for choice in message["payload"].get("choices") or []:
-                if choice.get("payload") == payload:
-                    return choice.get("label")
-    return None
