@@ -314,9 +314,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
         AskText(
             id="product_description",
             label=N_("Short description"),
-            prompt=N_(
-                "Describe the product in a few sentences: materials, how it is made, what makes it special."
-            ),
+            prompt=N_("Describe the product briefly: materials, how it is made, what makes it special."),
             validate=text_between(10, 1000),
         ),
         AskText(
@@ -336,20 +334,20 @@ def build(programmes: dict[str, Programme]) -> Flow:
         AskText(
             id="staff_count",
             label=N_("Number of workers"),
-            prompt=N_("How many people work at the facility, including family members?"),
+            prompt=N_("How many people work at the facility, family included?"),
             example=N_("For example: 12"),
             validate=_staff_count,
         ),
         AskChoice(
             id="revenue_band",
             label=N_("Revenue last year"),
-            prompt=N_("About how much revenue did the facility have last year?"),
+            prompt=N_("Roughly what was the facility's revenue last year?"),
             options=REVENUE_BANDS,
         ),
         AskText(
             id="year_started",
             label=N_("Year production started"),
-            prompt=N_("In which year did the facility start making this product?"),
+            prompt=N_("Since which year has the facility made this product?"),
             example=N_("For example: 2015"),
             validate=_year_started,
             display=_plain_number,

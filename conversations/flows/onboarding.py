@@ -354,15 +354,15 @@ FLOW = Flow(
         AskChoice(
             id="craft_village",
             label=N_("In a recognised craft village"),
-            prompt=N_("Is your facility in a craft village recognised by the provincial People's Committee?"),
+            prompt=N_("Is the facility in a craft village recognised by the province?"),
             options=YES_NO,
         ),
         AskText(
             id="tax_code",
             label=N_("Tax or registration number"),
             prompt=N_(
-                "What is the facility's tax code (10 digits) or, for a household business, the owner's "
-                "12-digit personal identification number?"
+                "The facility's tax code (10 digits)? A household business may give the owner's 12-digit "
+                "personal identification number."
             ),
             example=N_("For example: 0101234567"),
             validate=tax_code,
@@ -375,7 +375,7 @@ FLOW = Flow(
         AskText(
             id="contact_name",
             label=N_("Contact person"),
-            prompt=N_("Who should the centre contact about your dossiers? Please type their full name."),
+            prompt=N_("Who should the Centre contact about your dossiers? Their full name, please."),
             example=N_("For example: Nguyễn Văn An"),
             validate=text_between(2, 120),
         ),
