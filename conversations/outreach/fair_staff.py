@@ -177,7 +177,7 @@ def build_new() -> Flow:
             ),
             AskText(
                 id="fn_conditions",
-                prompt=N_("Conditions (for example: priority for certified products)? Tap Skip if none."),
+                prompt=N_("Conditions (for example: priority for certified products)? Choose Skip if none."),
                 label=N_("Conditions"),
                 optional=True,
                 validate=text_block(3, 600),
