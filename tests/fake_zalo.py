@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from tests.loopback import serve
+
 TOKEN = "12345689:fake-zalo-token"
 
 
@@ -43,13 +45,7 @@ class FakeZalo:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._api)
         app.router.add_get("/photos/{name}", self._photo)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
+        self._runner, port = await serve(app)
         self.base = f"http://127.0.0.1:{port}"
         return self.base
 

@@ -10,7 +10,6 @@ Skipped, saying why, where Chromium is not installed (`.ci/run` installs it with
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 import struct
@@ -29,6 +28,7 @@ from conversations.xlsx import active_sheet
 from handlers.console import setup_console
 from handlers.runtime import Pipeline
 from storage.models import StoredDocument
+from tests import loopback
 from tests.conftest import Chat, Clock
 from tests.console_support import new_link
 from tests.test_staff_support import add_staff, application, dossier, notice_for, outbox, submitted
@@ -67,13 +67,7 @@ def png(width: int = 120, height: int = 80) -> bytes:
 async def serve(pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
     app = web.Application()
     setup_console(app, sessions=sessions, dialogue=pipeline.dialogue, public_base_url="http://127.0.0.1")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.Server)
-    port = server.sockets[0].getsockname()[1]
+    runner, port = await loopback.serve(app)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
