@@ -480,7 +480,7 @@ async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
     from storage.db import session_factory
     from tests.conftest import throwaway_postgres
 
-    async with throwaway_postgres(migrated=False) as engine:
+    async with throwaway_postgres() as engine:
         sessions = session_factory(engine)
         first, second = (OutreachScheduler(sessions, {}, postgres=True) for _ in range(2))
         assert await first._leader() is True
