@@ -30,6 +30,16 @@ from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow` (or `trial`) first: xdist's workers then start on them at once and
+    share out the many short tests around them, instead of one worker finishing alone on a long
+    test that happened to come last in file order."""
+    items.sort(
+        key=lambda item: item.get_closest_marker("slow") is None and item.get_closest_marker("trial") is None
+    )
+
+
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 

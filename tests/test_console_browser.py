@@ -38,10 +38,13 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed (dev extra)")
 expect = playwright_api.expect
 expect.set_options(timeout=30_000)  # a loaded CI machine renders a dossier with three PDFs slowly
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
+    ),
+]
 VIEWPORTS = [(1366, 768), (390, 844)]
 
 

@@ -416,6 +416,7 @@ async def _killed_at(
     return child
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delivered", [False, True], ids=["request-lost", "request-arrived"])
 async def test_killed_worker_resumes_without_loss_and_resends_only_the_request_in_flight(
     sessions: async_sessionmaker[AsyncSession], fake: FakeTelegram, tmp_path: Path, delivered: bool

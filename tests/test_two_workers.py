@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,6 +29,8 @@ from tests.two_workers import (
     telegram_env,
     two_workers,
 )
+
+pytestmark = pytest.mark.slow
 
 # Each proof is a race inside one user's updates, so a few users side by side already make the two
 # workers contend; tests/trials/test_two_workers_trial.py runs 50 users x 10 with TRIALS_FULL=1.
