@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,17 @@ from aiohttp import web
 from tests.loopback import serve
 
 TOKEN = "12345689:fake-zalo-token"
+
+
+def number_in(texts: list[str], label_part: str) -> str:
+    """The number a numbered menu (how Zalo, Bot or OA, shows choices) gives the option
+    containing `label_part`, read from the latest message up."""
+    for line in reversed("\n".join(texts).splitlines()):
+        found = re.match(r"^(\d+)\. (.*)$", line)
+        if found and label_part.lower() in found.group(2).lower():
+            return found.group(1)
+    joined = "\n---\n".join(texts)
+    raise AssertionError(f"no option {label_part!r} in:\n{joined}")
 
 
 class FakeZalo:
