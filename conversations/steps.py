@@ -11,7 +11,7 @@ import dis
 import functools
 import types
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import N_
@@ -199,8 +199,9 @@ def goto_targets(step: Step) -> frozenset[str]:
 
 
 def _callbacks(step: Step) -> Iterator[types.FunctionType]:
-    for f in fields(step):
-        value = getattr(step, f.name)
+    for value in vars(step).values():  # the dataclass's fields (steps have no slots)
+        if isinstance(value, str | bool | int | type(None)):
+            continue
         items = value if isinstance(value, list | tuple) else (value,)
         for item in items:
             for part in item if isinstance(item, tuple) else (item,):
