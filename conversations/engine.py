@@ -345,7 +345,7 @@ class Engine:
             and not incoming.choice.startswith(f"{step.id}:")
             and not isinstance(step, Checklist | Summary)
         ):
-            run.say(run.t(N_("That button belongs to an earlier question. Here is where we are now:")))
+            run.say(run.t(N_("That button belongs to an earlier question. Here is where you are now:")))
             await self.prompt(run, step)
             return
         if isinstance(step, Checklist):

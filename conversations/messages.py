@@ -115,9 +115,11 @@ def short_label(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
+    if text[limit - 1] == " ":  # the cut falls between two words
+        return text[: limit - 1].rstrip(" ,;:–-") + "…"
     cut = text[: limit - 1]
     space = cut.rfind(" ")
-    if space >= limit // 2:
+    if space > 0:  # never inside a word, even when that leaves a shorter label
         cut = cut[:space]
     return cut.rstrip(" ,;:–-") + "…"
 

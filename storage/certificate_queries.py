@@ -72,10 +72,3 @@ async def all_matching(
 ) -> list[Certificate]:
     query = _query(provinces, filters, today).order_by(Certificate.valid_until.asc(), Certificate.id.asc())
     return list(await session.scalars(query))
-
-
-async def expiry_dates(session: AsyncSession, provinces: set[str] | None, since: date) -> list[date]:
-    query = select(Certificate.valid_until).where(Certificate.valid_until >= since)
-    if provinces is not None:
-        query = query.where(Certificate.province.in_(sorted(provinces)))
-    return list(await session.scalars(query))

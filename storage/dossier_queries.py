@@ -1,5 +1,5 @@
 """The staff console's questions to the dossier tables: a filtered, searched, sorted page of the
-queue, and the counts behind its statistics.
+queue, its communes, and a dossier's history (the statistics: `storage.console_stats`).
 
 Separate from `storage.review` (the chat's queue and the claims) because the console asks more of
 the same rows: filters by commune and dates, search by name, tax code or phone, any sort order.
@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from itertools import pairwise
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -76,27 +75,38 @@ def _level_expr() -> Any:
     return Application.answers["level"].as_string()
 
 
-# Folded facility names by scope, with the (count, latest update) they were read at: re-read only
-# when a facility was added, changed or deleted, so a search costs one small query, not 10,000 rows.
-_NAMES: dict[tuple[str, ...] | None, tuple[tuple[int, Any], list[tuple[int, str]]]] = {}
+@dataclass
+class _Facilities:
+    """What the queue needs of every facility in scope, read once and kept until one changes."""
+
+    names: list[tuple[int, str]]  # (id, folded name)
+    communes: list[str]
 
 
-async def _folded_names(session: AsyncSession, provinces: set[str] | None) -> list[tuple[int, str]]:
+# By scope, with the (count, latest update) they were read at: re-read only when a facility was
+# added, changed or deleted, so a page costs one small query here, not 10,000 rows.
+_FACILITIES: dict[tuple[str, ...] | None, tuple[tuple[int, Any], _Facilities]] = {}
+
+
+async def _facilities(session: AsyncSession, provinces: set[str] | None) -> _Facilities:
     key = tuple(sorted(provinces)) if provinces is not None else None
     where = [Facility.province.in_(key)] if key is not None else []
     count, latest = (
         await session.execute(select(func.count(), func.max(Facility.updated_at)).where(*where))
     ).one()
     stamp = (int(count or 0), latest)
-    cached = _NAMES.get(key)
+    cached = _FACILITIES.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    rows = (await session.execute(select(Facility.id, Facility.name).where(*where))).all()
-    names = [(fid, fold(name)) for fid, name in rows]
-    if len(_NAMES) > 64:
-        _NAMES.clear()
-    _NAMES[key] = (stamp, names)
-    return names
+    rows = (await session.execute(select(Facility.id, Facility.name, Facility.commune).where(*where))).all()
+    found = _Facilities(
+        names=[(fid, fold(name)) for fid, name, _ in rows],
+        communes=sorted({commune for _, _, commune in rows if commune}),
+    )
+    if len(_FACILITIES) > 64:
+        _FACILITIES.clear()
+    _FACILITIES[key] = (stamp, found)
+    return found
 
 
 async def _search_ids(session: AsyncSession, provinces: set[str] | None, term: str) -> Any:
@@ -110,7 +120,7 @@ async def _search_ids(session: AsyncSession, provinces: set[str] | None, term: s
         clauses.append(Facility.phone.like(f"%{local}%"))
     folded = fold(term)
     if folded:
-        ids = [fid for fid, name in await _folded_names(session, provinces) if folded in name]
+        ids = [fid for fid, name in (await _facilities(session, provinces)).names if folded in name]
         if len(ids) > MAX_NAME_MATCHES:
             clauses.append(func.lower(Facility.name).like(f"%{term.lower()}%"))
         elif ids:
@@ -153,18 +163,34 @@ async def queue_page(
     limit: int,
     offset: int,
 ) -> tuple[list[Application], int]:
-    """One page of dossiers in scope matching the filters, and how many match in all."""
+    """One page of dossiers in scope matching the filters, and how many match in all.
+
+    The page's ids and the total come from one narrow query (the sort carries ids and sort keys,
+    not every row's answers), then those 50 dossiers are loaded by id: on SQLite with 10,000
+    dossiers that halves the page's database time."""
     base = await _filtered(session, provinces, actor, filters)
-    total = await session.scalar(select(func.count()).select_from(base.subquery()))
     column = SORTS.get(filters.sort, Application.submitted_at)
     order = column.desc() if filters.descending else column.asc()
-    rows = await session.scalars(
-        base.options(selectinload(Application.facility))
-        .order_by(order, Application.id.asc())
-        .limit(limit)
-        .offset(offset)
+    found = (
+        await session.execute(
+            base.with_only_columns(Application.id, func.count().over())
+            .order_by(order, Application.id.asc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    if found:
+        total = int(found[0][1])
+    else:  # past the last page: the window had no row to count on
+        total = int(await session.scalar(base.with_only_columns(func.count())) or 0)
+    ids = [row[0] for row in found]
+    if not ids:
+        return [], total
+    loaded = await session.scalars(
+        select(Application).options(selectinload(Application.facility)).where(Application.id.in_(ids))
     )
-    return list(rows), int(total or 0)
+    by_id = {app.id: app for app in loaded}
+    return [by_id[i] for i in ids if i in by_id], total
 
 
 EXPORT_COLUMNS = (
@@ -203,91 +229,7 @@ async def all_matching(
 
 async def communes(session: AsyncSession, provinces: set[str] | None) -> list[str]:
     """The communes of the facilities in scope, for the filter's list."""
-    query = select(Facility.commune).distinct().order_by(Facility.commune)
-    if provinces is not None:
-        query = query.where(Facility.province.in_(sorted(provinces)))
-    return [c for c in (await session.scalars(query)).all() if c]
-
-
-# --- statistics -------------------------------------------------------------------------------------
-
-
-def _scoped(query: Any, provinces: set[str] | None) -> Any:
-    if provinces is None:
-        return query
-    return (
-        query.select_from(Application)
-        .join(Facility, Facility.id == Application.facility_id)
-        .where(Facility.province.in_(sorted(provinces)))
-    )
-
-
-@dataclass
-class Overview:
-    """One scan's worth of statistics: counts by (programme, status), submissions per week, and
-    how many were ever submitted."""
-
-    by_status: list[tuple[str, str, int]]
-    weeks: list[int]
-    submitted: int
-
-
-async def overview(
-    session: AsyncSession, provinces: set[str] | None, week_starts: list[datetime]
-) -> Overview:
-    """Counts by programme and status, with one SUM(CASE ...) per week (weeks start at the UTC
-    instants of `week_starts`) and the ever-submitted count, in a single pass over the table:
-    the same SQL on SQLite and PostgreSQL, and 100,000 applications read once, not three times."""
-    bounds = [*week_starts, week_starts[-1] + timedelta(weeks=1)]
-    weeks = [
-        func.sum(case((and_(Application.submitted_at >= a, Application.submitted_at < b), 1), else_=0))
-        for a, b in pairwise(bounds)
-    ]
-    sent = func.sum(case((Application.submitted_at.is_not(None), 1), else_=0))
-    query = _scoped(
-        select(Application.programme, Application.status, func.count(), sent, *weeks).group_by(
-            Application.programme, Application.status
-        ),
-        provinces,
-    )
-    rows = (await session.execute(query)).all()
-    return Overview(
-        by_status=[(r[0], r[1], int(r[2])) for r in rows],
-        weeks=[sum(int(r[4 + w] or 0) for r in rows) for w in range(len(week_starts))],
-        submitted=sum(int(r[3] or 0) for r in rows),
-    )
-
-
-async def by_commune(
-    session: AsyncSession, provinces: set[str] | None, top: int = 15
-) -> list[tuple[str, int]]:
-    query = (
-        select(Facility.commune, func.count())
-        .select_from(Application)
-        .join(Facility, Facility.id == Application.facility_id)
-        .where(Application.status != "draft")
-        .group_by(Facility.commune)
-        .order_by(func.count().desc(), Facility.commune)
-        .limit(top)
-    )
-    if provinces is not None:
-        query = query.where(Facility.province.in_(sorted(provinces)))
-    return [(c, int(n)) for c, n in (await session.execute(query)).all()]
-
-
-async def first_unanswered(
-    session: AsyncSession, provinces: set[str] | None, questions: list[str]
-) -> list[tuple[str, int]]:
-    """How many open drafts stop at each question (the first of `questions`, in the flow's order,
-    with no answer), counted in the database rather than by reading every draft."""
-    if not questions:
-        return []
-    first = case(
-        *((Application.answers[q].as_string().is_(None), q) for q in questions), else_=literal(None)
-    ).label("first")
-    query = _scoped(select(first, func.count()).where(Application.status == "draft"), provinces)
-    rows = (await session.execute(query.group_by(first))).all()
-    return [(q, int(n)) for q, n in rows if q is not None]
+    return (await _facilities(session, provinces)).communes
 
 
 async def history(session: AsyncSession, application_id: int) -> list[ApplicationEvent]:

@@ -53,6 +53,7 @@ class Round(Base):
     level: Mapped[str | None] = mapped_column(String(16))
     province: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
+    opens_on: Mapped[date | None] = mapped_column(Date)  # when dossiers are first accepted, if the plan says
     deadline: Mapped[date] = mapped_column(Date)
     created_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,8 +1,8 @@
 """The staff console in a real browser (Playwright driving the system's Chromium), at an office
 screen's size and a phone's: sign in from a link, filter and search the queue, open a dossier and
-its PDF and photo, return it with a comment on one answer (the owner's notice is queued), approve
-it once resubmitted, import a certificate list with a bad row, export the queue and read it with
-openpyxl, and look at the statistics. Screenshots go to test-artifacts/console/.
+its PDF and photo, return it with a comment on one answer (the owner's web chat receives the
+notice), approve it once resubmitted, import a certificate list with a bad row, export the queue
+and read it with openpyxl, and look at the statistics. Screenshots go to test-artifacts/console/.
 
 Skipped, saying why, where Chromium is not installed (`.ci/run` installs it with apt; never
 `playwright install`, which needs the internet).
@@ -25,13 +25,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.xlsx import active_sheet
+from handlers.channels.webchat.transcript import WebSender
 from handlers.console import setup_console
 from handlers.runtime import Pipeline
+from handlers.workers.delivery import DeliveryWorker
+from storage import transcripts
 from storage.models import StoredDocument
 from tests import loopback
 from tests.conftest import Chat, Clock
 from tests.console_support import new_link
-from tests.test_staff_support import add_staff, application, dossier, notice_for, outbox, submitted
+from tests.test_staff_support import add_staff, application, dossier, submitted
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
@@ -66,9 +69,21 @@ def png(width: int = 120, height: int = 80) -> bytes:
     )
 
 
+async def delivered_to_web_chat(sessions: async_sessionmaker[AsyncSession], web_user: str) -> list[str]:
+    """What the owner's web chat shows of the bot's own messages: the outbox delivered by the
+    delivery worker into the web chat's transcript, as the running bot does."""
+    worker = DeliveryWorker(sessions, {"web": WebSender(sessions)})
+    await worker.drain(follow=False)
+    async with sessions() as s:
+        shown = await transcripts.history(s, web_user)
+    return [str(m["payload"].get("text", "")) for m in shown if m["dir"] == transcripts.OUT]
+
+
 @contextlib.asynccontextmanager
-async def serve(pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
-    app = web.Application()
+async def serve(
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], client_max_size: int = 1024**2
+) -> AsyncIterator[str]:
+    app = web.Application(client_max_size=client_max_size)
     setup_console(app, sessions=sessions, dialogue=pipeline.dialogue, public_base_url="http://127.0.0.1")
     runner, port = await loopback.serve(app)
     try:
@@ -176,10 +191,8 @@ async def test_a_reviewer_works_a_round_in_the_browser(
         await page.screenshot(path=ARTIFACTS / f"return-{size}.png", full_page=True)
         await page.get_by_role("button", name="Return to the owner").click()
         await expect(page.locator("main")).to_contain_text("Returned to the owner")
-        rows = await outbox(sessions)
-        notice, identity = await notice_for(sessions, rows[-1])
-        assert identity.external_id == chat.user_id
-        assert "Short description: Please say which materials you use." in notice[0].text
+        received = await delivered_to_web_chat(sessions, chat.user_id)
+        assert any("Short description: Please say which materials you use." in text for text in received)
 
         # the owner changes that answer in chat and sends it again; the reviewer approves
         await chat.send("/apply")

@@ -1,18 +1,20 @@
 """The console's queries on SQLite and PostgreSQL alike: filters, accent-free search, paging, the
-export's rows, and the statistics counted in the database."""
+export's rows, and the statistics counted in one pass and kept until something they show changes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import dossier_queries
+from storage import audit, console_stats, dossier_queries
 from storage.db import session_factory
 from storage.dossier_queries import QueueFilter
 from storage.models import Account, Application, Facility
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+QUARTER = date(2026, 10, 1)
 
 
 async def _fill(engine: AsyncEngine) -> None:
@@ -116,14 +118,40 @@ async def test_queue_queries_and_statistics_on_both_databases(any_engine: AsyncE
         assert await dossier_queries.communes(s, hung_yen) == ["Xã Phú Vinh", "Xã Tân Hưng"]
 
         weeks = [NOW - timedelta(weeks=2 - w) for w in range(3)]
-        overview = await dossier_queries.overview(s, hung_yen, weeks)
-        assert sorted(overview.by_status) == [
+        questions = ["level", "product_group", "made_in_house"]
+        figures = await console_stats.figures(s, hung_yen, weeks, questions, QUARTER)
+        assert sorted(figures.by_status) == [
             ("selection", "approved", 1),
             ("selection", "draft", 1),
             ("selection", "submitted", 1),
         ]
-        assert overview.submitted == 2 and overview.weeks == [1, 1, 0]  # 10 and 3 days ago
-        stopped = await dossier_queries.first_unanswered(
-            s, hung_yen, ["level", "product_group", "made_in_house"]
+        assert figures.submitted == 2 and figures.weeks == [1, 1, 0]  # 10 and 3 days ago
+        assert figures.stopped == [("made_in_house", 1)]
+        assert sorted(figures.by_commune) == [("Xã Phú Vinh", 1), ("Xã Tân Hưng", 1)]  # drafts not counted
+        everywhere = await console_stats.figures(s, None, weeks, questions, QUARTER)
+        assert sum(n for _, _, n in everywhere.by_status) == 4
+
+
+async def test_statistics_are_kept_until_a_dossier_changes_status(any_engine: AsyncEngine) -> None:
+    await _fill(any_engine)
+    sessions = session_factory(any_engine)
+    weeks = [NOW - timedelta(weeks=1)]
+    async with sessions() as s, s.begin():
+        before = await console_stats.figures(s, None, weeks, [], QUARTER)
+        assert await console_stats.figures(s, None, weeks, [], QUARTER) is before  # kept
+        app = await s.scalar(select(Application).where(Application.status == "submitted").limit(1))
+        assert app is not None
+        app.status = "approved"
+        audit.add_event(
+            s,
+            app.id,
+            actor="telegram:r1",
+            action="approved",
+            from_status="submitted",
+            to_status="approved",
+            at=NOW,
         )
-        assert stopped == [("made_in_house", 1)]
+        await s.flush()
+        after = await console_stats.figures(s, None, weeks, [], QUARTER)
+    approved = dict(((p, st), n) for p, st, n in after.by_status)[("selection", "approved")]
+    assert after is not before and approved == 2

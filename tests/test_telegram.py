@@ -247,7 +247,7 @@ async def test_full_journey(
     assert fake.downloads and len(fake.calls_of("getFile")) == len(fake.downloads)
     assert any(p.startswith("photos/") for p in fake.downloads)  # photos came as Telegram photos
     assert any(p.startswith("documents/") for p in fake.downloads)
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     assert "Giỏ mây đan Phú Vinh" in chat.text
     await chat.tap("Submit")
     assert "Receipt code: KC-" in chat.text

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.models import ConversationState, Identity, ProcessedUpdate
 from tests.conftest import throwaway_postgres
 from tests.fake_telegram import FakeTelegram
+from tests.test_flows import PROFILE_EN
 from tests.two_workers import (
     APOLOGIES,
     REQUEST_TIMEOUT,
@@ -143,7 +144,7 @@ async def _telegram_users(bases: list[str], engine: AsyncEngine, fake: FakeTeleg
             for answer in ("/start", "English", "I agree"):
                 await user.say(bases[0], answer)
             mark = len(fake.messages[uid])
-            update = user.update_for("Cơ sở Mây tre Phú Vinh")
+            update = user.update_for(PROFILE_EN[0][1])  # the name the script gives (answered alone)
             await asyncio.gather(user.post(bases[0], update), user.post(bases[1], update))
             return fake.sent_texts(uid)[mark:]
 

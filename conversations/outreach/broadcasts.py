@@ -268,7 +268,7 @@ def build() -> Flow:
                     ALL not in (run.answers.get("bc_province"), run.answers.get("bc_province_pick"))
                 ),
                 prompt=N_(
-                    "Only one commune or ward? Type its name, or tap Skip to reach the whole province."
+                    "Only one commune or ward? Type its name, or choose Skip to reach the whole province."
                 ),
                 label=N_("Commune"),
                 optional=True,
@@ -356,7 +356,7 @@ def _fair_text(run: Run, fair: Fair) -> str:
     ]
     if fair.conditions:
         lines.append(fair.conditions)
-    lines.append(t(N_("Tap the button below to register your facility.")))
+    lines.append(t(N_("Choose the option below to register your facility.")))
     return "\n".join(lines)
 
 

@@ -11,13 +11,10 @@ import asyncio
 import io
 import re
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
 from conversations.i18n import N_
@@ -109,42 +106,8 @@ async def registrations_xlsx(run: Run, fair: Fair) -> Document:
 FORMULA_START = ("=", "+", "-", "@")
 
 
-def safe_cell(sheet: Any, value: Any) -> Any:
-    """What to append for `value`: itself, or a write-only cell when it needs one: text that looks
-    like a formula is kept as plain text, a date and time shows as dd/mm/yyyy hh:mm."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"
-        return cell
-    if isinstance(value, datetime):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = "dd/mm/yyyy hh:mm"
-        return cell
-    return value
-
-
 def keep_as_text(cells: Iterable[Any]) -> None:
     """In an ordinary (not write-only) sheet: formula-looking text just written stays text."""
     for cell in cells:
         if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
             cell.data_type = "s"
-
-
-def xlsx_bytes(title: str, headers: list[str], rows: Iterable[list[Any]], widths: list[int]) -> bytes:
-    """A one-sheet workbook, written row by row (write-only mode keeps 10,000 rows in a few MB);
-    slow enough for large tables that callers run it in a thread, off the event loop."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31] or "Sheet")
-    for n, width in enumerate(widths):
-        sheet.column_dimensions[get_column_letter(n + 1)].width = width
-    head = []
-    for text in headers:
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font = Font(bold=True)
-        head.append(cell)
-    sheet.append(head)
-    for row in rows:
-        sheet.append([safe_cell(sheet, value) for value in row])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()

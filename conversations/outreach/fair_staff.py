@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import N_
 from conversations.messages import Choice
-from conversations.outreach import reminders
-from conversations.outreach.common import actor, date_value, fair_facts, local_today, menu_choice, text_block
+from conversations.outreach import managing
+from conversations.outreach.common import (
+    actor,
+    date_value,
+    fair_facts,
+    local_today,
+    menu_choice,
+    scope,
+    text_block,
+)
 from conversations.outreach.export import registrations_xlsx
-from conversations.outreach.window import SendingWindow
 from conversations.payloads import go
 from conversations.places import province_validator
 from conversations.run import Run
@@ -24,10 +31,6 @@ from storage.outreach import Fair
 
 if TYPE_CHECKING:
     from conversations.dialogue import Dialogue
-
-
-def _settings(run: Run) -> reminders.ReminderSettings:
-    return reminders.ReminderSettings(window=SendingWindow(timezone=run.settings.timezone))
 
 
 def fair_text(run: Run, fair: Fair) -> str:
@@ -119,7 +122,7 @@ def _province_or_all(text: str) -> Result:
 async def _create(run: Run) -> Transition:
     answers = run.answers
     province = answers.get("fn_province") or run.state.data.get("fn_fixed_province")
-    fair = Fair(
+    draft = managing.FairDraft(
         name=answers["fn_name"],
         province=None if province in (None, "all") else province,
         place=answers["fn_place"],
@@ -128,13 +131,11 @@ async def _create(run: Run) -> Transition:
         registration_deadline=date_value(answers["fn_deadline"]),
         funded_booths=int(answers["fn_booths"]),
         conditions=answers.get("fn_conditions"),
-        status="open",
-        created_by=actor(run),
-        created_at=run.now,
     )
-    run.session.add(fair)
-    await run.session.flush()
-    await reminders.plan_fair(run.session, fair, _settings(run))
+    if "province" in managing.check_fair(draft, local_today(run), await scope(run)):
+        run.say(run.t(managing.NOT_YOURS))
+        return EndFlow()
+    fair = await managing.save_fair(run, draft, actor(run))
     run.say(
         run.t(
             N_("The fair is created. Registration is open until {date}."),
@@ -177,7 +178,7 @@ def build_new() -> Flow:
             ),
             AskText(
                 id="fn_conditions",
-                prompt=N_("Conditions (for example: priority for certified products)? Tap Skip if none."),
+                prompt=N_("Conditions (for example: priority for certified products)? Choose Skip if none."),
                 label=N_("Conditions"),
                 optional=True,
                 validate=text_block(3, 600),
@@ -196,10 +197,11 @@ async def _moved(run: Run, value: Any) -> Transition:
     fair = await run.session.get(Fair, run.state.data.get("fair_id"))
     if fair is None:
         return EndFlow()
-    fair.registration_deadline = date_value(value)
-    if fair.status == "closed" and fair.registration_deadline >= local_today(run):
-        fair.status = "open"
-    await reminders.plan_fair(run.session, fair, _settings(run))
+    draft = managing.draft_of(fair)
+    draft.registration_deadline = date_value(value)
+    if fair.status == "closed" and draft.registration_deadline >= local_today(run):
+        draft.status = "open"
+    await managing.save_fair(run, draft, actor(run), fair)
     run.say(
         run.t(
             N_("The deadline is now {date}; reminders follow the new date."),
@@ -264,7 +266,7 @@ async def command(
         await dialogue.engine.start(run, "fair_deadline", {"fair_id": fair.id})
     elif action == "close":
         fair.status = "closed"
-        await outreach.cancel_plans(run.session, "fair", fair.id, "registration closed")
+        await managing.replan_fair(run, fair)
         run.say(run.t(N_("Registration for “{fair}” is closed."), fair=fair.name))
         await staff_detail(run, fair)
     else:

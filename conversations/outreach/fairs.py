@@ -203,7 +203,7 @@ def build_register() -> Flow:
             AskText(
                 id="fr_needs",
                 prompt=N_(
-                    "Anything the booth needs (electricity, a fridge, a display shelf)? Tap Skip if not."
+                    "Anything the booth needs (electricity, a fridge, a display shelf)? Choose Skip if not."
                 ),
                 label=N_("Booth needs"),
                 optional=True,

@@ -80,8 +80,8 @@ CERT_NO_ROUND = N_(
     "You can already prepare the dossier with me, step by step."
 )
 DRAFT_STALE = N_(
-    "📝 Your dossier “{title}” has been waiting since {date}. Shall we finish it? Your answers are saved: "
-    "we continue where you stopped."
+    "📝 Your dossier “{title}” has been waiting since {date}. Shall I help you finish it? Your "
+    "answers are saved: you continue where you stopped."
 )
 EXPIRY_MIN_GAP = timedelta(days=30)  # half the 90/30-day spacing
 IN_DAYS = N_("{days} days left")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from conversations.i18n import N_
 from conversations.messages import Choice
-from conversations.outreach import reminders
+from conversations.outreach import managing, reminders
 from conversations.outreach.common import (
     ANY_STAFF,
     LEVEL_LABELS,
@@ -200,19 +200,17 @@ async def _round_created(run: Run, value: Any) -> Transition:
         return Goto("rn_deadline")
     answers = run.answers
     level = answers.get("rn_level")
-    province = run.state.data.get("rn_province")
-    rnd = Round(
+    draft = managing.RoundDraft(
         programme=answers["rn_programme"],
         level=None if level in (None, "any") else level,
-        province=None if level in ("region", "nation") else province,
+        province=run.state.data.get("rn_province"),
         name=answers["rn_name"],
         deadline=date_value(value),
-        created_by=actor(run),
-        created_at=run.now,
     )
-    run.session.add(rnd)
-    await run.session.flush()
-    await reminders.plan_round(run.session, rnd, _settings(run))
+    if "province" in managing.check_round(draft, local_today(run), await scope(run)):
+        run.say(run.t(managing.NOT_YOURS))  # a round for every province is a national admin's
+        return EndFlow()
+    rnd = await managing.save_round(run, draft, actor(run))
     run.say(
         run.t(
             N_(
@@ -231,8 +229,9 @@ async def _round_moved(run: Run, value: Any) -> Transition:
     rnd = await run.session.get(Round, run.state.data.get("round_id"))
     if rnd is None:
         return EndFlow()
-    rnd.deadline = date_value(value)
-    await reminders.plan_round(run.session, rnd, _settings(run))
+    draft = managing.round_draft_of(rnd)
+    draft.deadline = date_value(value)
+    await managing.save_round(run, draft, actor(run), rnd)
     run.say(
         run.t(N_("The deadline is now {date}; reminders follow the new date."), date=run.t.date(rnd.deadline))
     )

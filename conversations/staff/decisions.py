@@ -47,7 +47,7 @@ async def start(run: Run, member: Staff, flow_id: str, application_id: int) -> N
         return
     options: dict[str, Any] = {"answers": {}, "app": application.id, "title": dossier.title(application)}
     if flow_id == RETURN:
-        options["items"] = _flaggable(run, application)
+        options["items"] = flaggable(run, application)
     await run.engine.start(run, flow_id, options)
 
 
@@ -210,16 +210,20 @@ async def _reject(run: Run, value: Any) -> Transition:
 # --- return for changes -----------------------------------------------------------------------------------
 
 
-def _flaggable(run: Run, application: Application) -> list[list[str]]:
-    """[value, label] of every answer and checklist document a reviewer may ask to change."""
+def flaggable(run: Run, application: Application, *, buttons: bool = True) -> list[list[str]]:
+    """[value, label] of every answer and checklist document a reviewer may ask to change. As chat
+    buttons the labels are shortened (at a word boundary); on the console's page they are whole."""
+
+    def label(text: str) -> str:
+        return short_label(text) if buttons else " ".join(text.split())
+
     items = [
-        [f"a:{step_id}", short_label(dossier.answer_label(run, step_id))]
+        [f"a:{step_id}", label(dossier.answer_label(run, step_id))]
         for step_id in dossier.questions(run)
         if step_id in application.answers
     ]
     items += [
-        ["d:" + item.id, short_label("📎 " + run.t(item.label))]
-        for item in dossier.checklist_of(run, application)
+        ["d:" + item.id, label("📎 " + run.t(item.label))] for item in dossier.checklist_of(run, application)
     ]
     return items
 

@@ -7,7 +7,8 @@ catalogs (`_` in the templates is the signed-in member's translator); no asset l
 (no CDN: centres' servers may be offline). Charts are drawn here as SVG.
 
 Routes, all under /staff/: login/{token}, logout, lang, "" (queue), dossiers/{code}[/...],
-certificates, stats, broadcasts, fairs, export/*.xlsx, static/*.
+certificates, stats, broadcasts, fairs[/new, /N/edit], rounds/new, rounds/N/edit, export/*.xlsx,
+static/*.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.dialogue import Dialogue
-from handlers.console import auth, certificates, dossiers, exports, outreach, queue, stats
+from handlers.console import auth, certificates, dossiers, exports, fairs, outreach, queue, stats, workbooks
 from handlers.console.common import CONSOLE, Console
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +47,7 @@ def setup_console(
         secure_cookies=public_base_url.lower().startswith("https://"),
         timezone=dialogue.settings.timezone,
     )
+    app.on_cleanup.append(workbooks.close)
     app.router.add_static("/staff/static/", HERE / "static", name="console_static")
-    for module in (auth, queue, dossiers, exports, certificates, stats, outreach):
+    for module in (auth, queue, dossiers, exports, certificates, stats, outreach, fairs):
         module.add_routes(app.router)

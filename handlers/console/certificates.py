@@ -9,6 +9,7 @@ each wrong row listed with its number as the spreadsheet shows it.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -16,11 +17,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from conversations.i18n import N_
-from conversations.outreach.export import xlsx_bytes
 from conversations.staff import importer
 from conversations.staff.access import REVIEW_ROLES
 from conversations.staff.certificates import level_label, record, today
 from conversations.staff.desk import dossier_in_scope
+from handlers.console import workbooks
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
 from handlers.console.exports import xlsx_response
@@ -31,6 +32,7 @@ from storage.certificates import LEVELS
 
 PAGE = 50
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+NDJSON = "application/x-ndjson"
 HEADERS = (
     N_("Facility"),
     N_("Tax code"),
@@ -117,31 +119,60 @@ async def registry(desk: Desk) -> web.StreamResponse:
 
 @desk_page(REVIEW_ROLES)
 async def import_list(desk: Desk) -> web.StreamResponse:
+    """Import a list. A plain form post gets the page with the outcome; the page's script asks for
+    `application/x-ndjson` and reads one line per slice of rows checked or saved, then the page."""
+    if NDJSON in desk.request.headers.get("Accept", ""):
+        return await _import_streamed(desk)
+    report = await _import(desk, None)
+    return await _page(desk, report=report, status=200 if report.ok else 422)
+
+
+async def _import(desk: Desk, progress: importer.Progress | None) -> importer.ImportReport:
     form = await desk.request.post()
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
-        report = importer.ImportReport(problem=(N_("Please send the list as a .csv or .xlsx file."), {}))
-        return await _page(desk, report=report, status=422)
+        return importer.ImportReport(problem=(N_("Please send the list as a .csv or .xlsx file."), {}))
     filename = clean_filename(upload.filename)
     data = await asyncio.to_thread(upload.file.read, MAX_IMPORT_BYTES + 1)
     if not filename.lower().endswith((".csv", ".xlsx")):
-        report = importer.ImportReport(problem=(N_("Please send the list as a .csv or .xlsx file."), {}))
-    elif len(data) > MAX_IMPORT_BYTES:
-        report = importer.ImportReport(
+        return importer.ImportReport(problem=(N_("Please send the list as a .csv or .xlsx file."), {}))
+    if len(data) > MAX_IMPORT_BYTES:
+        return importer.ImportReport(
             problem=(N_("This file is too large; please split the list into smaller files."), {})
         )
-    else:
-        report = await importer.import_certificates(
-            desk.session,
-            data,
-            filename,
-            programme=desk.run.programmes["selection"],
-            provinces=desk.member.scope(REVIEW_ROLES),
-            actor=desk.member.actor,
-            now=desk.run.now,
-            today=today(desk.run),
-        )
-    return await _page(desk, report=report, status=200 if report.ok else 422)
+    return await importer.import_certificates(
+        desk.session,
+        data,
+        filename,
+        programme=desk.run.programmes["selection"],
+        provinces=desk.member.scope(REVIEW_ROLES),
+        actor=desk.member.actor,
+        now=desk.run.now,
+        today=today(desk.run),
+        progress=progress,
+    )
+
+
+async def _import_streamed(desk: Desk) -> web.StreamResponse:
+    """The import as it goes: {"phase", "done", "total"} lines, then {"html"}: the page with the
+    outcome, written once the import is committed (a dropped connection rolls it all back)."""
+    response = web.StreamResponse(
+        headers={"Content-Type": f"{NDJSON}; charset=utf-8", "Cache-Control": "no-store"}
+    )
+    await response.prepare(desk.request)
+
+    async def line(value: dict[str, Any]) -> None:
+        await response.write(json.dumps(value, ensure_ascii=False).encode() + b"\n")
+
+    async def progress(phase: str, done: int, total: int) -> None:
+        await line({"phase": phase, "done": done, "total": total})
+
+    report = await _import(desk, progress)
+    page = await _page(desk, report=report, status=200 if report.ok else 422)
+    assert isinstance(page, web.Response) and page.text is not None
+    await desk.session.commit()  # before telling anyone it is imported
+    await line({"ok": report.ok, "html": page.text})
+    return response
 
 
 @desk_page(REVIEW_ROLES)
@@ -165,8 +196,8 @@ async def export(desk: Desk) -> web.StreamResponse:
         ]
         for c in found
     ]
-    data = await asyncio.to_thread(
-        xlsx_bytes, t(N_("Certificates")), [t(h) for h in HEADERS], rows, [32, 14, 28, 14, 18, 12, 12, 30, 14]
+    data = await workbooks.workbook(
+        t(N_("Certificates")), [t(h) for h in HEADERS], rows, [32, 14, 28, 14, 18, 12, 12, 30, 14]
     )
     return xlsx_response(data, "chung-nhan.xlsx")
 

@@ -9,12 +9,15 @@ from a 390-pixel phone to an office screen.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from html import escape
 
 WIDTH = 400
 BAR = 18
 ROW = 44
+LINE = 17  # a label's further lines
+LINE_CHARS = 46  # 14-unit text: about this many characters across the 400-unit drawing
 PALETTE = ("#1f6f8b", "#e08e0b", "#3c9d5d", "#b23a48", "#6c5b7b", "#7f8c8d")
 
 
@@ -34,26 +37,44 @@ def figure(value: object) -> float:
     raise TypeError(f"a chart value must be a number, not {type(value).__name__}")
 
 
+def wrap(label: str, width: int = LINE_CHARS) -> list[str]:
+    """A label as the lines it takes above its bar, broken between words, never inside one: a
+    question without a short label is a whole sentence, and the drawing clips at its edge."""
+    return textwrap.wrap(label, width, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def _label(x: float, y: float, lines: list[str], extra: str = "") -> str:
+    spans = "".join(
+        f'<tspan x="{x}" dy="{0 if n == 0 else LINE}">{escape(line)}{escape(extra) if n == len(lines) - 1 else ""}</tspan>'
+        for n, line in enumerate(lines)
+    )
+    return f'<text x="{x}" y="{y}" class="label">{spans}</text>'
+
+
 def bars(rows: list[tuple[str, float]], *, unit: str = "", colour: str = PALETTE[0]) -> str:
-    """Horizontal bars, label above each bar and its value at the bar's end."""
+    """Horizontal bars, label above each bar (on as many lines as it needs) and its value at the
+    bar's end."""
     if not rows:
         return ""
     top = max(value for _, value in rows) or 1
-    height = ROW * len(rows) + 8
+    labels = [wrap(label) for label, _ in rows]
+    height = sum(ROW + LINE * (len(lines) - 1) for lines in labels) + 8
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
     ]
-    for n, (label, value) in enumerate(rows):
-        y = n * ROW + 4
+    y = 4
+    for (label, value), lines in zip(rows, labels, strict=True):
         length = max(2.0, (WIDTH - 90) * value / top)
         shown = f"{value:g}{unit}"
-        parts.append(f'<text x="0" y="{y + 14}" class="label">{escape(label)}</text>')
+        parts.append(_label(0, y + 14, lines))
+        y += LINE * (len(lines) - 1)
         parts.append(
             f'<rect x="0" y="{y + 20}" width="{length:.1f}" height="{BAR}" rx="3" fill="{colour}">'
             f"<title>{escape(label)}: {escape(shown)}</title></rect>"
         )
         parts.append(f'<text x="{length + 6:.1f}" y="{y + 34}" class="value">{escape(shown)}</text>')
+        y += ROW
     parts.append("</svg>")
     return "".join(parts)
 
@@ -64,7 +85,8 @@ def stacked(rows: list[tuple[str, list[float]]], series: list[str]) -> str:
         return ""
     top = max(sum(values) for _, values in rows) or 1
     legend_rows = -(-len(series) // 2)
-    height = ROW * len(rows) + 22 * legend_rows + 12
+    labels = [wrap(label, LINE_CHARS - 8) for label, _ in rows]  # room for the total after it
+    height = sum(ROW + LINE * (len(lines) - 1) for lines in labels) + 22 * legend_rows + 12
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
@@ -73,10 +95,10 @@ def stacked(rows: list[tuple[str, list[float]]], series: list[str]) -> str:
         x, y = (n % 2) * 200, (n // 2) * 22 + 4
         parts.append(f'<rect x="{x}" y="{y}" width="14" height="14" fill="{PALETTE[n % len(PALETTE)]}"/>')
         parts.append(f'<text x="{x + 20}" y="{y + 12}" class="legend">{escape(name)}</text>')
-    offset = 22 * legend_rows + 8
-    for n, (label, values) in enumerate(rows):
-        y = offset + n * ROW
-        parts.append(f'<text x="0" y="{y + 14}" class="label">{escape(label)} ({sum(values):g})</text>')
+    y = 22 * legend_rows + 8
+    for (_, values), lines in zip(rows, labels, strict=True):
+        parts.append(_label(0, y + 14, lines, f" ({sum(values):g})"))
+        y += LINE * (len(lines) - 1)
         left = 0.0
         for k, value in enumerate(values):
             if not value:
@@ -87,5 +109,6 @@ def stacked(rows: list[tuple[str, list[float]]], series: list[str]) -> str:
                 f'fill="{PALETTE[k % len(PALETTE)]}"><title>{escape(series[k])}: {value:g}</title></rect>'
             )
             left += length
+        y += ROW
     parts.append("</svg>")
     return "".join(parts)

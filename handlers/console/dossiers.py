@@ -156,7 +156,7 @@ async def _page(desk: Desk, *, note: str | None = None, error: str | None = None
         requested=_requested(desk, application),
         levels=level_options(desk),
         history=await _history(desk, application),
-        flaggable=decisions._flaggable(run, application) if held_by_me else [],
+        flaggable=decisions.flaggable(run, application, buttons=False) if held_by_me else [],
         submitted=desk.when(application.submitted_at),
         note=note or (desk.t(DONE[done]) if done in DONE else None),
         error=error,

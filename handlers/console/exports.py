@@ -1,23 +1,26 @@
 """XLSX exports: the queue as filtered on screen, and a fair's registrations.
 
-Rows are read on the event loop (the async database), then the workbook is written in a thread:
-for 10,000 rows that is about a second of CPU the web chat must not wait behind. Cells that look
-like formulas are written as text (`conversations.outreach.export.safe_cell`).
+Rows are read on the event loop (the async database, in slices), then the workbook is written in a
+worker process (`handlers.console.workbooks`): for 10,000 rows that is about a second of CPU the
+web chat must not wait behind. Cells that look like formulas are written as text
+(`conversations.xlsx.safe_cell`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from conversations.i18n import N_
 from conversations.outreach.common import ANY_STAFF
-from conversations.outreach.export import XLSX, xlsx_bytes
+from conversations.outreach.export import XLSX
 from conversations.staff.access import REVIEW_ROLES
 from conversations.staff.review import status_label
+from handlers.console import workbooks
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
 from handlers.console.queue import level_options, read_filters
@@ -66,9 +69,9 @@ async def queue_xlsx(desk: Desk) -> web.StreamResponse:
 
     headers = [t(h) for h in QUEUE_HEADERS]
 
-    def build() -> bytes:
-        """In a worker thread: turning 10,000 rows into cells and XML is CPU work."""
-        rows = (
+    rows: list[list[Any]] = []
+    for start in range(0, len(found), 250):  # in slices, the loop serving others between them
+        rows += [
             [
                 row.receipt_code or "",
                 str(row.answers.get("product_name") or ""),
@@ -84,13 +87,12 @@ async def queue_xlsx(desk: Desk) -> web.StreamResponse:
                 local(row.updated_at),
                 (row.reviewer or "") if row.status == "under_review" else "",
             ]
-            for row in found
-        )
-        return xlsx_bytes(
-            t(N_("Dossiers")), headers, rows, [16, 28, 32, 14, 13, 20, 14, 24, 14, 18, 17, 17, 18]
-        )
-
-    data = await asyncio.to_thread(build)
+            for row in found[start : start + 250]
+        ]
+        await asyncio.sleep(0)
+    data = await workbooks.workbook(
+        t(N_("Dossiers")), headers, rows, [16, 28, 32, 14, 13, 20, 14, 24, 14, 18, 17, 17, 18]
+    )
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     return xlsx_response(data, f"ho-so-{stamp}.xlsx")
 

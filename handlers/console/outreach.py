@@ -20,13 +20,13 @@ from sqlalchemy import select
 from conversations.i18n import N_
 from conversations.outreach import audience as audiences
 from conversations.outreach.broadcasts import MAX_TEXT, control, may_see, payload_for, start_broadcast
-from conversations.outreach.common import ANY_STAFF, GROUP_LABELS, LEVEL_LABELS, OUTREACH_ROLES, local_today
+from conversations.outreach.common import GROUP_LABELS, LEVEL_LABELS, OUTREACH_ROLES, local_today
 from conversations.outreach.progress import progress_message, report_message
 from conversations.outreach.render import render_payload
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
 from storage import outbox, outreach
-from storage.outreach import Broadcast, Round
+from storage.outreach import Broadcast
 
 CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "web": "Web"}
 NOBODY = N_("Nobody matches this audience (or everyone in it opted out).")
@@ -136,38 +136,7 @@ async def act(desk: Desk) -> web.StreamResponse:
     raise web.HTTPSeeOther("/staff/broadcasts")
 
 
-@desk_page(ANY_STAFF)
-async def fairs_page(desk: Desk) -> web.StreamResponse:
-    scope = desk.member.scope(ANY_STAFF)
-    fairs = []
-    for fair in await outreach.fairs_for_staff(desk.session, scope):
-        counts = await outreach.registration_counts(desk.session, fair.id)
-        fairs.append(
-            {
-                "fair": fair,
-                "dates": f"{desk.day(fair.starts_on)} – {desk.day(fair.ends_on)}",
-                "deadline": desk.day(fair.registration_deadline),
-                "registered": counts.get("registered", 0),
-            }
-        )
-    query = select(Round).order_by(Round.deadline.desc(), Round.id.desc()).limit(50)
-    rounds = [
-        {
-            "round": r,
-            "deadline": desk.day(r.deadline),
-            "programme": desk.t(desk.run.programmes[r.programme].name)
-            if r.programme in desk.run.programmes
-            else r.programme,
-            "level": desk.t(LEVEL_LABELS[r.level]) if r.level in LEVEL_LABELS else "",
-        }
-        for r in await desk.session.scalars(query)
-        if scope is None or r.province is None or r.province in scope
-    ]
-    return desk.render("fairs.html", nav="fairs", fairs=fairs, rounds=rounds)
-
-
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/staff/broadcasts", broadcasts_page)
     router.add_post("/staff/broadcasts", preview_or_send)
     router.add_post(r"/staff/broadcasts/{id:\d+}/{action:pause|resume|stop}", act)
-    router.add_get("/staff/fairs", fairs_page)

@@ -3,26 +3,25 @@
 Dossiers by programme and status, by commune, submissions per week, the funnel from a started
 dossier to an approved one, the question where owners most often stop filling in a draft, and
 certificates expiring per quarter. Weeks and quarters are counted in the configured time zone.
+The numbers come from one pass over the dossiers, kept briefly (`storage.console_stats`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import timedelta
 
 from aiohttp import web
 
 from conversations.i18n import N_
-from conversations.outreach.export import xlsx_bytes
 from conversations.staff import dossier
 from conversations.staff.access import ANY_ROLE
 from conversations.staff.review import status_label
-from handlers.console import charts
+from handlers.console import charts, workbooks
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
 from handlers.console.exports import xlsx_response
-from storage import certificate_queries, dossier_queries
+from storage import console_stats
 from storage.dossier_queries import STAFF_STATUSES
 
 WEEKS = 12
@@ -38,7 +37,8 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     today = desk.today()
     first = today - timedelta(days=today.weekday() + 7 * (WEEKS - 1))
     starts = [desk.start_of(first + timedelta(weeks=w)) for w in range(WEEKS)]
-    figures = await dossier_queries.overview(session, scope, starts)
+    quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    figures = await console_stats.figures(session, scope, starts, list(dossier.questions(run)), quarter_start)
     counts = figures.by_status
     statuses = [s for s in STAFF_STATUSES if any(c[1] == s for c in counts)]
     programmes = sorted({p for p, s, _ in counts if s in statuses})
@@ -57,7 +57,7 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
     )
     out.append((table, svg))
 
-    communes = await dossier_queries.by_commune(session, scope)
+    communes = figures.by_commune
     table = charts.Table("communes", t(N_("Dossiers by commune")), [t(N_("Commune")), t(N_("Dossiers"))])
     table.rows = [[c, n] for c, n in communes]
     out.append((table, charts.bars([(c, float(n)) for c, n in communes])))
@@ -83,7 +83,7 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
         (table, charts.bars([(str(r[0]), charts.figure(r[1])) for r in table.rows], colour=charts.PALETTE[1]))
     )
 
-    stopped = await dossier_queries.first_unanswered(session, scope, list(dossier.questions(run)))
+    stopped = list(figures.stopped)
     stopped.sort(key=lambda item: -item[1])
     table = charts.Table(
         "abandon",
@@ -95,8 +95,7 @@ async def tables(desk: Desk) -> list[tuple[charts.Table, str]]:
         (table, charts.bars([(str(r[0]), charts.figure(r[1])) for r in table.rows], colour=charts.PALETTE[3]))
     )
 
-    quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
-    expiries = await certificate_queries.expiry_dates(session, scope, quarter_start)
+    expiries = figures.expiries
     per = Counter(
         (d.year - quarter_start.year) * 4 + (d.month - 1) // 3 - (quarter_start.month - 1) // 3
         for d in expiries
@@ -125,7 +124,7 @@ async def stats_xlsx(desk: Desk) -> web.StreamResponse:
     found = next((table for table, _ in await tables(desk) if table.key == key), None)
     if found is None:
         raise web.HTTPNotFound()
-    data = await asyncio.to_thread(xlsx_bytes, found.title, found.headers, found.rows, [40] + [16] * 8)
+    data = await workbooks.workbook(found.title, found.headers, found.rows, [40] + [16] * 8)
     return xlsx_response(data, f"thong-ke-{key}.xlsx")
 
 

@@ -47,14 +47,12 @@ def script(n: int) -> list[tuple[str, str | None, str | None]]:
         (f"Cơ sở Mây tre số {n}", "name", f"Cơ sở Mây tre số {n}"),
         ("Cooperative", "kind", "cooperative"),
         ("Thái Bình", "province", "Hưng Yên"),
-        ("Commune", "commune_kind", "commune"),
-        (f"Xã Phú Vinh {n}", "commune", f"Xã Phú Vinh {n}"),
+        (f"Xã Phú Vinh {n}", "commune", f"Xã Phú Vinh {n}"),  # "Xã": the commune kind is not asked
         ("Yes", "craft_village", "1"),
         ("0100109106", "tax_code", "0100109106"),
         (f"Nguyễn Văn {n}", "contact_name", f"Nguyễn Văn {n}"),
         (f"09123456{n:02d}", "phone", f"09123456{n:02d}"),
         (f"Giỏ mây loại {n}", "products", f"Giỏ mây loại {n}"),
-        ("Save the profile", None, None),
     ]
 
 

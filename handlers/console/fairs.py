@@ -1,0 +1,286 @@
+"""/staff/fairs and /staff/rounds: trade fairs and programme rounds with their deadlines.
+
+Every staff member sees the fairs and rounds of their provinces; broadcasters and admins create
+and change them here (as with /fairs and /rounds in chat), through the chat's own functions
+(`conversations.outreach.managing`): the same checks, and the deadline reminders re-planned in the
+same transaction. A form with a mistake comes back with every problem beside its field and
+everything typed kept. A fair's registrations export as XLSX (`exports.fair_xlsx`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiMapping
+from sqlalchemy import select
+
+from conversations.i18n import N_
+from conversations.outreach import managing
+from conversations.outreach.common import ANY_STAFF, LEVEL_LABELS, OUTREACH_ROLES
+from conversations.places import provinces as all_provinces
+from handlers.console.auth import desk_page
+from handlers.console.common import Desk
+from storage import outreach
+from storage.outreach import Fair, Round
+
+ALL = "all"  # the province select's value for "every province"
+PROGRAMME_IDS = managing.PROGRAMMES
+
+
+def _date(form: MultiMapping[Any], key: str) -> date | None:
+    try:
+        return date.fromisoformat(str(form.get(key, "")).strip())
+    except ValueError:
+        return None
+
+
+def _shown(form: MultiMapping[Any], keys: tuple[str, ...]) -> dict[str, str]:
+    return {k: str(form.get(k, "")).strip()[:700] for k in keys}
+
+
+def _problems(desk: Desk, problems: managing.Problems) -> dict[str, str]:
+    return {
+        key: desk.t(msgid, **{k: desk.day(v) if isinstance(v, date) else v for k, v in values.items()})
+        for key, (msgid, values) in problems.items()
+    }
+
+
+def _province_choices(desk: Desk) -> list[tuple[str, str]]:
+    scope = desk.member.scope(OUTREACH_ROLES)
+    if scope is None:
+        return [(ALL, desk.t(N_("All provinces"))), *((p.name, p.name) for p in all_provinces())]
+    return [(p, p) for p in sorted(scope)]
+
+
+def _province(value: str) -> str | None:
+    return None if value in ("", ALL) else value
+
+
+# --- the list ------------------------------------------------------------------------------------
+
+
+@desk_page(ANY_STAFF)
+async def fairs_page(desk: Desk) -> web.StreamResponse:
+    scope = desk.member.scope(ANY_STAFF)
+    manager = desk.member.scope(OUTREACH_ROLES) if desk.member.has(OUTREACH_ROLES) else set()
+    fairs = []
+    for fair in await outreach.fairs_for_staff(desk.session, scope):
+        counts = await outreach.registration_counts(desk.session, fair.id)
+        fairs.append(
+            {
+                "fair": fair,
+                "dates": f"{desk.day(fair.starts_on)} – {desk.day(fair.ends_on)}",
+                "deadline": desk.day(fair.registration_deadline),
+                "registered": counts.get("registered", 0),
+                "editable": manager != set() and managing.may_manage(manager, fair.province),
+            }
+        )
+    query = select(Round).order_by(Round.deadline.desc(), Round.id.desc()).limit(50)
+    rounds = [
+        {
+            "round": r,
+            "opens": desk.day(r.opens_on),
+            "deadline": desk.day(r.deadline),
+            "programme": desk.t(desk.run.programmes[r.programme].name)
+            if r.programme in desk.run.programmes
+            else r.programme,
+            "level": desk.t(LEVEL_LABELS[r.level]) if r.level in LEVEL_LABELS else "",
+            "editable": manager != set() and managing.may_manage(manager, r.province),
+        }
+        for r in await desk.session.scalars(query)
+        if scope is None or r.province is None or r.province in scope
+    ]
+    saved = desk.request.query.get("saved", "")
+    return desk.render(
+        "fairs.html",
+        nav="fairs",
+        fairs=fairs,
+        rounds=rounds,
+        manager=manager != set(),
+        saved=saved if saved in ("fair", "round") else None,
+    )
+
+
+# --- fairs ---------------------------------------------------------------------------------------
+
+FAIR_FIELDS = (
+    "name",
+    "province",
+    "place",
+    "starts_on",
+    "ends_on",
+    "registration_deadline",
+    "funded_booths",
+    "conditions",
+    "status",
+)
+
+
+async def _fair_in_scope(desk: Desk) -> Fair:
+    fair = await desk.session.get(Fair, int(desk.request.match_info["id"]))
+    if fair is None or not managing.may_manage(desk.member.scope(OUTREACH_ROLES), fair.province):
+        raise web.HTTPNotFound()  # another province's fair is not found, never "forbidden"
+    return fair
+
+
+def _fair_form(
+    desk: Desk, fair: Fair | None, shown: dict[str, str], errors: dict[str, str], status: int = 200
+) -> web.Response:
+    return desk.render(
+        "fair_form.html",
+        status=status,
+        nav="fairs",
+        fair=fair,
+        shown=shown,
+        errors=errors,
+        provinces=_province_choices(desk),
+    )
+
+
+def _fair_shown(fair: Fair | None, desk: Desk) -> dict[str, str]:
+    if fair is None:
+        choices = _province_choices(desk)
+        return {
+            "province": choices[0][0] if len(choices) == 1 else "",
+            "funded_booths": "0",
+            "status": "open",
+        }
+    return {
+        "name": fair.name,
+        "province": fair.province or ALL,
+        "place": fair.place,
+        "starts_on": fair.starts_on.isoformat(),
+        "ends_on": fair.ends_on.isoformat(),
+        "registration_deadline": fair.registration_deadline.isoformat(),
+        "funded_booths": str(fair.funded_booths),
+        "conditions": fair.conditions or "",
+        "status": fair.status,
+    }
+
+
+@desk_page(OUTREACH_ROLES)
+async def new_fair(desk: Desk) -> web.StreamResponse:
+    return _fair_form(desk, None, _fair_shown(None, desk), {})
+
+
+@desk_page(OUTREACH_ROLES)
+async def edit_fair(desk: Desk) -> web.StreamResponse:
+    fair = await _fair_in_scope(desk)
+    return _fair_form(desk, fair, _fair_shown(fair, desk), {})
+
+
+@desk_page(OUTREACH_ROLES)
+async def save_fair(desk: Desk) -> web.StreamResponse:
+    fair = await _fair_in_scope(desk) if "id" in desk.request.match_info else None
+    form = await desk.request.post()
+    shown = _shown(form, FAIR_FIELDS)
+    booths = shown["funded_booths"]
+    draft = managing.FairDraft(
+        name=" ".join(shown["name"].split()),
+        province=_province(shown["province"]),
+        place=" ".join(shown["place"].split()),
+        starts_on=_date(form, "starts_on"),
+        ends_on=_date(form, "ends_on"),
+        registration_deadline=_date(form, "registration_deadline"),
+        funded_booths=int(booths) if booths.isdigit() else None,
+        conditions=shown["conditions"] or None,
+        status=shown["status"] or "open",
+    )
+    problems = managing.check_fair(draft, desk.today(), desk.member.scope(OUTREACH_ROLES), fair)
+    if problems:
+        return _fair_form(desk, fair, shown, _problems(desk, problems), status=422)
+    await managing.save_fair(desk.run, draft, desk.member.actor, fair)
+    raise web.HTTPSeeOther("/staff/fairs?saved=fair")
+
+
+# --- rounds --------------------------------------------------------------------------------------
+
+ROUND_FIELDS = ("programme", "level", "province", "name", "opens_on", "deadline")
+
+
+async def _round_in_scope(desk: Desk) -> Round:
+    rnd = await desk.session.get(Round, int(desk.request.match_info["id"]))
+    if rnd is None or not managing.may_manage(desk.member.scope(OUTREACH_ROLES), rnd.province):
+        raise web.HTTPNotFound()
+    return rnd
+
+
+def _round_form(
+    desk: Desk, rnd: Round | None, shown: dict[str, str], errors: dict[str, str], status: int = 200
+) -> web.Response:
+    programmes = [
+        (pid, desk.t(desk.run.programmes[pid].name) if pid in desk.run.programmes else pid)
+        for pid in PROGRAMME_IDS
+    ]
+    return desk.render(
+        "round_form.html",
+        status=status,
+        nav="fairs",
+        round=rnd,
+        shown=shown,
+        errors=errors,
+        programmes=programmes,
+        levels=[(k, desk.t(v)) for k, v in LEVEL_LABELS.items()],
+        provinces=_province_choices(desk),
+    )
+
+
+def _round_shown(rnd: Round | None, desk: Desk) -> dict[str, str]:
+    if rnd is None:
+        choices = _province_choices(desk)
+        return {"programme": "selection", "province": choices[0][0] if len(choices) == 1 else ""}
+    return {
+        "programme": rnd.programme,
+        "level": rnd.level or "",
+        "province": rnd.province or ALL,
+        "name": rnd.name,
+        "opens_on": rnd.opens_on.isoformat() if rnd.opens_on else "",
+        "deadline": rnd.deadline.isoformat(),
+    }
+
+
+@desk_page(OUTREACH_ROLES)
+async def new_round(desk: Desk) -> web.StreamResponse:
+    return _round_form(desk, None, _round_shown(None, desk), {})
+
+
+@desk_page(OUTREACH_ROLES)
+async def edit_round(desk: Desk) -> web.StreamResponse:
+    rnd = await _round_in_scope(desk)
+    return _round_form(desk, rnd, _round_shown(rnd, desk), {})
+
+
+@desk_page(OUTREACH_ROLES)
+async def save_round(desk: Desk) -> web.StreamResponse:
+    rnd = await _round_in_scope(desk) if "id" in desk.request.match_info else None
+    form = await desk.request.post()
+    shown = _shown(form, ROUND_FIELDS)
+    draft = managing.RoundDraft(
+        programme=shown["programme"],
+        level=shown["level"] or None if shown["programme"] == "selection" else None,
+        province=_province(shown["province"]),
+        name=" ".join(shown["name"].split()),
+        deadline=_date(form, "deadline"),
+        opens_on=_date(form, "opens_on"),
+    )
+    problems = managing.check_round(draft, desk.today(), desk.member.scope(OUTREACH_ROLES), rnd)
+    if shown["opens_on"] and draft.opens_on is None:
+        problems.setdefault("opens_on", (managing.DATE_NEEDED, {}))
+    if problems:
+        return _round_form(desk, rnd, shown, _problems(desk, problems), status=422)
+    await managing.save_round(desk.run, draft, desk.member.actor, rnd)
+    raise web.HTTPSeeOther("/staff/fairs?saved=round")
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/staff/fairs", fairs_page)
+    router.add_get("/staff/fairs/new", new_fair)
+    router.add_post("/staff/fairs/new", save_fair)
+    router.add_get(r"/staff/fairs/{id:\d+}/edit", edit_fair)
+    router.add_post(r"/staff/fairs/{id:\d+}/edit", save_fair)
+    router.add_get("/staff/rounds/new", new_round)
+    router.add_post("/staff/rounds/new", save_round)
+    router.add_get(r"/staff/rounds/{id:\d+}/edit", edit_round)
+    router.add_post(r"/staff/rounds/{id:\d+}/edit", save_round)

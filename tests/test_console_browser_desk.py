@@ -1,0 +1,140 @@
+"""The console's desk work in a real browser, at an office screen's size and a phone's: a
+broadcaster enters a fair with a mistake (marked beside its field, nothing typed lost), corrects
+it, enters a programme round and moves its deadline; a reviewer imports a large certificate list
+and watches the server count the rows checked, then saved. Screenshots go to
+test-artifacts/console/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.runtime import Pipeline
+from storage.certificates import Certificate
+from storage.outreach import Fair, ReminderPlan, Round
+from tests.conftest import Clock
+from tests.console_support import new_link
+from tests.test_console_browser import ARTIFACTS, CHROMIUM, VIEWPORTS, expect, playwright_api, serve
+from tests.test_console_import import big_list
+from tests.test_staff_support import add_staff
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM or not __import__("pathlib").Path(CHROMIUM).exists(),
+    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
+)
+IMPORT_ROWS = 8000
+
+
+async def signed_in(pw: Any, base: str, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                    user: str, viewport: tuple[int, int]) -> tuple[Any, Any]:  # fmt: skip
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = await context.new_page()
+    await page.goto(base + await new_link(sessions, user, clock))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_load_state("domcontentloaded")
+    return browser, page
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}x{v[1]}")
+async def test_a_broadcaster_enters_a_fair_and_a_round_from_the_desk(
+    viewport: tuple[int, int], pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    size = f"{viewport[0]}x{viewport[1]}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await add_staff(sessions, "b1", "broadcaster", "Hưng Yên")
+    async with serve(pipeline, sessions) as base, playwright_api.async_playwright() as pw:
+        browser, page = await signed_in(pw, base, sessions, clock, "b1", viewport)
+        await page.goto(base + "/staff/fairs")
+        await page.get_by_role("link", name="New fair").click()
+        await page.fill("input[name=name]", "Hội chợ hàng CNNT tiêu biểu Hưng Yên 2026")
+        await page.fill("input[name=place]", "Quảng trường Phố Hiến")
+        await page.fill("input[name=starts_on]", "2026-12-20")
+        await page.fill("input[name=ends_on]", "2026-12-24")
+        await page.fill("input[name=registration_deadline]", "2026-12-28")  # after the opening: wrong
+        await page.fill("input[name=funded_booths]", "40")
+        await page.fill("textarea[name=conditions]", "Ưu tiên sản phẩm đã được công nhận")
+        await page.get_by_role("button", name="Save the fair").click()
+        mistake = page.locator("#e-registration_deadline")
+        await expect(mistake).to_have_text("The date cannot be later than 20/12/2026.")
+        assert await page.input_value("input[name=name]") == "Hội chợ hàng CNNT tiêu biểu Hưng Yên 2026"
+        assert await page.input_value("textarea[name=conditions]") == "Ưu tiên sản phẩm đã được công nhận"
+        assert await page.get_attribute("input[name=registration_deadline]", "aria-invalid") == "true"
+        box = await mistake.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= viewport[0]  # readable on a phone
+        await page.screenshot(path=ARTIFACTS / f"fair-mistake-{size}.png", full_page=True)
+        async with sessions() as s:
+            assert not (await s.scalars(select(Fair))).all()
+
+        await page.fill("input[name=registration_deadline]", "2026-12-10")
+        await page.get_by_role("button", name="Save the fair").click()
+        await expect(page.locator("main")).to_contain_text("The fair is saved")
+        await expect(page.locator("table.fairs")).to_contain_text("Quảng trường Phố Hiến")
+
+        await page.get_by_role("link", name="New round").click()
+        await page.fill("input[name=name]", "Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh 2027")
+        await page.select_option("select[name=level]", "province")
+        await page.fill("input[name=opens_on]", "2026-12-01")
+        await page.fill("input[name=deadline]", "2027-01-15")
+        await page.screenshot(path=ARTIFACTS / f"round-form-{size}.png", full_page=True)
+        await page.get_by_role("button", name="Save the round").click()
+        await expect(page.locator("main")).to_contain_text("The round is saved")
+        await expect(page.locator("table.rounds")).to_contain_text("15/01/2027")
+
+        await page.locator("table.rounds").get_by_role("link", name="Edit").click()
+        await page.fill("input[name=deadline]", "2027-02-01")
+        await page.get_by_role("button", name="Save the round").click()
+        await expect(page.locator("table.rounds")).to_contain_text("01/02/2027")
+        await page.screenshot(path=ARTIFACTS / f"fairs-rounds-{size}.png", full_page=True)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
+        await browser.close()
+    async with sessions() as s:
+        rnd = (await s.scalars(select(Round))).one()
+        bases = {p.basis for p in await s.scalars(select(ReminderPlan).where(ReminderPlan.kind == "round"))}
+    assert (rnd.province, rnd.level) == ("Hưng Yên", "province") and bases == {"2027-02-01"}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS, ids=lambda v: f"{v[0]}x{v[1]}")
+async def test_a_large_import_shows_the_rows_checked_then_saved(
+    viewport: tuple[int, int], pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    size = f"{viewport[0]}x{viewport[1]}"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await add_staff(sessions, "r1", "reviewer", "Hưng Yên")
+    async with (
+        serve(pipeline, sessions, client_max_size=8 * 1024**2) as base,
+        playwright_api.async_playwright() as pw,
+    ):
+        browser, page = await signed_in(pw, base, sessions, clock, "r1", viewport)
+        await page.goto(base + "/staff/certificates")
+        await page.get_by_text("Import a list").click()
+        # Every text the progress line shows, kept as it changes (the page is replaced at the end).
+        await page.evaluate(
+            """() => {
+              window.progressSeen = [];
+              const out = document.querySelector("output.import-progress");
+              new MutationObserver(() => window.progressSeen.push(out.textContent))
+                .observe(out, {childList: true, characterData: true, subtree: true});
+            }"""
+        )
+        data = big_list(IMPORT_ROWS).encode()
+        await page.set_input_files(
+            "input[type=file]", files=[{"name": "so-chung-nhan.csv", "mimeType": "text/csv", "buffer": data}]
+        )
+        await page.get_by_role("button", name="Import", exact=True).click()
+        await page.wait_for_function(
+            "() => window.progressSeen.some(t => t.startsWith('Checking rows') || t.startsWith('Saving'))",
+            polling="raf",
+        )
+        await page.screenshot(path=ARTIFACTS / f"import-progress-{size}.png", full_page=True)
+        await expect(page.locator("p.note")).to_contain_text(f"Imported {IMPORT_ROWS} certificates")
+        seen: list[str] = await page.evaluate("window.progressSeen")
+        await page.screenshot(path=ARTIFACTS / f"import-done-{size}.png", full_page=True)
+        await browser.close()
+    assert any(t.startswith("Checking rows:") and t.endswith("of 8,000") for t in seen), seen
+    assert "Saving certificates: 8,000 of 8,000" in seen, seen
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Certificate)) == IMPORT_ROWS
