@@ -24,7 +24,21 @@ Measured on this machine (issue 11), messages / characters / inputs:
                        B: web 42/8,789/42,  Telegram 42/8,789/42,  Zalo 42/9,230/42
     (B now answers two certificate questions, "recognised at provincial level?" and its year,
     where it answered one; the checklist asks for its first document at once.)
-One reply is now one message, so fewer messages now means fewer questions and uploads.
+    after  (issue-11c) A: web 33/7,572/33,  Telegram 33/7,572/33,  Zalo 33/7,908/33
+                       B: web 34/7,144/34,  Telegram 34/7,144/34,  Zalo 34/7,465/34
+    (goal, half of "before": A <= 33 msgs and <= 8,249 chars (Zalo 8,650), met on every
+    channel; B <= 29 msgs and <= 7,929 chars (Zalo 8,308): characters met, messages not.)
+One reply is now one message, so fewer messages now means fewer questions and uploads. What
+issue-11c took away: the type of facility and the commune kind when the names say them ("Hợp tác
+xã …", "Xã …"); the stop to confirm a new profile (it is saved with its last answer and shown
+once, /profile corrects it); five yes/no conditions asked as one "all true?" (the YAML's
+`asked_together`; "no" asks each); the programme after a check (/apply new asks it); the
+"continue" tap after the last document; the consent notice is short, the full text one tap away;
+the verdict counts the conditions met instead of listing them; shorter question texts. B's remaining 34: 11 for the
+profile and consent, 14 questions a regional dossier needs, 8 files (3 photos one by one: no
+channel here sends several files in one update), submit. Left to try: the language from
+Telegram's language_code or the browser's (one input less there), the year of the lower
+certificate typed as the answer to "recognised?" (one less), several files per update.
 `python -m benchmarks.journey_cost` prints where each journey's messages and characters go, per
 step answered (the reply to that answer, which carries the next question).
 """

@@ -96,8 +96,8 @@ class Dialogue:
             run.say(
                 run.t(
                     N_(
-                        "Our staff have your conversation and will reply here. To go back to the "
-                        "assistant, send /menu."
+                        "The Centre's staff have your conversation and will reply here. To go back "
+                        "to the assistant, send /menu."
                     )
                 )
             )

@@ -218,7 +218,7 @@ class Engine:
                 flush()
                 transition = await step.run(run)
                 if transition is not None:
-                    await self.apply(run, transition)
+                    await self.apply(run, transition, origin=step.id)
                     return
             elif isinstance(step, Question) and step.store and step.id in run.answers:
                 pass  # answered already (resumed or prefilled draft)
@@ -237,15 +237,20 @@ class Engine:
         flush()
         self.leave(run)
 
-    async def apply(self, run: Run, transition: Transition) -> None:
+    async def apply(self, run: Run, transition: Transition, *, origin: str | None = None) -> None:
+        """Carry out what a step asked for; `origin` is the step that asked (default: the step
+        the conversation rests on)."""
         if transition is None:
             return
         if isinstance(transition, Goto):
             flow = self.flows[run.state.flow or ""]
-            try:
-                target = flow.index(transition.step)
-            except KeyError:
-                raise FlowError(f"flow {flow.id!r} has no step {transition.step!r} to go to") from None
+            origin = origin or run.state.step
+            if not flow.may_go(origin, transition.step):
+                # A computed target the start-up check could not see: declare it in `exits`.
+                raise FlowError(
+                    f"flow {flow.id!r}: step {origin!r} goes to {transition.step!r}, not declared"
+                )
+            target = flow.index(transition.step)
             await self.advance(run, target)
         elif isinstance(transition, StartFlow):
             await self.start(run, transition.flow, transition.options)
@@ -340,7 +345,7 @@ class Engine:
             and not incoming.choice.startswith(f"{step.id}:")
             and not isinstance(step, Checklist | Summary)
         ):
-            run.say(run.t(N_("That button belongs to an earlier question. Here is where we are now:")))
+            run.say(run.t(N_("That button belongs to an earlier question. Here is where you are now:")))
             await self.prompt(run, step)
             return
         if isinstance(step, Checklist):
@@ -414,7 +419,7 @@ class Engine:
 
     async def _after(self, run: Run, flow: Flow, step: Step, transition: Transition) -> None:
         if transition is not None:
-            await self.apply(run, transition)
+            await self.apply(run, transition, origin=step.id)
             return
         if run.state.step != step.id or run.state.flow != flow.id:
             return  # the step moved the conversation itself

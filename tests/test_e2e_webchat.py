@@ -99,6 +99,7 @@ async def current_step(system: System) -> str | None:
         return state.step if state else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("restart_mid_draft", [True])
 async def test_web_journey_from_start_to_submitted_with_restart(
     tmp_path: Path, restart_mid_draft: bool
@@ -115,7 +116,6 @@ async def test_web_journey_from_start_to_submitted_with_restart(
         await browser.tap("I agree")
         for _, answer in PROFILE_EN:
             await (browser.tap(answer) if answer in browser.buttons else browser.send(answer))
-        await browser.tap("Save the profile")
         await browser.send("/apply")
         await browser.tap("typical rural industrial products")
         answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
@@ -158,7 +158,6 @@ async def test_web_journey_from_start_to_submitted_with_restart(
                     await browser.upload(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg")
             else:
                 await browser.upload("giay-to.pdf", PDF_BYTES, "application/pdf")
-        await browser.tap("Continue to the summary")
         await browser.tap("Submit")
         code = re.search(r"KC-\d{4}-[A-Z0-9]{5}", browser.text)
         assert code, browser.text

@@ -19,7 +19,7 @@ OUTCOME_HEADLINES = {
     "eligible": N_("✅ Based on your answers, your facility appears to meet the conditions of {programme}."),
     "not_yet": N_("❌ Based on your answers, your facility does not yet meet the conditions of {programme}."),
     "needs_staff": N_(
-        "⚠️ Based on your answers, the centre's staff need to confirm some points before we can say "
+        "⚠️ Based on your answers, the centre's staff need to confirm some points before I can say "
         "whether you meet the conditions of {programme}."
     ),
 }
@@ -39,7 +39,19 @@ SUPPORT_DISCLAIMER = N_(
 
 def verdict_text(run: Run, programme: Programme, verdict: rules.Verdict) -> str:
     lines = [run.t(OUTCOME_HEADLINES[verdict.outcome], programme=run.t(programme.name)), ""]
+    # The conditions met are the owner's own answers read back: for the selection they are one
+    # count; what is not met, or needs staff, stays in full with what to do. (Support findings
+    # that are met carry information, such as who sets the support level, and stay.)
+    met = [f for f in verdict.findings if f.outcome == "ok"] if programme.id == "selection" else []
+    if met:
+        lines.append(
+            run.t(N_("✅ {count} conditions met."), count=len(met))
+            if len(met) < len(verdict.findings)
+            else run.t(N_("✅ All {count} conditions checked are met."), count=len(met))
+        )
     for finding in verdict.findings:
+        if finding in met:
+            continue
         values = dict(finding.values)
         line = f"{FINDING_MARKS[finding.outcome]} {run.t(finding.reason, **values)}"
         if finding.next and finding.outcome != "ok":

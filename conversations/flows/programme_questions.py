@@ -11,10 +11,11 @@ from datetime import date
 from typing import Any
 
 from conversations import rules
+from conversations.i18n import N_
 from conversations.matching import number_in_phrase
 from conversations.programmes import Programme, Question, placeholders
 from conversations.run import Run
-from conversations.steps import AskChoice, AskText, Condition, Option, Step
+from conversations.steps import AskChoice, AskText, Condition, Option, Step, Transition
 from conversations.validators import Result
 
 
@@ -56,9 +57,54 @@ def _prompt(programme: Programme, question: Question) -> str | Callable[[Run], s
     return text
 
 
+def _together(programme: Programme) -> AskChoice | None:
+    """Conditions nearly everyone meets (`asked_together` in the YAML) as one question: "yes"
+    answers each of them 'yes' (shown one by one on the summary, where any can be changed);
+    "no" asks them one by one. Only those still unanswered and relevant are shown."""
+    spec = programme.raw.get("asked_together")
+    if not spec:
+        return None
+    by_id = {q.id: q for q in programme.questions}
+    grouped = [by_id[qid] for qid in spec["questions"]]
+    step_id = f"all_{programme.id}"
+
+    def pending(run: Run) -> list[Question]:
+        facts = run.facts()
+        return [q for q in grouped if q.id not in run.answers and rules.matches(q.when, facts)]
+
+    def holds(run: Run) -> bool:
+        return run.answers.get("programme") == programme.id and len(pending(run)) >= 2
+
+    def prompt(run: Run) -> str:
+        return "\n".join([run.t(spec["prompt"]), *(f"• {run.t(q.label or q.prompt)}" for q in pending(run))])
+
+    async def answered(run: Run, value: Any) -> Transition:
+        if value == "yes":
+            for q in pending(run):
+                run.set_answer(q.id, "yes")
+        return None
+
+    return AskChoice(
+        id=step_id,
+        prompt=prompt,
+        options=(Option("yes", N_("Yes, all of it")), Option("no", N_("No, not all of it"))),
+        store=False,
+        on_answer=answered,
+        when=holds,
+        help=N_(
+            "If even one of these is not true of your product, choose “No, not all of it”: I will then "
+            "ask about each of them."
+        ),
+    )
+
+
 def steps_for(programme: Programme) -> list[Step]:
     steps: list[Step] = []
+    together = _together(programme)
+    first_grouped = programme.raw["asked_together"]["questions"][0] if together else None
     for q in programme.questions:
+        if together is not None and q.id == first_grouped:
+            steps.append(together)
         if q.kind == "choice":
             steps.append(
                 AskChoice(
