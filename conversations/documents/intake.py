@@ -107,9 +107,8 @@ async def add_document(run: Run, target: ItemStatus, record: dict) -> bool:
     run.session.add(document)
     changes = open_items(run.application)
     if target.flagged and changes is not None:
-        # The new file first, then the refused ones out: SQLite gives a new row the highest id
-        # plus one, so deleting the top ids first would hand the new file an id under the
-        # watermark, and it would not count as sent again.
+        # The new file first, then the refused ones out (ids are never reused since migration
+        # 0005, so the new file's id is above the watermark whatever was deleted before).
         await run.session.flush()
         await run.session.execute(
             delete(StoredDocument).where(
