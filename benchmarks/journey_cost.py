@@ -117,7 +117,7 @@ COOPERATIVE = {
     "products": "Giỏ mây, khay tre",
     "programme": "selection",
     "level": "region",
-    "lower_cert": "has",
+    "lower_cert": "2024",  # "In which year was it recognised?": the year typed, one message
     "lower_cert_year": "2024",
     "product_group": "handicraft",
     "made_in_house": "yes",
@@ -290,9 +290,10 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
             continue
         offered = owner.offered(step or "")
         value = owner.answers.get(step or "")
-        if offered:
-            wanted = f"{step}:{value}" if value is not None and f"{step}:{value}" in offered else offered[0]
-            await owner.pick(wanted)
+        if offered and value is not None and f"{step}:{value}" not in offered:
+            await owner.send(value)  # typed where the buttons are the other answers (the year)
+        elif offered:
+            await owner.pick(f"{step}:{value}" if value is not None else offered[0])
         elif value is not None:
             await owner.send(value)
         else:

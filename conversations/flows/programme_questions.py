@@ -15,7 +15,7 @@ from conversations.i18n import N_
 from conversations.matching import number_in_phrase
 from conversations.programmes import Programme, Question, placeholders
 from conversations.run import Run
-from conversations.steps import AskChoice, AskText, Condition, Option, Step, Transition
+from conversations.steps import AskChoice, AskText, Condition, Option, Step, Transition, TypedAnswer
 from conversations.validators import Result
 
 
@@ -98,6 +98,23 @@ def _together(programme: Programme) -> AskChoice | None:
     )
 
 
+def _typed_year(programme: Programme, q: Question) -> tuple[TypedAnswer, str | Callable[[Run], str]] | None:
+    """A year question asked only after one option of `q` ("has the certificate" -> "which
+    year?") is asked in its place: the owner types the year, or taps one of the other options
+    ("Not recognised yet"). One message instead of two; "yes" typed still asks the year after."""
+    for y in programme.questions:
+        when = y.when or {}
+        if y.kind == "year" and set(when) == {"fact", "is"} and when["fact"] == q.id:
+            asked = _prompt(programme, y)
+
+            def prompt(run: Run, asked: str | Callable[[Run], str] = asked, y: Question = y) -> str:
+                text = asked(run) if callable(asked) else run.t(asked)
+                return text + ("\n" + run.t(y.example) if y.example else "")
+
+            return TypedAnswer(str(when["is"]), y.id, _year), prompt
+    return None
+
+
 def steps_for(programme: Programme) -> list[Step]:
     steps: list[Step] = []
     together = _together(programme)
@@ -106,10 +123,12 @@ def steps_for(programme: Programme) -> list[Step]:
         if together is not None and q.id == first_grouped:
             steps.append(together)
         if q.kind == "choice":
+            typed = _typed_year(programme, q)
             steps.append(
                 AskChoice(
                     id=q.id,
-                    prompt=_prompt(programme, q),
+                    prompt=typed[1] if typed else _prompt(programme, q),
+                    typed=typed[0] if typed else None,
                     label=q.label,
                     options=tuple(
                         Option(o.value, o.label) for o in q.options
