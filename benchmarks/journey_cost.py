@@ -145,6 +145,9 @@ class Channel:
     has_buttons: bool
     # (messages sent, characters) of one reply as this channel's adapter renders it
     measure: Callable[[list[Outgoing]], tuple[int, int]]
+    # the platform tells the owner's language (Telegram's language_code, the browser's
+    # Accept-Language; the adapters put it in Incoming.locale_hint); Zalo does not
+    tells_language: bool = True
 
 
 def _labels(out: list[Outgoing]) -> int:
@@ -168,7 +171,7 @@ def _zalo(out: list[Outgoing]) -> tuple[int, int]:
 CHANNELS = (
     Channel("web", True, _web),
     Channel("telegram", True, _telegram),
-    Channel("zalo", False, _zalo),
+    Channel("zalo", False, _zalo, tells_language=False),
 )
 
 
@@ -193,6 +196,7 @@ class Owner:
             user_id=self.user_id,
             update_id=str(next(_UPDATE_IDS)),  # unique per channel: the pipeline drops repeats
             has_buttons=self.channel.has_buttons,
+            locale_hint=self.answers["language"] if self.channel.tells_language else None,
             **fields,  # the Incoming fields this driver sets
         )
         self.last = await self.pipeline.handle(incoming)

@@ -165,3 +165,27 @@ async def test_web_journey_from_start_to_submitted_with_restart(
     await system.stop()
     stored = list((tmp_path / "files").rglob("*.*"))
     assert any(p.suffix == ".pdf" for p in stored) and any(p.suffix == ".jpg" for p in stored)
+
+
+async def test_the_browsers_language_starts_the_chat_with_a_one_tap_switch(tmp_path: Path) -> None:
+    """Accept-Language says the owner's language: the consent notice comes at once in it, with
+    the other language one tap away; the owner's tap wins over the browser."""
+    system = await start_system(tmp_path)
+    try:
+        base = f"http://127.0.0.1:{system.port}"
+        for header, agree, switch, other_agree in (
+            ("vi-VN,vi;q=0.9,en;q=0.8", "Tôi đồng ý", "🌐 English", "I agree"),
+            ("en-US,en;q=0.9", "I agree", "🌐 Tiếng Việt", "Tôi đồng ý"),
+        ):
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar, headers={"Accept-Language": header}) as http:
+                browser = Browser(http, base)
+                await browser.open()
+                await browser.send("/start")
+                assert browser.buttons[0] == agree and browser.buttons[-1] == switch  # no language question
+                await browser.tap(switch)
+                assert browser.buttons[0] == other_agree  # the same notice, in the other language
+                await browser.tap(other_agree)
+                assert "?" in browser.text and other_agree not in browser.buttons  # on to the profile
+    finally:
+        await system.stop()
