@@ -148,6 +148,9 @@ class Channel:
     # the platform tells the owner's language (Telegram's language_code, the browser's
     # Accept-Language; the adapters put it in Incoming.locale_hint); Zalo does not
     tells_language: bool = True
+    # several files picked in one message (the web chat's file input); a Telegram album arrives
+    # as one update per photo, Zalo sends one image per message
+    several_files: bool = False
 
 
 def _labels(out: list[Outgoing]) -> int:
@@ -169,7 +172,7 @@ def _zalo(out: list[Outgoing]) -> tuple[int, int]:
 
 
 CHANNELS = (
-    Channel("web", True, _web),
+    Channel("web", True, _web, several_files=True),
     Channel("telegram", True, _telegram),
     Channel("zalo", False, _zalo, tells_language=False),
 )
@@ -231,14 +234,19 @@ class Owner:
         else:  # not in the numbered menu: the owner would have to find the words
             await self._go(choice=payload)
 
-    async def upload(self, name: str, data: bytes, content_type: str) -> None:
-        async def read() -> bytes:
-            return data
-
-        await self._go(file=FileRef(filename=name, content_type=content_type, size=len(data), read=read))
+    async def upload(self, *files: tuple[str, bytes, str]) -> None:
+        refs = [_file_ref(*f) for f in files]
+        await self._go(file=refs[0], more_files=tuple(refs[1:]))
 
     def offered(self, step: str) -> list[str]:
         return [c.payload for m in self.last for c in m.choices if c.payload.startswith(f"{step}:")]
+
+
+def _file_ref(name: str, data: bytes, content_type: str) -> FileRef:
+    async def read() -> bytes:
+        return data
+
+    return FileRef(filename=name, content_type=content_type, size=len(data), read=read)
 
 
 async def _where(owner: Owner) -> tuple[str | None, str | None]:
@@ -283,11 +291,17 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
             item = missing[0].item
             if await _waiting_for(owner) != item.id:  # the bot did not ask for it already
                 await owner.pick(f"{documents.STEP_ID}:up:{item.id}")
-            for i in range(max(item.min_files, 1)):
-                if item.accept == ("image",) or item.min_files > 1:
-                    await owner.upload(f"anh{i}.jpg", JPEG + bytes([i]), "image/jpeg")
-                else:
-                    await owner.upload(f"{item.id}.pdf", PDF + item.id.encode(), "application/pdf")
+            if item.accept == ("image",) or item.min_files > 1:
+                files = [
+                    (f"anh{i}.jpg", JPEG + bytes([i]), "image/jpeg") for i in range(max(item.min_files, 1))
+                ]
+            else:
+                files = [(f"{item.id}.pdf", PDF + item.id.encode(), "application/pdf")]
+            if owner.channel.several_files:
+                await owner.upload(*files)
+            else:
+                for file in files:
+                    await owner.upload(file)
             continue
         if step in ("summary", "profile_summary"):
             await owner.pick(f"{step}:confirm")

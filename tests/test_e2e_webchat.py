@@ -54,6 +54,17 @@ class Browser:
             self.last = (await resp.json())["messages"]
             return self.last
 
+    async def upload_together(self, files: list[tuple[str, bytes, str]]) -> list[dict[str, Any]]:
+        """Several files picked at once: one request, as chat.js sends them."""
+        form = aiohttp.FormData()
+        form.add_field("id", uuid.uuid4().hex)
+        for name, data, content_type in files:
+            form.add_field("file", data, filename=name, content_type=content_type)
+        async with self.session.post(self.base + "/api/chat/upload", data=form) as resp:
+            assert resp.status == 200, await resp.text()
+            self.last = (await resp.json())["messages"]
+            return self.last
+
     async def _post(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         async with self.session.post(self.base + "/api/chat/send", json=body) as resp:
             assert resp.status == 200, await resp.text()
@@ -152,9 +163,17 @@ async def test_web_journey_from_start_to_submitted_with_restart(
             if "Please send" not in browser.text:  # the bot asks for the next one itself
                 missing = [b for b in browser.buttons if b.startswith("📎")]
                 await browser.tap(missing[0])
-            if "photo of" in browser.text:
-                for i in range(3):
-                    await browser.upload(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg")
+            if "photo of" in browser.text:  # three photos picked together: one message, one reply
+                photos = [(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg") for i in range(3)]
+                await browser.upload_together(photos)
+                assert len(browser.last) == 1 and "✅ Received “Product photos”" in browser.text
+                shown = (await browser.open())["messages"]
+                sent = next(m for m in reversed(shown) if m["dir"] == "in")
+                assert [sent["file"]["name"], *(f["name"] for f in sent["more_files"])] == [
+                    "anh0.jpg",
+                    "anh1.jpg",
+                    "anh2.jpg",
+                ]
             else:
                 await browser.upload("giay-to.pdf", PDF_BYTES, "application/pdf")
         await browser.tap("Submit")
