@@ -127,7 +127,7 @@ async def test_web_journey_from_start_to_submitted_with_restart(
         for _, answer in PROFILE_EN:
             await (browser.tap(answer) if answer in browser.buttons else browser.send(answer))
         await browser.send("/apply")
-        await browser.tap("typical rural industrial products")
+        await browser.tap("Provincial level")  # the programme and its level in one menu
         answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
         restarted = False
         for _ in range(40):

@@ -63,7 +63,7 @@ async def test_three_photos_in_one_message_are_received_once_vi(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await onboard_vietnamese(chat)
-    await at_the_checklist(chat, sessions, "tiêu biểu")
+    await at_the_checklist(chat, sessions, "Cấp tỉnh")
     await chat.tap("Quay lại danh sách")  # the bot asked for the form first
     await chat.tap("Ảnh sản phẩm")
     await send_together(chat, 3)
@@ -75,7 +75,7 @@ async def test_photos_sent_together_in_two_goes_count_each_once_en(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await onboard_english(chat)
-    await at_the_checklist(chat, sessions, "typical rural industrial products")
+    await at_the_checklist(chat, sessions, "Provincial level")
     await chat.tap("Back to the list")  # the bot asked for the form first
     await chat.tap("Product photos")
     await send_together(chat, 2)

@@ -200,7 +200,7 @@ class TelegramChat:
 async def full_application(chat: TelegramChat, sessions: async_sessionmaker[AsyncSession]) -> None:
     """tests.test_flows.full_application for a user other than "u1": up to the document checklist."""
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
     for _ in range(40):
         if (await state_of(sessions, chat.user_id)).step == "documents":
@@ -428,7 +428,7 @@ async def test_restart_mid_draft_continues_in_another_worker(
     chat = TelegramChat(first, FakeUser(506))
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
     asked: list[str] = []
     while "product_name" not in asked:

@@ -12,7 +12,7 @@ from typing import Any
 
 from conversations import rules
 from conversations.i18n import N_
-from conversations.matching import number_in_phrase
+from conversations.matching import aliases_of, number_in_phrase
 from conversations.programmes import Programme, Question, placeholders
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, Condition, Option, Step, Transition, TypedAnswer
@@ -153,5 +153,44 @@ def steps_for(programme: Programme) -> list[Step]:
     return steps
 
 
+# The question a programme menu offers directly: the selection programme's round level, so one
+# tap ("Provincial level") says both the programme and the level.
+FOLDED = "level"
+
+
+def _folded(programme: Programme) -> Question | None:
+    first = programme.questions[0] if programme.questions else None
+    if first is not None and first.id == FOLDED and first.kind == "choice" and first.when is None:
+        return first
+    return None
+
+
 def programme_options(programmes: dict[str, Programme]) -> tuple[Option, ...]:
-    return tuple(Option(p.id, p.name) for p in programmes.values())
+    """The programmes to choose from: a programme asking the level first offers its levels here
+    ("selection.province"), one option each, unambiguous; the others are offered by name."""
+    options: list[Option] = []
+    for p in programmes.values():
+        level = _folded(p)
+        if level is None:
+            options.append(Option(p.id, p.name))
+            continue
+        options += [
+            Option(f"{p.id}.{o.value}", o.label, aliases=aliases_of(FOLDED, o.value)) for o in level.options
+        ]
+    return tuple(options)
+
+
+def programme_prompt(msgid: str, programmes: dict[str, Programme]) -> Callable[[Run], str]:
+    """`msgid` names, as {programme}, the programme whose levels the menu shows."""
+    folded = next((p for p in programmes.values() if _folded(p) is not None), None)
+
+    def prompt(run: Run) -> str:
+        return run.t(msgid, programme=run.t(folded.name) if folded else "")
+
+    return prompt
+
+
+def chosen(value: str) -> tuple[str, dict[str, str]]:
+    """The programme of a menu option and the answers it gives besides (the level)."""
+    programme, _, level = value.partition(".")
+    return programme, ({FOLDED: level} if level else {})
