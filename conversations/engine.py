@@ -18,7 +18,6 @@ Rules users of good form tools ask for, and which live here:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from conversations import documents, summary
@@ -27,7 +26,7 @@ from conversations.intents import normalise
 from conversations.matching import Ambiguous, Candidate, aliases_of, pick
 from conversations.messages import Choice
 from conversations.payloads import MAX_PAYLOAD_BYTES, Sys
-from conversations.run import Run
+from conversations.run import Run, to_json
 from conversations.steps import (
     Action,
     AskChoice,
@@ -226,7 +225,7 @@ class Engine:
                 flush()
                 transition = await step.run(run)
                 if transition is not None:
-                    await self.apply(run, transition)
+                    await self.apply(run, transition, origin=step.id)
                     return
             elif isinstance(step, Question) and step.store and step.id in run.answers:
                 pass  # answered already (resumed or prefilled draft)
@@ -245,15 +244,20 @@ class Engine:
         flush()
         self.leave(run)
 
-    async def apply(self, run: Run, transition: Transition) -> None:
+    async def apply(self, run: Run, transition: Transition, *, origin: str | None = None) -> None:
+        """Carry out what a step asked for; `origin` is the step that asked (default: the step
+        the conversation rests on)."""
         if transition is None:
             return
         if isinstance(transition, Goto):
             flow = self.flows[run.state.flow or ""]
-            try:
-                target = flow.index(transition.step)
-            except KeyError:
-                raise FlowError(f"flow {flow.id!r} has no step {transition.step!r} to go to") from None
+            origin = origin or run.state.step
+            if not flow.may_go(origin, transition.step):
+                # A computed target the start-up check could not see: declare it in `exits`.
+                raise FlowError(
+                    f"flow {flow.id!r}: step {origin!r} goes to {transition.step!r}, not declared"
+                )
+            target = flow.index(transition.step)
             await self.advance(run, target)
         elif isinstance(transition, StartFlow):
             await self.start(run, transition.flow, transition.options)
@@ -440,7 +444,7 @@ class Engine:
 
     async def _after(self, run: Run, flow: Flow, step: Step, transition: Transition) -> None:
         if transition is not None:
-            await self.apply(run, transition)
+            await self.apply(run, transition, origin=step.id)
             return
         if run.state.step != step.id or run.state.flow != flow.id:
             return  # the step moved the conversation itself
@@ -484,16 +488,3 @@ class Engine:
             await self.hand_over(run)
         else:
             await self.apply(run, EndFlow())
-
-
-def to_json(value: Any) -> Any:
-    """Answers are stored as JSON: dates as ISO strings, rich values by their `value`."""
-    from datetime import date
-
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    raise TypeError(f"cannot store answer of type {type(value).__name__}")

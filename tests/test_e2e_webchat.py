@@ -110,6 +110,7 @@ async def current_step(system: System) -> str | None:
         return state.step if state else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("restart_mid_draft", [True])
 async def test_web_journey_from_start_to_submitted_with_restart(
     tmp_path: Path, restart_mid_draft: bool

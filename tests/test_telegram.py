@@ -8,6 +8,7 @@ answered, keyboards removed) and what the database holds afterwards.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -761,29 +762,32 @@ async def test_polling_refuses_to_start_while_a_webhook_is_registered(
 
 
 async def test_python_m_bot_run_in_polling_mode_stops_with_one_line_while_a_webhook_is_registered(
-    fake: FakeTelegram, tmp_path: Path
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
-    import sys
+    """`python -m bot run`'s main() in this process (tests/test_config_errors.py runs one real
+    subprocess for the process's stderr and exit status), on a thread beside the fake's loop."""
+    from bot.__main__ import main
+    from tests.test_config_errors import CONFIG_PREFIXES
 
     fake.webhook = {"url": "https://other-deployment.example.vn/telegram/x", "secret_token": "s"}
-    env = {
-        **os.environ,
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(CONFIG_PREFIXES):
+            monkeypatch.delenv(key)
+    for key, value in {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         "FILES_DIR": str(tmp_path / "files"),
         "HTTP_PORT": "0",
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "TELEGRAM_FILE_BASE_URL": fake.base_file_url,
-    }
-    env.pop("TELEGRAM_WEBHOOK_URL", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await process.communicate()
-    assert process.returncode == 2
-    errors = [line for line in stderr.decode().splitlines() if "configuration error" in line]
+    }.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    returncode = await asyncio.wait_for(asyncio.to_thread(main, ["run"]), 60)
+    stderr = capsys.readouterr().err
+    assert returncode == 2
+    errors = [line for line in stderr.splitlines() if "configuration error" in line]
     assert len(errors) == 1 and "TELEGRAM_WEBHOOK_URL" in errors[0] and "--take-over" in errors[0]
-    assert "Traceback" not in stderr.decode()
+    assert "Traceback" not in stderr
     assert fake.webhook is not None and not fake.calls_of("getUpdates")

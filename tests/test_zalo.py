@@ -35,7 +35,7 @@ from storage.models import (
     StoredDocument,
 )
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
-from tests.fake_zalo import FakeZalo
+from tests.fake_zalo import FakeZalo, number_in
 from tests.test_flows import FORM_ANSWERS, SELECTION_ANSWERS, onboard_english
 from tests.test_linking import answer_until, prepare_draft_at_documents
 
@@ -159,12 +159,7 @@ class ZaloUser:
         return "\n---\n".join(self.last)
 
     def number_of(self, label_part: str) -> str:
-        """The number the last menu gives the option containing `label_part`."""
-        for line in reversed("\n".join(self.last).splitlines()):
-            found = re.match(r"^(\d+)\. (.*)$", line)
-            if found and label_part.lower() in found.group(2).lower():
-                return found.group(1)
-        raise AssertionError(f"no option {label_part!r} in:\n{self.text}")
+        return number_in(self.last, label_part)
 
     def upload_url(self) -> str:
         found = re.search(re.escape(PUBLIC) + r"(/upload/[A-Za-z0-9_-]+)", self.text)

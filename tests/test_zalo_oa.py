@@ -25,6 +25,7 @@ from storage import accounts, zalo_oa
 from storage.models import Application, ConversationState, ProcessedUpdate, StoredDocument
 from storage.outbox import OutboxMessage
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
+from tests.fake_zalo import number_in
 from tests.fake_zalo_oa import APP_ID, APP_SECRET, FIRST_REFRESH, SECRET_KEY, FakeZaloOa
 from tests.test_flows import onboard_english
 from tests.test_zalo import CHOICES, PROFILE_VI
@@ -101,11 +102,7 @@ class OaUser:
         return "\n---\n".join(self.last)
 
     def number_of(self, label_part: str) -> str:
-        for line in reversed("\n".join(self.last).splitlines()):
-            found = re.match(r"^(\d+)\. (.*)$", line)
-            if found and label_part.lower() in found.group(2).lower():
-                return found.group(1)
-        raise AssertionError(f"no option {label_part!r} in:\n{self.text}")
+        return number_in(self.last, label_part)
 
 
 async def state_of(system: System, user_id: str = USER) -> ConversationState:
