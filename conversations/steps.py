@@ -89,9 +89,21 @@ class Question(Step):
     display: Callable[[Run, Any], str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TypedAnswer:
+    """A choice whose main answer is typed: "In which year was it recognised?" with one button,
+    "Not recognised". A typed answer `validate` accepts means the option `value` (not shown as a
+    button) and also answers the question `question` (the year), so one message does for two."""
+
+    value: str
+    question: str
+    validate: Callable[[str], Result]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AskChoice(Question):
     options: Sequence[Option] | Callable[[Run], Sequence[Option]] = ()
+    typed: TypedAnswer | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -74,8 +74,8 @@ async def test_menu_typed_as_the_product_name_opens_the_menu_and_names_nothing_e
 ) -> None:
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
-    for label in ["Provincial", "Handicrafts", "Yes, all of it"]:
+    await chat.tap("Provincial level")  # the programme and its level in one menu
+    for label in ["Handicrafts", "Yes, all of it"]:
         await chat.tap(label)
     assert (await state_of(sessions)).step == "product_name"
     await chat.send("menu")

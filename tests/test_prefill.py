@@ -64,7 +64,7 @@ async def test_check_answers_prefill_the_application_whichever_way(
     chat = Owner(pipeline)
     await (onboard_english(chat) if locale == "en" else onboard_vietnamese(chat))
     await chat.send("/check")
-    await chat.send("1")  # the selection programme
+    await chat.send("2")  # the selection programme's provincial round (1 is the commune's)
     for _ in range(20):
         if (await state_of(sessions)).step == "after_check":
             break

@@ -98,8 +98,7 @@ async def test_all_conditions_at_once_and_no_asks_each_en(
 ) -> None:
     await onboard_english(chat)
     await chat.send("/check")
-    await chat.tap("typical rural industrial products")
-    await chat.tap("Provincial")
+    await chat.tap("Provincial level")
     await chat.tap("Handicrafts")
     assert "Made in series" in chat.text  # each condition shown by its short label
     await chat.tap("No, not all of it")
@@ -116,8 +115,7 @@ async def test_all_conditions_at_once_fill_each_answer_of_the_dossier_vi(
 ) -> None:
     await onboard_vietnamese(chat)
     await chat.send("/apply")
-    await chat.send("1")  # the selection programme
-    await chat.tap("Cấp tỉnh")
+    await chat.send("cap tinh")  # the programme and the round's level, typed
     await chat.tap("Thủ công")
     await chat.tap("Đúng cả")
     assert (await state_of(sessions)).step == "product_name"
@@ -136,7 +134,7 @@ async def test_the_last_document_leads_to_the_summary_en(
 
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     for _ in range(40):
         if (await state_of(sessions)).step == "documents":
             break
@@ -144,3 +142,35 @@ async def test_the_last_document_leads_to_the_summary_en(
     await upload_required(chat, sessions)
     assert "Please check your dossier" in chat.text and "Submit the dossier" in " ".join(chat.buttons)
     assert (await state_of(sessions)).step == "summary"
+
+
+async def test_the_programme_menu_offers_the_rounds_levels_and_support_en(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_english(chat)
+    await chat.send("/apply")
+    assert "For the Selection of typical rural industrial products, choose the round's level." in chat.text
+    assert chat.buttons == [
+        "Commune level",
+        "Provincial level",
+        "Regional level",
+        "National level",
+        "Industrial extension support",
+    ]
+    await chat.tap("Industrial extension support")  # a programme without levels: its own questions
+    assert "What kind of support are you asking about?" in chat.text
+    async with sessions() as s:
+        app = await s.scalar(select(Application))
+    assert app is not None and app.programme == "support" and "level" not in app.answers
+
+
+async def test_the_round_typed_in_words_chooses_programme_and_level_vi(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_vietnamese(chat)
+    await chat.send("/apply")
+    await chat.send("cap khu vuc")  # the programme and the regional round in one answer
+    async with sessions() as s:
+        app = await s.scalar(select(Application))
+    assert app is not None and app.programme == "selection" and app.answers["level"] == "region"
+    assert "Sản phẩm được công nhận cấp tỉnh năm nào?" in chat.text  # what the regional round needs

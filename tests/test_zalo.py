@@ -58,7 +58,7 @@ PROFILE_VI: dict[str, str] = {
 }
 CHOICES = {
     "commune_kind": "commune",
-    "programme": "selection",
+    "programme": "selection.province",  # the programme and its round's level in one menu
     "all_selection": "yes",  # the conditions asked together
     **SELECTION_ANSWERS,
     **FORM_ANSWERS,
@@ -504,7 +504,7 @@ async def test_linking_zalo_to_telegram_resumes_the_same_draft(
     telegram = Chat(webhook_system.pipeline, user_id="tg-777", channel="telegram")
     await onboard_english(telegram)
     await telegram.send("/apply")
-    await telegram.tap("typical rural industrial products")
+    await telegram.tap("Provincial level")  # the programme and its level in one menu
     await answer_until(telegram, webhook_system.sessions, "product_description")
     await telegram.send("/link")
     code = re.search(r"\b(\d{6})\b", telegram.text)

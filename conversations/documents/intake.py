@@ -107,9 +107,8 @@ async def add_document(run: Run, target: ItemStatus, record: dict) -> bool:
     run.session.add(document)
     changes = open_items(run.application)
     if target.flagged and changes is not None:
-        # The new file first, then the refused ones out: SQLite gives a new row the highest id
-        # plus one, so deleting the top ids first would hand the new file an id under the
-        # watermark, and it would not count as sent again.
+        # The new file first, then the refused ones out (ids are never reused since migration
+        # 0005, so the new file's id is above the watermark whatever was deleted before).
         await run.session.flush()
         await run.session.execute(
             delete(StoredDocument).where(
@@ -128,6 +127,8 @@ async def receive(run: Run, statuses: list[ItemStatus]) -> Transition:
     assert file is not None and run.application is not None
     target_id = run.state.data.get("upload_for")
     target = find(statuses, target_id) if target_id else None
+    if run.incoming.more_files:
+        return await receive_several(run, target, [file, *run.incoming.more_files], statuses)
     record = await store_file(run, file, target.item.accept if target else ("pdf", "image"))
     if record is None:
         return None
@@ -148,6 +149,27 @@ async def receive(run: Run, statuses: list[ItemStatus]) -> Transition:
             )
             return None
     return await attach_pending(run, target, record, statuses)
+
+
+async def receive_several(
+    run: Run, target: ItemStatus | None, files: list[FileRef], statuses: list[ItemStatus]
+) -> Transition:
+    """Files picked together (three photos of the product) are filed under the document asked
+    for, each checked as one alone, and answered once: the progress and the next document."""
+    if target is None or target.locked:
+        run.say(
+            run.t(N_("Which document are these files for? Tap it, then send them together again.")),
+            [Choice(run.t(s.item.label), Doc("up", s.item.id).pack()) for s in statuses if not s.locked],
+        )
+        return None
+    filed = 0
+    for file in files:
+        record = await store_file(run, file, target.item.accept)
+        if record is not None and await add_document(run, target, record):
+            filed += 1
+    if not filed:
+        return None
+    return await after_added(run, target, target.count + filed, move_on=True)
 
 
 async def attach_pending(

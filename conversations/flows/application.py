@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from conversations import documents, rules, summary
-from conversations.flows.programme_questions import programme_options, steps_for
+from conversations.flows.programme_questions import chosen, programme_options, programme_prompt, steps_for
 from conversations.i18n import N_, local_moment, local_today
 from conversations.matching import number_in_phrase
 from conversations.programmes import Programme
@@ -133,10 +133,12 @@ async def _draft_from_prefill(run: Run) -> Transition:
 
 async def _programme_chosen(run: Run, value: Any) -> Transition:
     checked = (run.state.data.get("saved") or {}).get(CHECKED) or {}
-    if checked.get("programme") == value:
-        application = _carry_over(run, value, dict(checked))  # /apply typed after /check: the same answers
+    programme, given = chosen(value)  # "selection.province": the level comes with the programme
+    if checked.get("programme") == programme:
+        # /apply typed after /check: the same answers, the level as chosen now
+        application = _carry_over(run, programme, {**checked, **given})
     else:
-        application = create_draft(run, value, {})
+        application = create_draft(run, programme, given)
     await run.session.flush()
     run.set_data("application_id", application.id)
     return None
@@ -282,7 +284,10 @@ def build(programmes: dict[str, Programme]) -> Flow:
         Action(id="draft", run=_draft_from_prefill),
         AskChoice(
             id="programme",
-            prompt=N_("Which programme is this dossier for?"),
+            prompt=programme_prompt(
+                N_("Which programme is this dossier for? For the {programme}, choose the round's level."),
+                programmes,
+            ),
             options=programme_options(programmes),
             store=False,
             on_answer=_programme_chosen,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations import rules
-from conversations.flows.programme_questions import programme_options, steps_for
+from conversations.flows.programme_questions import chosen, programme_options, programme_prompt, steps_for
 from conversations.i18n import N_
 from conversations.programmes import Programme
 from conversations.run import Run
@@ -101,12 +101,26 @@ async def _after_verdict(run: Run, value: Any) -> Transition:
     return EndFlow()
 
 
+async def _programme_chosen(run: Run, value: Any) -> Transition:
+    """The stored "selection.province" becomes the programme and the level it names."""
+    programme, given = chosen(value)
+    run.set_answer("programme", programme)
+    for key, answer in given.items():
+        run.set_answer(key, answer)
+    return None
+
+
 def build(programmes: dict[str, Programme]) -> Flow:
     steps: list[Step] = [
         AskChoice(
             id="programme",
-            prompt=N_("Which programme do you want to check?"),
+            prompt=programme_prompt(
+                N_("Which programme do you want to check? For the {programme}, choose the round's level."),
+                programmes,
+            ),
             options=programme_options(programmes),
+            on_answer=_programme_chosen,
+            display=lambda run, value: run.t(run.programmes[chosen(value)[0]].name),
             help=N_(
                 "“Typical rural industrial products” is the selection and recognition of outstanding "
                 "products, with a certificate. “Industrial extension support” is funding for machinery, "

@@ -3,6 +3,10 @@
 Nothing about the facility is stored before the user taps "I agree" (Law 91/2025/QH15): the
 language is the only thing kept for someone who declines. Correcting the profile later runs this
 same flow with the answers prefilled, which lands straight on the profile summary.
+
+The language is taken from the platform when it tells one (Telegram's language_code, the
+browser's Accept-Language, in `Incoming.locale_hint`) and the notice offers the other language
+in one tap; Zalo tells none, so there it is asked first.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations import summary
-from conversations.i18n import N_, translator
+from conversations.i18n import N_, normalise_locale, translator
 from conversations.intents import normalise
 from conversations.places import province_name_validator
 from conversations.run import Run
@@ -108,6 +112,29 @@ async def _set_language(run: Run, value: Any) -> Transition:
     return None
 
 
+def _hinted_language(run: Run) -> str | None:
+    """The language the platform says the owner uses (Telegram's language_code, the browser's
+    Accept-Language); Zalo says none, and the language is then asked."""
+    return normalise_locale(run.incoming.locale_hint) if run.account.locale is None else None
+
+
+async def _language_from_hint(run: Run) -> Transition:
+    """Start in the platform's language instead of asking: one message less. The first message
+    (the consent notice) carries a one-tap switch to the other language."""
+    await _set_language(run, _hinted_language(run))
+    return None
+
+
+def _consent_options(run: Run) -> tuple[Option, ...]:
+    """The switch is offered wherever the platform tells a language (so the language may have
+    come from it, not from the owner); on Zalo the owner has just chosen it."""
+    options = (*CONSENT_OPTIONS, FULL_NOTICE)
+    if normalise_locale(run.incoming.locale_hint) is None:
+        return options
+    other = next(o for o in LANGUAGES if o.value != run.account.locale)
+    return (*options, Option(other.value, f"🌐 {other.label}", literal=True))
+
+
 def _consent_prompt(run: Run) -> str:
     return run.t(CONSENT_NOTICE if run.state.data.get("full_notice") else CONSENT_SHORT)
 
@@ -115,6 +142,9 @@ def _consent_prompt(run: Run) -> str:
 async def _consent(run: Run, value: Any) -> Transition:
     if value == "full":
         run.set_data("full_notice", True)
+        return Goto("consent")
+    if value in (o.value for o in LANGUAGES):  # the switch: the same notice in the other language
+        await _set_language(run, value)
         return Goto("consent")
     run.pop_data("full_notice")
     if value == "agree":
@@ -280,6 +310,9 @@ FLOW = Flow(
     id="onboarding",
     version=1,
     steps=(
+        Action(
+            id="language_hint", run=_language_from_hint, when=lambda run: _hinted_language(run) is not None
+        ),
         AskChoice(
             id="language",
             prompt=N_(
@@ -293,7 +326,7 @@ FLOW = Flow(
         AskChoice(
             id="consent",
             prompt=_consent_prompt,
-            options=(*CONSENT_OPTIONS, FULL_NOTICE),
+            options=_consent_options,
             store=False,
             on_answer=_consent,
             when=_no_consent,
