@@ -12,8 +12,12 @@ and the owner types that number. Button labels count as characters read.
 - B: a handicraft cooperative (English), regional round: profile, `/apply` straight away.
 
 Files are sent in the chat on every channel (on Zalo a PDF would go through the upload page; the
-count of inputs is the same). The driver reads the waiting step from the database and answers it,
-so a question asked twice is answered (and counted) twice.
+count of inputs is the same). On the web the photos an item needs are picked together, one
+message (the page's file input takes several); Telegram sends an album as one update per photo,
+Zalo one image per message, so there they go one by one. Web and Telegram tell the owner's
+language (Accept-Language, language_code, in `Incoming.locale_hint`); Zalo does not. The driver
+reads the waiting step from the database and answers it, so a question asked twice is answered
+(and counted) twice.
 
 Measured on this machine (issue 11), messages / characters / inputs:
     before (c84d442)   A: web 66/16,499/55, Telegram 66/16,499/55, Zalo 66/17,301/55
@@ -24,7 +28,26 @@ Measured on this machine (issue 11), messages / characters / inputs:
                        B: web 42/8,789/42,  Telegram 42/8,789/42,  Zalo 42/9,230/42
     (B now answers two certificate questions, "recognised at provincial level?" and its year,
     where it answered one; the checklist asks for its first document at once.)
-One reply is now one message, so fewer messages now means fewer questions and uploads.
+    after  (issue-11c) A: web 33/7,572/33,  Telegram 33/7,572/33,  Zalo 33/7,908/33
+                       B: web 34/7,144/34,  Telegram 34/7,144/34,  Zalo 34/7,465/34
+    after  (issue-11d) A: web 29/7,284/29,  Telegram 31/7,442/31,  Zalo 32/7,867/32
+                       B: web 29/6,807/29,  Telegram 31/6,959/31,  Zalo 32/7,361/32
+    (goal, half of "before": A <= 33 msgs and <= 8,249 chars (Zalo 8,650), met on every
+    channel; B <= 29 msgs and <= 7,929 chars (Zalo 8,308): characters met everywhere, messages
+    met on the web, Telegram 2 over (the album), Zalo 3 over (the album, the language).)
+One reply is now one message, so fewer messages now means fewer questions and uploads. What
+issue-11c took away: the type of facility and the commune kind when the names say them ("Hợp tác
+xã …", "Xã …"); the stop to confirm a new profile (it is saved with its last answer and shown
+once, /profile corrects it); five yes/no conditions asked as one "all true?" (the YAML's
+`asked_together`; "no" asks each); the programme after a check (/apply new asks it); the
+"continue" tap after the last document; the consent notice is short, the full text one tap away;
+the verdict counts the conditions met instead of listing them; shorter question texts. What
+issue-11d took away: the language question where the platform tells the language (the notice
+offers the other one in a tap); "recognised at provincial level?" and its year as one question
+(the year typed, or "Not recognised yet"); the programme and the round's level as one menu
+("Provincial level" ... "Industrial extension support"); on the web, the three product photos as
+one message. B's remaining 29 on the web: 9 for consent and profile, 11 questions a regional
+dossier needs, 6 messages of files, submit, /start and /apply.
 `python -m benchmarks.journey_cost` prints where each journey's messages and characters go, per
 step answered (the reply to that answer, which carries the next question).
 """
@@ -71,7 +94,7 @@ FISH_SAUCE = {
     "contact_name": "Trần Thị Hoa",
     "phone": "0935 123 456",
     "products": "Nước mắm cá cơm truyền thống",
-    "programme": "selection",
+    "programme": "selection.province",  # the programme's menu offers its rounds' levels
     "level": "province",
     "product_group": "food",
     "made_in_house": "yes",
@@ -101,9 +124,9 @@ COOPERATIVE = {
     "contact_name": "Nguyễn Văn An",
     "phone": "0912 345 678",
     "products": "Giỏ mây, khay tre",
-    "programme": "selection",
+    "programme": "selection.region",
     "level": "region",
-    "lower_cert": "has",
+    "lower_cert": "2024",  # "In which year was it recognised?": the year typed, one message
     "lower_cert_year": "2024",
     "product_group": "handicraft",
     "made_in_house": "yes",
@@ -131,6 +154,12 @@ class Channel:
     has_buttons: bool
     # (messages sent, characters) of one reply as this channel's adapter renders it
     measure: Callable[[list[Outgoing]], tuple[int, int]]
+    # the platform tells the owner's language (Telegram's language_code, the browser's
+    # Accept-Language; the adapters put it in Incoming.locale_hint); Zalo does not
+    tells_language: bool = True
+    # several files picked in one message (the web chat's file input); a Telegram album arrives
+    # as one update per photo, Zalo sends one image per message
+    several_files: bool = False
 
 
 def _labels(out: list[Outgoing]) -> int:
@@ -152,9 +181,9 @@ def _zalo(out: list[Outgoing]) -> tuple[int, int]:
 
 
 CHANNELS = (
-    Channel("web", True, _web),
+    Channel("web", True, _web, several_files=True),
     Channel("telegram", True, _telegram),
-    Channel("zalo", False, _zalo),
+    Channel("zalo", False, _zalo, tells_language=False),
 )
 
 
@@ -179,6 +208,7 @@ class Owner:
             user_id=self.user_id,
             update_id=str(next(_UPDATE_IDS)),  # unique per channel: the pipeline drops repeats
             has_buttons=self.channel.has_buttons,
+            locale_hint=self.answers["language"] if self.channel.tells_language else None,
             **fields,  # the Incoming fields this driver sets
         )
         self.last = await self.pipeline.handle(incoming)
@@ -213,14 +243,19 @@ class Owner:
         else:  # not in the numbered menu: the owner would have to find the words
             await self._go(choice=payload)
 
-    async def upload(self, name: str, data: bytes, content_type: str) -> None:
-        async def read() -> bytes:
-            return data
-
-        await self._go(file=FileRef(filename=name, content_type=content_type, size=len(data), read=read))
+    async def upload(self, *files: tuple[str, bytes, str]) -> None:
+        refs = [_file_ref(*f) for f in files]
+        await self._go(file=refs[0], more_files=tuple(refs[1:]))
 
     def offered(self, step: str) -> list[str]:
         return [c.payload for m in self.last for c in m.choices if c.payload.startswith(f"{step}:")]
+
+
+def _file_ref(name: str, data: bytes, content_type: str) -> FileRef:
+    async def read() -> bytes:
+        return data
+
+    return FileRef(filename=name, content_type=content_type, size=len(data), read=read)
 
 
 async def _where(owner: Owner) -> tuple[str | None, str | None]:
@@ -265,20 +300,27 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
             item = missing[0].item
             if await _waiting_for(owner) != item.id:  # the bot did not ask for it already
                 await owner.pick(f"{documents.STEP_ID}:up:{item.id}")
-            for i in range(max(item.min_files, 1)):
-                if item.accept == ("image",) or item.min_files > 1:
-                    await owner.upload(f"anh{i}.jpg", JPEG + bytes([i]), "image/jpeg")
-                else:
-                    await owner.upload(f"{item.id}.pdf", PDF + item.id.encode(), "application/pdf")
+            if item.accept == ("image",) or item.min_files > 1:
+                files = [
+                    (f"anh{i}.jpg", JPEG + bytes([i]), "image/jpeg") for i in range(max(item.min_files, 1))
+                ]
+            else:
+                files = [(f"{item.id}.pdf", PDF + item.id.encode(), "application/pdf")]
+            if owner.channel.several_files:
+                await owner.upload(*files)
+            else:
+                for file in files:
+                    await owner.upload(file)
             continue
         if step in ("summary", "profile_summary"):
             await owner.pick(f"{step}:confirm")
             continue
         offered = owner.offered(step or "")
         value = owner.answers.get(step or "")
-        if offered:
-            wanted = f"{step}:{value}" if value is not None and f"{step}:{value}" in offered else offered[0]
-            await owner.pick(wanted)
+        if offered and value is not None and f"{step}:{value}" not in offered:
+            await owner.send(value)  # typed where the buttons are the other answers (the year)
+        elif offered:
+            await owner.pick(f"{step}:{value}" if value is not None else offered[0])
         elif value is not None:
             await owner.send(value)
         else:

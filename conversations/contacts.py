@@ -47,10 +47,18 @@ def nobody_on_duty(run: Run, province: str | None) -> str:
         if hours:
             text += "\n" + run.t(N_("Hours: {hours}"), hours=hours)
     elif province:
+        # Nothing filled in for this province yet: never a guessed number, but where to look.
         text += "\n" + run.t(
-            N_("You can contact the Department of Industry and Trade of {province} during office hours."),
+            N_(
+                "The centre's phone and address for {province} are not listed here yet. The industrial "
+                "extension centre is part of the Department of Industry and Trade of {province} (Sở Công "
+                "Thương {province}): its phone and address are on the province's web portal, and your "
+                "commune People's Committee can tell you how to reach it."
+            ),
             province=province,
         )
+        if hours:
+            text += "\n" + run.t(N_("Offices are usually open: {hours}"), hours=hours)
     else:
         text += "\n" + run.t(N_("You can contact the Department of Industry and Trade of your province."))
     return text + "\n\n" + run.t(N_("Your answers are saved; send /menu to go on with the assistant."))

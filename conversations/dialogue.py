@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from conversations import handover
+from conversations import documents, handover
 from conversations.engine import Engine
 from conversations.feature import CommandHandler, Feature
 from conversations.features import FEATURES
@@ -79,6 +79,9 @@ class Dialogue:
     ) -> list[Outgoing]:
         run = await self.run_for(session, account, state, incoming)
         menus = dict(state.data.get("menus") or {})  # flows reset the data; the menus outlive them
+        # Several files in one message are taken together only by the checklist; elsewhere the
+        # first is, and the owner is told rather than the others vanishing.
+        several = bool(incoming.more_files) and not documents.at_checklist(run)
         intent = intent_of(incoming.text) if not (incoming.command or incoming.choice) else None
         if intent is not None and not (account.handover_at is not None and intent in ("help", "staff")):
             # "quay lại", "menu", "thôi", "cho hỏi": a wish to move, never an answer to store.
@@ -97,8 +100,8 @@ class Dialogue:
             run.say(
                 run.t(
                     N_(
-                        "Our staff have your conversation and will reply here. To go back to the "
-                        "assistant, send /menu."
+                        "The Centre's staff have your conversation and will reply here. To go back "
+                        "to the assistant, send /menu."
                     )
                 )
             )
@@ -106,6 +109,8 @@ class Dialogue:
             await self.engine.answer(run)
         else:
             await self._idle(run)
+        if several:
+            run.say(run.t(N_("Only the first file was taken here: please send the others one at a time.")))
         self.remember_choices(run, menus)
         return merged(run.out)
 

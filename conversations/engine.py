@@ -18,7 +18,6 @@ Rules users of good form tools ask for, and which live here:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from conversations import documents, summary
@@ -27,7 +26,7 @@ from conversations.intents import normalise
 from conversations.matching import Ambiguous, Candidate, aliases_of, pick
 from conversations.messages import Choice
 from conversations.payloads import MAX_PAYLOAD_BYTES, Sys
-from conversations.run import Run
+from conversations.run import Run, to_json
 from conversations.steps import (
     Action,
     AskChoice,
@@ -45,6 +44,7 @@ from conversations.steps import (
     Step,
     Summary,
     Transition,
+    TypedAnswer,
 )
 from conversations.validators import Invalid, Valid
 
@@ -75,8 +75,14 @@ def option_label(t: Translator, option: Option) -> str:
     return option.label if option.literal else t(option.label)
 
 
+def shown_options(run: Run, step: AskChoice) -> list[Option]:
+    """The options offered as buttons (and numbers): all but the one a typed answer stands for."""
+    hidden = step.typed.value if step.typed else None
+    return [o for o in options_of(run, step) if o.value != hidden]
+
+
 def choices_for(run: Run, step: AskChoice) -> list[Choice]:
-    return [Choice(option_label(run.t, o), payload(step.id, o.value)) for o in options_of(run, step)]
+    return [Choice(option_label(run.t, o), payload(step.id, o.value)) for o in shown_options(run, step)]
 
 
 # Words people type for yes and no, so "ok" or "ko" work where buttons are not shown.
@@ -90,10 +96,11 @@ def match_option(run: Run, step: AskChoice, text: str) -> Option | Ambiguous | N
     """Resolve typed text against a choice: its number, yes/no words, or `matching.pick` over
     labels, values and aliases (accents, emoji, typos and words inside a label allowed)."""
     options = list(options_of(run, step))
+    shown = shown_options(run, step)
     raw = text.strip().rstrip(".)")
     # ASCII and short: "²" passes isdigit() but not int(), and int() refuses 5,000 digits.
-    if raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= len(options):
-        return options[int(raw) - 1]
+    if raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= len(shown):
+        return shown[int(raw) - 1]
     values = {o.value: o for o in options}
     words_of: dict[str, tuple[str, ...]] = {}
     for words, wanted in ((_YES, _YES_VALUES), (_NO, _NO_VALUES)):
@@ -218,7 +225,7 @@ class Engine:
                 flush()
                 transition = await step.run(run)
                 if transition is not None:
-                    await self.apply(run, transition)
+                    await self.apply(run, transition, origin=step.id)
                     return
             elif isinstance(step, Question) and step.store and step.id in run.answers:
                 pass  # answered already (resumed or prefilled draft)
@@ -237,15 +244,20 @@ class Engine:
         flush()
         self.leave(run)
 
-    async def apply(self, run: Run, transition: Transition) -> None:
+    async def apply(self, run: Run, transition: Transition, *, origin: str | None = None) -> None:
+        """Carry out what a step asked for; `origin` is the step that asked (default: the step
+        the conversation rests on)."""
         if transition is None:
             return
         if isinstance(transition, Goto):
             flow = self.flows[run.state.flow or ""]
-            try:
-                target = flow.index(transition.step)
-            except KeyError:
-                raise FlowError(f"flow {flow.id!r} has no step {transition.step!r} to go to") from None
+            origin = origin or run.state.step
+            if not flow.may_go(origin, transition.step):
+                # A computed target the start-up check could not see: declare it in `exits`.
+                raise FlowError(
+                    f"flow {flow.id!r}: step {origin!r} goes to {transition.step!r}, not declared"
+                )
+            target = flow.index(transition.step)
             await self.advance(run, target)
         elif isinstance(transition, StartFlow):
             await self.start(run, transition.flow, transition.options)
@@ -287,8 +299,10 @@ class Engine:
             i = flow.index(step.id)
         except KeyError:
             return None
+        # A question another step answers as its typed answer (the year) is gone back to there.
+        typed = {s.typed.question for s in flow.steps if isinstance(s, AskChoice) and s.typed}
         for prev in reversed(flow.steps[:i]):
-            if prev.when is not None and not prev.when(run):
+            if (prev.when is not None and not prev.when(run)) or prev.id in typed:
                 continue
             if isinstance(prev, Question) and prev.store and prev.id in run.answers:
                 return prev
@@ -340,7 +354,7 @@ class Engine:
             and not incoming.choice.startswith(f"{step.id}:")
             and not isinstance(step, Checklist | Summary)
         ):
-            run.say(run.t(N_("That button belongs to an earlier question. Here is where we are now:")))
+            run.say(run.t(N_("That button belongs to an earlier question. Here is where you are now:")))
             await self.prompt(run, step)
             return
         if isinstance(step, Checklist):
@@ -366,6 +380,9 @@ class Engine:
             option = next((o for o in options_of(run, step) if o.value == value), None)
         elif incoming.text:
             option = match_option(run, step, incoming.text)
+            if option is None and step.typed is not None:
+                await self._answer_typed(run, flow, step, step.typed, incoming.text)
+                return
         if isinstance(option, Ambiguous):
             close = [o for o in options_of(run, step) if o.value in option.keys]
             run.say(
@@ -386,7 +403,20 @@ class Engine:
                 error = run.t(N_("Please type the number of one of the options below."))
             await self._strike(run, step, error, with_choices=True)
             return
+        if step.typed is not None and option.value != step.typed.value:
+            run.drop_answer(step.typed.question)  # "not recognised" after a year: the year goes
         await self._store(run, flow, step, option.value)
+
+    async def _answer_typed(
+        self, run: Run, flow: Flow, step: AskChoice, typed: TypedAnswer, text: str
+    ) -> None:
+        result = typed.validate(text)
+        if isinstance(result, Invalid):
+            await self._strike(run, step, run.t(result.error, **dict(result.values)), with_choices=True)
+            return
+        assert isinstance(result, Valid)
+        run.set_answer(typed.question, to_json(result.value))
+        await self._store(run, flow, step, typed.value)
 
     async def _answer_text(self, run: Run, flow: Flow, step: AskText) -> None:
         incoming = run.incoming
@@ -414,7 +444,7 @@ class Engine:
 
     async def _after(self, run: Run, flow: Flow, step: Step, transition: Transition) -> None:
         if transition is not None:
-            await self.apply(run, transition)
+            await self.apply(run, transition, origin=step.id)
             return
         if run.state.step != step.id or run.state.flow != flow.id:
             return  # the step moved the conversation itself
@@ -458,16 +488,3 @@ class Engine:
             await self.hand_over(run)
         else:
             await self.apply(run, EndFlow())
-
-
-def to_json(value: Any) -> Any:
-    """Answers are stored as JSON: dates as ISO strings, rich values by their `value`."""
-    from datetime import date
-
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    raise TypeError(f"cannot store answer of type {type(value).__name__}")

@@ -52,6 +52,9 @@ class Incoming:
     command: str | None = None
     command_args: str = ""
     file: FileRef | None = None
+    # Files sent with `file` in one message (the web chat's picker takes several): the checklist
+    # files them all under the document asked for and answers once.
+    more_files: tuple[FileRef, ...] = ()
     locale_hint: str | None = None
     display_name: str | None = None
     can_send_documents: bool = True

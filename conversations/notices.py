@@ -47,8 +47,8 @@ RETURNED = N_(
 RETURNED_ITEM = N_("• {item}: {comment}")
 RETURNED_COMMENT = N_("General comment: {comment}")
 RETURNED_NEXT = N_(
-    "Please tap “Fix the dossier”: I will ask you only about these items, everything else stays as "
-    "you sent it. Then send the dossier again."
+    "Please choose “Fix the dossier”: I will ask you only about these items, everything else stays "
+    "as you sent it. Then send the dossier again."
 )
 FIX_LABEL = N_("✏️ Fix the dossier")
 STATUS_LABEL = N_("📋 My dossiers")

@@ -294,7 +294,7 @@ def province_validator(text: str) -> Result:
     match = find_province(raw)
     if match is None:
         return Invalid(
-            N_("We could not find the province “{text}”. Please type the name of your province or city."),
+            N_("I could not find the province “{text}”. Please type the name of your province or city."),
             _PROVINCE_EXAMPLE,
             {"text": raw},
         )
@@ -302,7 +302,7 @@ def province_validator(text: str) -> Result:
         return Valid(
             match,
             warning=N_(
-                "Since 1 July 2025, {old_name} has been part of {province}; we will record {province}."
+                "Since 1 July 2025, {old_name} has been part of {province}; I will record {province}."
             ),
             warning_values={"old_name": match.old_name, "province": match.province.name},
         )

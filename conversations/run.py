@@ -8,7 +8,7 @@ crash never leaves an answer saved without its position or the other way round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,17 @@ from storage.models import Account, Application, ConversationState, Facility
 
 if TYPE_CHECKING:
     from conversations.engine import Engine
+
+
+def to_json(value: Any) -> Any:
+    """Answers are stored as JSON: dates as ISO strings, rich values by their `value`."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    raise TypeError(f"cannot store answer of type {type(value).__name__}")
 
 
 @dataclass

@@ -7,7 +7,10 @@ so where a resumed conversation lands; `Say` and `Action` run and move on.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import dis
+import functools
+import types
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +66,10 @@ OnAnswer = Callable[["Run", Any], Awaitable[Transition]]
 class Step:
     id: str
     when: Condition | None = None
-    # The steps this step's code may `Goto` (besides itself): checked when the flow is built, so
-    # a renamed or misspelt step id stops the start instead of failing on a user's answer.
+    # The steps this step's code may `Goto` with an id computed at run time (besides itself); a
+    # `Goto("literal")` in its code is found without it (`goto_targets`). Both are checked when
+    # the flow is built, so a renamed or misspelt step id stops the start instead of failing on
+    # a user's answer.
     exits: Sequence[str] = ()
 
 
@@ -84,9 +89,21 @@ class Question(Step):
     display: Callable[[Run, Any], str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TypedAnswer:
+    """A choice whose main answer is typed: "In which year was it recognised?" with one button,
+    "Not recognised". A typed answer `validate` accepts means the option `value` (not shown as a
+    button) and also answers the question `question` (the year), so one message does for two."""
+
+    value: str
+    question: str
+    validate: Callable[[str], Result]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AskChoice(Question):
     options: Sequence[Option] | Callable[[Run], Sequence[Option]] = ()
+    typed: TypedAnswer | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,19 +161,32 @@ class Flow:
     # Commands like /cancel leave the flow; a flow may want to say something when that happens.
     on_cancel: str | None = None
 
+    # Where each step may go (`goto_targets`), filled when the flow is built; the engine refuses
+    # any other `Goto`, so no jump escapes the start-up check.
+    targets: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
-        """Refuse a flow whose step ids repeat or whose declared exits lead nowhere: `Goto`,
-        resuming and answers all find a step by its id, so either would misroute users."""
+        """Refuse a flow whose step ids repeat or whose `Goto`s lead nowhere: `Goto`, resuming
+        and answers all find a step by its id, so either would misroute users."""
         ids = [step.id for step in self.steps]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise FlowError(f"flow {self.id!r}: step id(s) used twice: {', '.join(repeated)}")
-        for step in self.steps:
-            unknown = [target for target in step.exits if target not in ids]
+        targets = {step.id: goto_targets(step) | {step.id} for step in self.steps}
+        for step_id, reachable in targets.items():
+            unknown = sorted(target for target in reachable if target not in ids)
             if unknown:
                 raise FlowError(
-                    f"flow {self.id!r}: step {step.id!r} goes to unknown step(s): {', '.join(unknown)}"
+                    f"flow {self.id!r}: step {step_id!r} goes to unknown step(s): {', '.join(unknown)}"
                 )
+        object.__setattr__(self, "targets", targets)
+
+    def may_go(self, from_step: str | None, to_step: str) -> bool:
+        """Whether the start-up check saw this jump: a declared exit or a literal `Goto` of the
+        step, itself, or any step from the summary (its "change" buttons)."""
+        if from_step is None or from_step not in self.targets:
+            return False
+        return to_step in self.targets[from_step] or isinstance(self.step(from_step), Summary)
 
     def index(self, step_id: str) -> int:
         for i, step in enumerate(self.steps):
@@ -166,3 +196,67 @@ class Flow:
 
     def step(self, step_id: str) -> Step:
         return self.steps[self.index(step_id)]
+
+
+def goto_targets(step: Step) -> frozenset[str]:
+    """The step ids `step` may jump to: its `exits`, and every `Goto("id")` written with a literal
+    in the code it was declared with (its callbacks, the functions they define, the functions
+    they close over, and the functions of their own module they call). Read from the compiled
+    code, so adding a `Goto` needs no second declaration for the start-up check to see it."""
+    found = set(step.exits)
+    seen: set[types.FunctionType] = set()
+    for function in _callbacks(step):
+        _scan(function, found, seen)
+    return frozenset(found)
+
+
+def _callbacks(step: Step) -> Iterator[types.FunctionType]:
+    for value in vars(step).values():  # the dataclass's fields (steps have no slots)
+        if isinstance(value, str | bool | int | type(None)):
+            continue
+        items = value if isinstance(value, list | tuple) else (value,)
+        for item in items:
+            for part in item if isinstance(item, tuple) else (item,):
+                if isinstance(part, types.FunctionType):
+                    yield part
+
+
+def _scan(function: types.FunctionType, found: set[str], seen: set[types.FunctionType]) -> None:
+    if function in seen:
+        return
+    seen.add(function)
+    literals, names = _code_facts(function.__code__)
+    found.update(literals)
+    for cell in function.__closure__ or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, types.FunctionType):
+            _scan(value, found, seen)
+    for name in names:
+        called = function.__globals__.get(name)
+        if isinstance(called, types.FunctionType) and called.__module__ == function.__module__:
+            _scan(called, found, seen)
+
+
+@functools.cache
+def _code_facts(code: types.CodeType) -> tuple[frozenset[str], frozenset[str]]:
+    """The literal `Goto` targets in `code` (nested functions included) and the global names it
+    loads; cached, since every Dialogue (one per test) builds its flows anew from the same code."""
+    literals: set[str] = set()
+    names: set[str] = set()
+    instructions = list(dis.get_instructions(code))
+    for i, ins in enumerate(instructions):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF") and ins.argval == "Goto":
+            after = instructions[i + 1] if i + 1 < len(instructions) else None
+            if after is not None and after.opname == "LOAD_CONST" and isinstance(after.argval, str):
+                literals.add(after.argval)
+        elif ins.opname == "LOAD_GLOBAL":
+            names.add(str(ins.argval))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            nested_literals, nested_names = _code_facts(const)
+            literals |= nested_literals
+            names |= nested_names
+    return frozenset(literals), frozenset(names)

@@ -130,7 +130,7 @@ def phone(text: str) -> Result:
         return Invalid(
             N_(
                 "{phone} is a landline number. Please give a mobile number (10 digits starting with "
-                "03, 05, 07, 08 or 09) so that we can call or text you."
+                "03, 05, 07, 08 or 09) so that the Centre can call or text you."
             ),
             _PHONE_EXAMPLE,
             {"phone": digits},
@@ -181,14 +181,13 @@ _DASHES = re.compile(r"[‐‑‒–—−_]")
 
 
 _CHECK_DIGIT_WARNING = N_(
-    "Tax code {code} may contain a typing mistake (its last digit does not match the "
-    "others). Please check it against your registration certificate; we have kept it "
-    "as you typed it."
+    "Tax code {code} may contain a typing mistake (its last digit does not match the others). "
+    "Please check it against your registration certificate; I have kept it as you typed it."
 )
 _ZERO_PART_WARNING = N_(
-    "Tax code {code} may contain a typing mistake (the tax office never issues a code whose "
-    "serial or branch number is all zeros). Please check it against your registration "
-    "certificate; we have kept it as you typed it."
+    "Tax code {code} may contain a typing mistake (the tax office never issues a code whose serial "
+    "or branch number is all zeros). Please check it against your registration certificate; I have "
+    "kept it as you typed it."
 )
 
 
@@ -445,7 +444,7 @@ def number(text: str, *, minimum: int | None = None, maximum: int | None = None)
         return Invalid(N_("Please type a number."), _NUMBER_EXAMPLE)
     value = _parse_amount(fold(raw))
     if value is None:
-        return Invalid(N_("We could not read “{text}” as a number."), _NUMBER_EXAMPLE, {"text": raw})
+        return Invalid(N_("I could not read “{text}” as a number."), _NUMBER_EXAMPLE, {"text": raw})
     if value != value.to_integral_value():
         return Invalid(N_("Please type a whole number."), _NUMBER_EXAMPLE)
     result = int(value)

@@ -42,13 +42,13 @@ async def _cmd_zns(run: Run, args: str, dialogue: Dialogue) -> None:
         run.say(
             run.t(
                 N_(
-                    "Done: reminders about deadlines and certificates may also reach your mobile number "
-                    "as Zalo notifications (ZNS) when we cannot write to you in the chat."
+                    "Done: reminders about deadlines and certificates may also reach your mobile "
+                    "number as Zalo notifications (ZNS) when I cannot write to you in the chat."
                 )
             )
         )
     else:
-        run.say(run.t(N_("Done: we will not send Zalo notifications (ZNS) to your mobile number.")))
+        run.say(run.t(N_("Done: the Centre will not send Zalo notifications (ZNS) to your mobile number.")))
 
 
 ZNS_CONSENT = Feature(name="zns", commands={"zns": _cmd_zns}, settings=_settings)

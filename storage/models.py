@@ -163,6 +163,8 @@ class StoredDocument(Base):
     """A file of a dossier; the bytes live in the file store under `storage_key`."""
 
     __tablename__ = "documents"
+    # ids are never reused (a returned dossier's watermark tells new files by id): migration 0005
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)

@@ -3,8 +3,7 @@
 
 The suite runs in several processes (pytest-xdist, see pyproject.toml), so every fixture here is
 safe side by side: session-scoped ones are per process, files live under tmp_path, servers bind
-port 0, and PostgreSQL databases (the template too) get uuid names, since other test runs share
-the server."""
+port 0, and PostgreSQL databases get uuid names, since other test runs share the server."""
 
 from __future__ import annotations
 
@@ -31,6 +30,16 @@ from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow` (or `trial`) first: xdist's workers then start on them at once and
+    share out the many short tests around them, instead of one worker finishing alone on a long
+    test that happened to come last in file order."""
+    items.sort(
+        key=lambda item: item.get_closest_marker("slow") is None and item.get_closest_marker("trial") is None
+    )
+
+
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -56,29 +65,59 @@ async def _postgres_unreachable() -> str | None:
 
 
 _PG_BASE = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-# A database migrated once per test session, copied by CREATE DATABASE ... TEMPLATE for each test
-# that wants a migrated one; uniquely named, since other test runs share the server.
-_pg_template: str | None = None
+_PG_SERVER = PG_ADMIN_URL.rsplit("/", 1)[0]
+# A database migrated once per test process and emptied after each test that used it: deleting
+# the rows of every table takes a few milliseconds, while CREATE DATABASE ... TEMPLATE and DROP
+# DATABASE cost 1-2 s each (the server copies and syncs files). Uniquely named, since other test
+# runs share the server; one test at a time uses it (xdist runs one test per process at once).
+_pg_reused: str | None = None
 
 
-async def _postgres_template(admin: Any) -> str:
-    global _pg_template
-    if _pg_template is None:
-        name = f"kc_template_{uuid.uuid4().hex[:12]}"
+async def _postgres_reused(admin: Any) -> str:
+    global _pg_reused
+    if _pg_reused is None:
+        name = f"kc_test_{uuid.uuid4().hex[:12]}"
         await admin.execute(f'CREATE DATABASE "{name}"')
         engine = create_engine(f"{_PG_BASE}/{name}")
         try:
             await migrate(engine)
         finally:
-            await engine.dispose()  # a template must have no connections when it is copied
-        _pg_template = name
-    return _pg_template
+            await engine.dispose()
+        _pg_reused = name
+    return _pg_reused
+
+
+async def _empty_postgres(admin: Any, name: str) -> None:
+    """Every row gone and every id sequence back at 1, as in a freshly migrated database.
+    Connections a test left behind (a killed worker's) are ended first so none holds a lock."""
+    import asyncpg
+
+    await admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        name,
+    )
+    conn = await asyncpg.connect(f"{_PG_SERVER}/{name}")
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        sequences = await conn.fetch("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        # Foreign keys are triggers: off for this session (we connect as the superuser), so the
+        # order of the deletes does not matter.
+        await conn.execute(
+            "SET session_replication_role = replica; "
+            + "".join(f'DELETE FROM "{row[0]}"; ' for row in tables)
+            + "".join(f"SELECT setval('\"{row[0]}\"', 1, false); " for row in sequences)
+            + "SET session_replication_role = DEFAULT;"
+        )
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _drop_postgres_template() -> Iterator[None]:
+def _drop_postgres_database() -> Iterator[None]:
     yield
-    if _pg_template is not None:
+    if _pg_reused is not None:
 
         async def drop(name: str) -> None:
             import asyncpg
@@ -89,32 +128,29 @@ def _drop_postgres_template() -> Iterator[None]:
             finally:
                 await admin.close()
 
-        asyncio.run(drop(_pg_template))
+        asyncio.run(drop(_pg_reused))
 
 
 @contextlib.asynccontextmanager
-async def throwaway_postgres(*, migrated: bool = True) -> AsyncIterator[AsyncEngine]:
-    """A fresh PostgreSQL database for one test, dropped afterwards; skips the test (saying why)
-    when no server answers."""
+async def throwaway_postgres() -> AsyncIterator[AsyncEngine]:
+    """A migrated, empty PostgreSQL database for one test (this process's one, emptied afterwards);
+    skips the test (saying why) when no server answers."""
     reason = await postgres_unreachable()
     if reason:
         pytest.skip(reason)
     import asyncpg
 
-    name = f"kc_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN_URL)
-    if migrated:
-        template = await _postgres_template(admin)
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    else:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    name = await _postgres_reused(admin)
     engine = create_engine(f"{_PG_BASE}/{name}")
     try:
         yield engine
     finally:
         await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        try:
+            await _empty_postgres(admin, name)
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

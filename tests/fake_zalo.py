@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,20 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from tests.loopback import serve
+
 TOKEN = "12345689:fake-zalo-token"
+
+
+def number_in(texts: list[str], label_part: str) -> str:
+    """The number a numbered menu (how Zalo, Bot or OA, shows choices) gives the option
+    containing `label_part`, read from the latest message up."""
+    for line in reversed("\n".join(texts).splitlines()):
+        found = re.match(r"^(\d+)\. (.*)$", line)
+        if found and label_part.lower() in found.group(2).lower():
+            return found.group(1)
+    joined = "\n---\n".join(texts)
+    raise AssertionError(f"no option {label_part!r} in:\n{joined}")
 
 
 class FakeZalo:
@@ -43,13 +57,7 @@ class FakeZalo:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._api)
         app.router.add_get("/photos/{name}", self._photo)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
+        self._runner, port = await serve(app)
         self.base = f"http://127.0.0.1:{port}"
         return self.base
 

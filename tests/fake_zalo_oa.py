@@ -37,6 +37,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.loopback import serve
+
 APP_ID = "1234567890123456789"
 SECRET_KEY = "oa-webhook-secret-key"
 APP_SECRET = "app-secret-for-oauth"
@@ -74,13 +76,7 @@ class FakeZaloOa:
         app.router.add_post("/v3.0/oa/message/cs", self._cs)
         app.router.add_post("/message/template", self._zns)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
+        self._runner, port = await serve(app)
         self.base = f"http://127.0.0.1:{port}"
         return self.base
 

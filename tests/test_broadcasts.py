@@ -135,6 +135,7 @@ ANNOUNCEMENT = "Trung tâm Khuyến công tổ chức tập huấn thiết kế 
 PEOPLE = 1000 if os.environ.get("TRIALS_FULL") == "1" else 300
 
 
+@pytest.mark.slow
 @pytest.mark.trial
 async def test_broadcast_to_1000_people_with_429s_and_blocked_users_reports_exact_counts(
     sessions: async_sessionmaker[AsyncSession],

@@ -10,7 +10,6 @@ Skipped, saying why, where Chromium is not installed (`.ci/run` installs it with
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 import struct
@@ -32,6 +31,7 @@ from handlers.runtime import Pipeline
 from handlers.workers.delivery import DeliveryWorker
 from storage import transcripts
 from storage.models import StoredDocument
+from tests import loopback
 from tests.conftest import Chat, Clock
 from tests.console_support import new_link
 from tests.test_staff_support import add_staff, application, dossier, submitted
@@ -41,10 +41,13 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed (dev extra)")
 expect = playwright_api.expect
 expect.set_options(timeout=30_000)  # a loaded CI machine renders a dossier with three PDFs slowly
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Chromium is not installed (apt-get install chromium); .ci/run installs it",
+    ),
+]
 VIEWPORTS = [(1366, 768), (390, 844)]
 
 
@@ -82,13 +85,7 @@ async def serve(
 ) -> AsyncIterator[str]:
     app = web.Application(client_max_size=client_max_size)
     setup_console(app, sessions=sessions, dialogue=pipeline.dialogue, public_base_url="http://127.0.0.1")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.Server)
-    port = server.sockets[0].getsockname()[1]
+    runner, port = await loopback.serve(app)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

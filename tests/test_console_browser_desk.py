@@ -31,7 +31,10 @@ IMPORT_ROWS = 8000
 async def signed_in(pw: Any, base: str, sessions: async_sessionmaker[AsyncSession], clock: Clock,
                     user: str, viewport: tuple[int, int]) -> tuple[Any, Any]:  # fmt: skip
     browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    # An English Chrome, as on most office PCs: type=date would have shown mm/dd/yyyy there.
+    context = await browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]}, locale="en-US"
+    )
     page = await context.new_page()
     await page.goto(base + await new_link(sessions, user, clock))
     await page.get_by_role("button", name="Sign in").click()
@@ -52,14 +55,17 @@ async def test_a_broadcaster_enters_a_fair_and_a_round_from_the_desk(
         await page.get_by_role("link", name="New fair").click()
         await page.fill("input[name=name]", "Hội chợ hàng CNNT tiêu biểu Hưng Yên 2026")
         await page.fill("input[name=place]", "Quảng trường Phố Hiến")
-        await page.fill("input[name=starts_on]", "2026-12-20")
-        await page.fill("input[name=ends_on]", "2026-12-24")
-        await page.fill("input[name=registration_deadline]", "2026-12-28")  # after the opening: wrong
+        await page.fill("input[name=starts_on]", "20/12/2026")
+        await page.fill("input[name=ends_on]", "12/24/2026")  # month first, as the browser's locale: wrong
+        await page.fill("input[name=registration_deadline]", "28/12/2026")  # after the opening: wrong
         await page.fill("input[name=funded_booths]", "40")
         await page.fill("textarea[name=conditions]", "Ưu tiên sản phẩm đã được công nhận")
         await page.get_by_role("button", name="Save the fair").click()
         mistake = page.locator("#e-registration_deadline")
         await expect(mistake).to_have_text("The date cannot be later than 20/12/2026.")
+        await expect(page.locator("#e-ends_on")).to_contain_text("12/24/2026 is not a real date")
+        assert await page.input_value("input[name=ends_on]") == "12/24/2026"  # kept as typed, to correct
+        assert await page.get_attribute("input[name=starts_on]", "type") is None  # text, read as dd/mm/yyyy
         assert await page.input_value("input[name=name]") == "Hội chợ hàng CNNT tiêu biểu Hưng Yên 2026"
         assert await page.input_value("textarea[name=conditions]") == "Ưu tiên sản phẩm đã được công nhận"
         assert await page.get_attribute("input[name=registration_deadline]", "aria-invalid") == "true"
@@ -69,7 +75,8 @@ async def test_a_broadcaster_enters_a_fair_and_a_round_from_the_desk(
         async with sessions() as s:
             assert not (await s.scalars(select(Fair))).all()
 
-        await page.fill("input[name=registration_deadline]", "2026-12-10")
+        await page.fill("input[name=ends_on]", "24/12/2026")
+        await page.fill("input[name=registration_deadline]", "10/12/2026")
         await page.get_by_role("button", name="Save the fair").click()
         await expect(page.locator("main")).to_contain_text("The fair is saved")
         await expect(page.locator("table.fairs")).to_contain_text("Quảng trường Phố Hiến")
@@ -77,15 +84,17 @@ async def test_a_broadcaster_enters_a_fair_and_a_round_from_the_desk(
         await page.get_by_role("link", name="New round").click()
         await page.fill("input[name=name]", "Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh 2027")
         await page.select_option("select[name=level]", "province")
-        await page.fill("input[name=opens_on]", "2026-12-01")
-        await page.fill("input[name=deadline]", "2027-01-15")
+        await page.fill("input[name=opens_on]", "1/12/2026")
+        await page.fill("input[name=deadline]", "15/01/2027")
         await page.screenshot(path=ARTIFACTS / f"round-form-{size}.png", full_page=True)
         await page.get_by_role("button", name="Save the round").click()
         await expect(page.locator("main")).to_contain_text("The round is saved")
         await expect(page.locator("table.rounds")).to_contain_text("15/01/2027")
 
         await page.locator("table.rounds").get_by_role("link", name="Edit").click()
-        await page.fill("input[name=deadline]", "2027-02-01")
+        assert await page.input_value("input[name=opens_on]") == "01/12/2026"  # shown back as dd/mm/yyyy
+        assert await page.input_value("input[name=deadline]") == "15/01/2027"
+        await page.fill("input[name=deadline]", "01/02/2027")
         await page.get_by_role("button", name="Save the round").click()
         await expect(page.locator("table.rounds")).to_contain_text("01/02/2027")
         await page.screenshot(path=ARTIFACTS / f"fairs-rounds-{size}.png", full_page=True)

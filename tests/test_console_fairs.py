@@ -21,9 +21,9 @@ FAIR = {
     "name": "Hội chợ hàng CNNT tiêu biểu Hưng Yên 2026",
     "place": "Quảng trường Phố Hiến",
     "province": "Hưng Yên",
-    "starts_on": "2026-12-20",
-    "ends_on": "2026-12-24",
-    "registration_deadline": "2026-12-10",
+    "starts_on": "20/12/2026",
+    "ends_on": "24/12/2026",
+    "registration_deadline": "10/12/2026",
     "funded_booths": "40",
     "conditions": "Ưu tiên sản phẩm đã được công nhận",
 }
@@ -43,13 +43,13 @@ async def test_a_fair_with_a_mistake_comes_back_with_it_marked_and_everything_ke
         csrf = csrf_of(await sign_in(client, sessions, "b1", clock))
         listed = await (await client.get("/staff/fairs")).text()
         assert 'href="/staff/fairs/new"' in listed and 'href="/staff/rounds/new"' in listed
-        wrong = {**FAIR, "registration_deadline": "2026-12-28", "funded_booths": "mười", "csrf": csrf}
+        wrong = {**FAIR, "registration_deadline": "28/12/2026", "funded_booths": "mười", "csrf": csrf}
         resp = await client.post("/staff/fairs/new", data=wrong)
         html = await resp.text()
         assert resp.status == 422
         assert "The date cannot be later than 20/12/2026." in html  # the deadline after the opening
         assert "Please type a whole number from 0 to 5000." in html
-        assert FAIR["name"] in html and FAIR["conditions"] in html and 'value="2026-12-28"' in html
+        assert FAIR["name"] in html and FAIR["conditions"] in html and 'value="28/12/2026"' in html
         async with sessions() as s:
             assert not (await s.scalars(select(Fair))).all()
 
@@ -65,6 +65,42 @@ async def test_a_fair_with_a_mistake_comes_back_with_it_marked_and_everything_ke
     assert FAIR["name"] in chat.text
 
 
+async def test_dates_are_typed_and_shown_day_first_in_both_languages(
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    await add_staff(sessions, "b1", "broadcaster", "Hưng Yên")
+    async with console_client(pipeline, sessions) as client:
+        csrf = csrf_of(await sign_in(client, sessions, "b1", clock))
+        typed = {
+            **FAIR,
+            "starts_on": "2026-12-20",  # as a machine writes it: read, and shown back day first
+            "ends_on": "31/12/26",  # a two-digit year is not guessed
+            "registration_deadline": "30/02/2027",
+            "csrf": csrf,
+        }
+        html = await (await client.post("/staff/fairs/new", data=typed)).text()
+        assert 'value="20/12/2026"' in html and 'value="31/12/26"' in html
+        assert "Please write the year with all four digits. For example: 15/09/2019" in html
+        assert "30/02/2027 is not a real date. Please check the day and the month." in html
+        assert 'type="date"' not in html and 'placeholder="dd/mm/yyyy"' in html
+        await client.post("/staff/lang", data={"csrf": csrf, "locale": "vi", "back": "/staff/fairs/new"})
+        html = await (await client.post("/staff/fairs/new", data=typed)).text()
+        assert 'value="20/12/2026"' in html and 'placeholder="ngày/tháng/năm"' in html
+        assert "Ngày 30/02/2027 không tồn tại." in html
+        await client.post(
+            "/staff/fairs/new", data={**typed, "ends_on": "24/12/2026", "registration_deadline": "10/12/2026"}
+        )
+        async with sessions() as s:
+            fair = (await s.scalars(select(Fair))).one()
+        assert (fair.starts_on, fair.ends_on, fair.registration_deadline) == (
+            date(2026, 12, 20),
+            date(2026, 12, 24),
+            date(2026, 12, 10),
+        )
+        form = await (await client.get(f"/staff/fairs/{fair.id}/edit")).text()
+        assert 'value="20/12/2026"' in form and 'value="10/12/2026"' in form
+
+
 async def test_moving_a_fairs_deadline_replans_and_closing_it_cancels_its_reminders(
     pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> None:
@@ -75,8 +111,8 @@ async def test_moving_a_fairs_deadline_replans_and_closing_it_cancels_its_remind
         async with sessions() as s:
             fair = (await s.scalars(select(Fair))).one()
         form = await (await client.get(f"/staff/fairs/{fair.id}/edit")).text()
-        assert 'value="2026-12-10"' in form and FAIR["place"] in form
-        moved = {**FAIR, "registration_deadline": "2026-12-15", "status": "open", "csrf": csrf}
+        assert 'value="10/12/2026"' in form and FAIR["place"] in form
+        moved = {**FAIR, "registration_deadline": "15/12/2026", "status": "open", "csrf": csrf}
         assert (await client.post(f"/staff/fairs/{fair.id}/edit", data=moved)).status == 200
         assert await plans(sessions, "fair") == {
             "7d": ("2026-12-15", "planned"),
@@ -96,16 +132,16 @@ async def test_a_round_is_entered_and_its_deadline_moved_with_reminders_followin
         "level": "province",
         "province": "Hưng Yên",
         "name": "Bình chọn sản phẩm CNNT tiêu biểu cấp tỉnh 2027",
-        "opens_on": "2027-01-20",
-        "deadline": "2027-01-15",
+        "opens_on": "20/01/2027",
+        "deadline": "15/01/2027",
     }
     async with console_client(pipeline, sessions) as client:
         csrf = csrf_of(await sign_in(client, sessions, "a1", clock))
         bad = await client.post("/staff/rounds/new", data={**form, "csrf": csrf})
         html = await bad.text()
         assert bad.status == 422 and "The date cannot be later than 15/01/2027." in html
-        assert form["name"] in html and 'value="2027-01-20"' in html
-        ok = await client.post("/staff/rounds/new", data={**form, "opens_on": "2026-12-01", "csrf": csrf})
+        assert form["name"] in html and 'value="20/01/2027"' in html
+        ok = await client.post("/staff/rounds/new", data={**form, "opens_on": "1/12/2026", "csrf": csrf})
         assert ok.status == 200 and "The round is saved" in await ok.text()
         async with sessions() as s:
             rnd = (await s.scalars(select(Round))).one()
@@ -116,12 +152,12 @@ async def test_a_round_is_entered_and_its_deadline_moved_with_reminders_followin
         }
         past = await client.post(
             f"/staff/rounds/{rnd.id}/edit",
-            data={**form, "opens_on": "", "deadline": "2026-11-01", "csrf": csrf},
+            data={**form, "opens_on": "", "deadline": "2026-11-01", "csrf": csrf},  # as a machine writes it
         )
         assert past.status == 422 and "The date cannot be earlier than 22/11/2026." in await past.text()
         moved = await client.post(
             f"/staff/rounds/{rnd.id}/edit",
-            data={**form, "opens_on": "", "deadline": "2027-02-01", "csrf": csrf},
+            data={**form, "opens_on": "", "deadline": "01/02/2027", "csrf": csrf},
         )
         assert moved.status == 200
     assert await plans(sessions, "round") == {

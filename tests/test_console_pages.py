@@ -52,8 +52,17 @@ async def test_queue_filters_search_without_accents_and_sorts(
         assert codes(page) == [gio.receipt_code]
         page = await (await client.get("/staff/?status=approved")).text()
         assert codes(page) == [done.receipt_code]
-        page = await (await client.get("/staff/?status=open&from=2026-11-15")).text()
+        page = await (await client.get("/staff/?status=open&from=2026-11-15")).text()  # an old link
         assert codes(page) == [non_la.receipt_code]
+        # typed as an office writes it, shown back so, the range's last day included
+        page = await (await client.get("/staff/?status=open&from=15/11/2026&to=9/11/2026")).text()
+        assert codes(page) == [] and 'value="15/11/2026"' in page and 'value="09/11/2026"' in page
+        page = await (await client.get("/staff/?status=open&to=10/11/2026")).text()
+        assert codes(page) == [gio.receipt_code]
+        # month first, as an English browser would: said beside the field, and nothing filtered by it
+        page = await (await client.get("/staff/?status=open&from=11/15/2026")).text()
+        assert "11/15/2026 is not a real date. Please check the day and the month." in page
+        assert 'value="11/15/2026"' in page and set(codes(page)) == {non_la.receipt_code, gio.receipt_code}
         page = await (await client.get("/staff/?sort=submitted&dir=asc&status=open")).text()
         assert codes(page) == [gio.receipt_code, non_la.receipt_code]  # oldest first
         page = await (await client.get("/staff/?held=me")).text()
@@ -119,7 +128,7 @@ async def test_review_from_the_web_return_then_approve_the_resubmitted_dossier(
                 "csrf": csrf,
                 "level": "province",
                 "number": "=123/QĐ",
-                "issued": "2026-11-20",
+                "issued": "20/11/2026",
                 "body": "UBND tỉnh Hưng Yên",
             },
         )

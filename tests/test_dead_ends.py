@@ -90,3 +90,29 @@ async def test_start_up_warns_when_no_staff_exist(tmp_path: Path, caplog: pytest
         await system.start()
     await system.stop()
     assert any("no staff configured" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_empty_contact_says_it_is_not_listed_and_where_to_look_vi(chat: Chat) -> None:
+    await onboard_vietnamese(chat)  # Hưng Yên, whose line in contacts.yaml is still empty
+    await chat.send("gặp cán bộ")
+    assert "chưa có ở đây" in chat.text and "Sở Công Thương Hưng Yên" in chat.text
+    assert "Điện thoại:" not in chat.text  # nothing invented
+
+
+async def test_a_province_that_fills_its_line_gives_its_phone_address_and_hours_en(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filled = {
+        "Hưng Yên": {
+            "centre": "Hưng Yên Industrial Extension Centre",
+            "phone": "0221 000 0000",
+            "address": "1 Example Street",
+            "hours": "Mon–Fri 7:30–17:00",
+        }
+    }
+    monkeypatch.setattr(contacts, "centres", lambda: filled)
+    await onboard_english(chat)
+    await chat.send("talk to staff")
+    assert "Hưng Yên Industrial Extension Centre" in chat.text
+    assert "0221 000 0000" in chat.text and "1 Example Street" in chat.text and "Mon–Fri" in chat.text
+    assert "not listed" not in chat.text

@@ -73,11 +73,9 @@ async def test_apply_stops_at_an_answer_that_rules_the_facility_out_en(
 ) -> None:
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
-    await chat.tap("Provincial")
+    await chat.tap("Provincial level")
     await chat.tap("Processed agricultural")
-    for label in ["ourselves", "Yes", "series", "sells", "Yes"]:
-        await chat.tap(label)
+    await chat.tap("Yes, all of it")
     assert (await state_of(sessions)).step == "food_safety"
     await chat.tap("No")  # no food-safety certificate
     assert "cannot go ahead yet" in chat.text and "→" in chat.text  # why, and what to do
@@ -182,7 +180,6 @@ async def test_an_unregistered_artisan_can_say_so_and_learns_how_to_register_vi(
     assert (await state_of(sessions)).step == "province"  # and the profile goes on
     for answer in (
         "Hà Nội",
-        "xa",
         "Xã Bát Tràng",
         "co",
         "001085012345",
@@ -191,7 +188,7 @@ async def test_an_unregistered_artisan_can_say_so_and_learns_how_to_register_vi(
         "Bát gốm",
     ):
         await chat.send(answer)
-    await chat.tap("Lưu thông tin")
+    assert "Đã lưu thông tin cơ sở" in chat.text
     async with sessions() as s:
         facility = await s.scalar(select(Facility))
     assert facility is not None and facility.kind == "unregistered"
@@ -203,12 +200,16 @@ async def test_an_unregistered_artisans_check_says_register_first_en(
     await chat.send("/start")
     await chat.tap("English")
     await chat.tap("I agree")
-    profile = dict(PROFILE_EN, facility_kind="Individual artisan, not registered yet")
-    for _, answer in profile.items():
+    profile = [
+        ("facility_name", "Phú Vinh rattan"),  # no legal form in the name: the type is asked
+        ("facility_kind", "Individual artisan, not registered yet"),
+        *PROFILE_EN[1:],
+    ]
+    for _, answer in profile:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
-    await chat.tap("Save the profile")
+    assert "profile is saved" in chat.text
     await chat.send("/check")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     for _ in range(20):
         if (await state_of(sessions)).step == "after_check":
             break
@@ -222,11 +223,11 @@ async def test_the_regional_round_asks_the_year_of_the_provincial_certificate_en
 ) -> None:
     await onboard_english(chat)
     await chat.send("/check")
-    await chat.tap("typical rural industrial products")
-    await chat.tap("Regional")
-    assert "recognised at provincial level?" in chat.text and "still valid" not in chat.text
-    await chat.tap("Yes, it has the certificate")
-    assert "In which year was the provincial level certificate issued?" in chat.text
+    await chat.tap("Regional level")
+    # one question: the year is the answer, "not recognised" the only button besides back
+    assert "In which year was the product recognised at provincial level?" in chat.text
+    assert "still valid" not in chat.text
+    assert chat.buttons == ["Not recognised yet", "↩️ Back"]
     await chat.send("in 2019")
     for _ in range(20):
         if (await state_of(sessions)).step == "after_check":
@@ -245,9 +246,7 @@ async def test_the_certificate_rule_uses_the_local_new_year_not_the_utc_day_en(
     clock.now = datetime(2026, 12, 31, 17, 30, tzinfo=UTC)
     await onboard_english(chat)
     await chat.send("/check")
-    await chat.tap("typical rural industrial products")
-    await chat.tap("Regional")
-    await chat.tap("Yes, it has the certificate")
+    await chat.tap("Regional level")
     await chat.send("2023")
     for _ in range(20):
         if (await state_of(sessions)).step == "after_check":
@@ -261,14 +260,51 @@ async def test_the_national_round_asks_the_year_of_the_regional_certificate_vi(
 ) -> None:
     await onboard_vietnamese(chat)
     await chat.send("/check")
-    await chat.send("1")  # the selection programme
-    await chat.send("quoc gia")
-    assert "Sản phẩm đã được công nhận cấp khu vực chưa?" in chat.text
-    await chat.send("co roi")
-    assert "Giấy chứng nhận cấp khu vực được cấp năm nào?" in chat.text
-    await chat.send(f"năm {date.today().year}")
+    await chat.send("quoc gia")  # the programme by its round's level, typed
+    assert "Sản phẩm được công nhận cấp khu vực năm nào?" in chat.text
+    assert chat.buttons == ["Chưa được công nhận", "↩️ Quay lại"]
+    await chat.send(f"năm {date.today().year}")  # the year is the answer: one message
     state = await state_of(sessions)
     assert state.step == "product_group"  # the year was read, and on to the next question
+    assert state.data["answers"]["lower_cert"] == "has"
+
+
+async def test_a_typed_yes_to_the_certificate_year_then_asks_the_year_vi(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_vietnamese(chat)
+    await chat.send("/check")
+    await chat.send("quoc gia")  # the programme by its round's level, typed
+    await chat.send("co roi")  # "yes" without the year: the year is asked, nothing is lost
+    assert (await state_of(sessions)).step == "lower_cert_year"
+    assert "Sản phẩm được công nhận cấp khu vực năm nào?" in chat.text
+    await chat.send("2025")
+    assert (await state_of(sessions)).step == "product_group"
+
+
+async def test_not_recognised_is_one_tap_and_the_verdict_says_what_is_needed_vi(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_vietnamese(chat)
+    await chat.send("/check")
+    await chat.send("khu vuc")  # the programme by its round's level, typed
+    await chat.send("1")  # the only numbered option: not recognised (never the hidden "yes")
+    state = await state_of(sessions)
+    assert state.data["answers"]["lower_cert"] == "none"
+    assert "lower_cert_year" not in state.data["answers"]
+
+
+async def test_a_year_then_not_recognised_drops_the_year_en(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await onboard_english(chat)
+    await chat.send("/check")
+    await chat.tap("Regional level")
+    await chat.send("2024")
+    await chat.tap("Back")  # the owner thinks again: it was never recognised
+    await chat.tap("Not recognised yet")
+    answers = (await state_of(sessions)).data["answers"]
+    assert answers["lower_cert"] == "none" and "lower_cert_year" not in answers
 
 
 async def test_a_needed_question_does_not_promise_a_skip_after_three_tries_en(chat: Chat) -> None:

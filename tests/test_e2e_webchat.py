@@ -54,6 +54,17 @@ class Browser:
             self.last = (await resp.json())["messages"]
             return self.last
 
+    async def upload_together(self, files: list[tuple[str, bytes, str]]) -> list[dict[str, Any]]:
+        """Several files picked at once: one request, as chat.js sends them."""
+        form = aiohttp.FormData()
+        form.add_field("id", uuid.uuid4().hex)
+        for name, data, content_type in files:
+            form.add_field("file", data, filename=name, content_type=content_type)
+        async with self.session.post(self.base + "/api/chat/upload", data=form) as resp:
+            assert resp.status == 200, await resp.text()
+            self.last = (await resp.json())["messages"]
+            return self.last
+
     async def _post(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         async with self.session.post(self.base + "/api/chat/send", json=body) as resp:
             assert resp.status == 200, await resp.text()
@@ -99,6 +110,7 @@ async def current_step(system: System) -> str | None:
         return state.step if state else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("restart_mid_draft", [True])
 async def test_web_journey_from_start_to_submitted_with_restart(
     tmp_path: Path, restart_mid_draft: bool
@@ -115,9 +127,8 @@ async def test_web_journey_from_start_to_submitted_with_restart(
         await browser.tap("I agree")
         for _, answer in PROFILE_EN:
             await (browser.tap(answer) if answer in browser.buttons else browser.send(answer))
-        await browser.tap("Save the profile")
         await browser.send("/apply")
-        await browser.tap("typical rural industrial products")
+        await browser.tap("Provincial level")  # the programme and its level in one menu
         answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
         restarted = False
         for _ in range(40):
@@ -153,12 +164,19 @@ async def test_web_journey_from_start_to_submitted_with_restart(
             if "Please send" not in browser.text:  # the bot asks for the next one itself
                 missing = [b for b in browser.buttons if b.startswith("📎")]
                 await browser.tap(missing[0])
-            if "photo of" in browser.text:
-                for i in range(3):
-                    await browser.upload(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg")
+            if "photo of" in browser.text:  # three photos picked together: one message, one reply
+                photos = [(f"anh{i}.jpg", JPEG_BYTES + bytes([i]), "image/jpeg") for i in range(3)]
+                await browser.upload_together(photos)
+                assert len(browser.last) == 1 and "✅ Received “Product photos”" in browser.text
+                shown = (await browser.open())["messages"]
+                sent = next(m for m in reversed(shown) if m["dir"] == "in")
+                assert [sent["file"]["name"], *(f["name"] for f in sent["more_files"])] == [
+                    "anh0.jpg",
+                    "anh1.jpg",
+                    "anh2.jpg",
+                ]
             else:
                 await browser.upload("giay-to.pdf", PDF_BYTES, "application/pdf")
-        await browser.tap("Continue to the summary")
         await browser.tap("Submit")
         code = re.search(r"KC-\d{4}-[A-Z0-9]{5}", browser.text)
         assert code, browser.text
@@ -167,3 +185,27 @@ async def test_web_journey_from_start_to_submitted_with_restart(
     await system.stop()
     stored = list((tmp_path / "files").rglob("*.*"))
     assert any(p.suffix == ".pdf" for p in stored) and any(p.suffix == ".jpg" for p in stored)
+
+
+async def test_the_browsers_language_starts_the_chat_with_a_one_tap_switch(tmp_path: Path) -> None:
+    """Accept-Language says the owner's language: the consent notice comes at once in it, with
+    the other language one tap away; the owner's tap wins over the browser."""
+    system = await start_system(tmp_path)
+    try:
+        base = f"http://127.0.0.1:{system.port}"
+        for header, agree, switch, other_agree in (
+            ("vi-VN,vi;q=0.9,en;q=0.8", "Tôi đồng ý", "🌐 English", "I agree"),
+            ("en-US,en;q=0.9", "I agree", "🌐 Tiếng Việt", "Tôi đồng ý"),
+        ):
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar, headers={"Accept-Language": header}) as http:
+                browser = Browser(http, base)
+                await browser.open()
+                await browser.send("/start")
+                assert browser.buttons[0] == agree and browser.buttons[-1] == switch  # no language question
+                await browser.tap(switch)
+                assert browser.buttons[0] == other_agree  # the same notice, in the other language
+                await browser.tap(other_agree)
+                assert "?" in browser.text and other_agree not in browser.buttons  # on to the profile
+    finally:
+        await system.stop()

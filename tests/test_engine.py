@@ -240,6 +240,38 @@ def test_a_flow_going_to_a_step_that_does_not_exist_is_refused_when_built() -> N
         Flow(id="f", version=1, steps=(Say(id="a", text="a", exits=("sumary",)), Say(id="summary", text="b")))
 
 
+def test_a_goto_written_in_a_steps_code_is_checked_when_built() -> None:
+    """A misspelt `Goto("...")` in a callback (or a helper it calls) stops the start-up, with no
+    `exits=` needed for the check to see it."""
+    from conversations.steps import FlowError, Goto
+
+    async def helper(run: Run) -> Transition:
+        return Goto("sumary")
+
+    async def jump(run: Run) -> Transition:
+        return await helper(run)
+
+    with pytest.raises(FlowError, match=r"'a' goes to unknown step.*sumary"):
+        Flow(id="f", version=1, steps=(Action(id="a", run=jump), Say(id="summary", text="b")))
+    flow = Flow(id="f", version=1, steps=(Action(id="a", run=_finish), Say(id="summary", text="b")))
+    assert flow.targets["a"] == {"a"}
+
+
+async def test_a_computed_goto_the_start_up_check_did_not_see_is_refused(h: Harness) -> None:
+    """A target computed at run time must be declared in `exits`; otherwise the jump fails
+    loudly (dead letter and apology) instead of going somewhere unchecked."""
+    from conversations.steps import FlowError, Goto
+
+    target = "food" + "_cert"
+
+    async def jump(run: Run) -> Transition:
+        return Goto(target)
+
+    h.engine.flows["t3"] = Flow(id="t3", version=1, steps=(Action(id="a", run=jump), *FLOW.steps))
+    with pytest.raises(FlowError, match="not declared"):
+        await h.engine.start(h.run(), "t3")
+
+
 def test_every_real_flow_builds() -> None:
     """The dialogue builds every flow at start-up: none repeats an id or leads nowhere."""
     from conversations.dialogue import Dialogue

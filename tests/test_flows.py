@@ -21,11 +21,11 @@ from storage.models import (
 )
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat, ChatLike
 
+# The type of facility and the commune kind are not asked: the names say them ("Hợp tác xã …",
+# "Xã …"), and the saved profile shows them.
 PROFILE_EN = [
     ("facility_name", "Hợp tác xã Mây tre đan Phú Vinh"),
-    ("facility_kind", "Cooperative"),
     ("province", "Thái Bình"),
-    ("commune_kind", "Commune"),
     ("commune", "Xã Phú Vinh"),
     ("craft_village", "Yes"),
     ("tax_code", "0100109106"),
@@ -86,14 +86,13 @@ async def answer_current(
 
 async def onboard_english(chat: ChatLike) -> None:
     await chat.send("/start")
-    await chat.tap("English")
+    if "English" in chat.buttons:  # no language hint (Zalo, tests): asked; else already in English
+        await chat.tap("English")
     assert "personal" in chat.text.lower() or "information" in chat.text.lower()
     await chat.tap("I agree")
     for _, answer in PROFILE_EN:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
-    assert "Please check your facility profile" in chat.text
-    await chat.tap("Save the profile")
-    assert "profile is saved" in chat.text
+    assert "profile is saved" in chat.text and "Cooperative" in chat.text  # shown, not a stop
 
 
 async def test_onboarding_in_english_stores_a_normalised_profile(
@@ -116,7 +115,7 @@ async def test_old_province_name_is_explained(chat: Chat) -> None:
     await chat.tap("English")
     await chat.tap("I agree")
     await chat.send("HTX Phú Vinh")
-    await chat.tap("Cooperative")
+    assert "Type of facility noted from the name: Cooperative" in chat.text
     await chat.send("Thai Binh")
     assert "Hưng Yên" in chat.text and "Thái Bình" in chat.text
 
@@ -139,7 +138,7 @@ async def test_bad_tax_code_refused_and_bad_check_digit_warned(chat: Chat) -> No
     await chat.send("/start")
     await chat.tap("English")
     await chat.tap("I agree")
-    for _, answer in PROFILE_EN[:6]:
+    for _, answer in PROFILE_EN[:4]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     await chat.send("12345")
     assert (len(chat.last) == 1 and "0101234567" not in chat.text) or "digits" in chat.text
@@ -153,8 +152,8 @@ async def test_eligibility_check_gives_verdict_with_reasons_and_notice(
 ) -> None:
     await onboard_english(chat)
     await chat.send("/check")
-    await chat.tap("typical rural industrial products")
-    answers = {**SELECTION_ANSWERS, "original": "no"}
+    await chat.tap("Provincial level")  # the programme and its level in one menu
+    answers = {**SELECTION_ANSWERS, "all_selection": "no", "original": "no"}
     for _ in range(20):
         state = await state_of(sessions)
         if state.step == "after_check":
@@ -177,7 +176,7 @@ async def test_vietnamese_is_the_default_language_and_menu_answers_by_number(cha
 
 async def full_application(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> None:
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
     for _ in range(40):
         state = await state_of(sessions)
@@ -215,7 +214,7 @@ async def test_application_from_start_to_receipt(
     await onboard_english(chat)
     await full_application(chat, sessions)
     await upload_required(chat, sessions)
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     assert "Giỏ mây đan Phú Vinh" in chat.text
     await chat.tap("Submit")
     assert "Receipt code: KC-" in chat.text
@@ -237,7 +236,7 @@ async def test_draft_saved_after_every_answer_and_resumed_at_first_unanswered(
 ) -> None:
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     answers: dict[str, Any] = {**SELECTION_ANSWERS, **FORM_ANSWERS}
     asked = []
     while "product_name" not in asked:
@@ -258,7 +257,7 @@ async def test_summary_change_one_answer(chat: Chat, sessions: async_sessionmake
     await onboard_english(chat)
     await full_application(chat, sessions)
     await upload_required(chat, sessions)
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     await chat.tap("Change an answer")
     await chat.tap("Product name")
     assert "Current answer: Giỏ mây đan Phú Vinh" in chat.text
@@ -360,7 +359,7 @@ async def test_three_wrong_phone_numbers_offer_staff(chat: Chat) -> None:
     await chat.send("/start")
     await chat.tap("English")
     await chat.tap("I agree")
-    for _, answer in PROFILE_EN[:8]:
+    for _, answer in PROFILE_EN[:6]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     for _ in range(3):
         await chat.send("12")
@@ -380,16 +379,17 @@ async def test_delete_my_data(chat: Chat, sessions: async_sessionmaker[AsyncSess
         assert await s.scalar(select(func.count()).select_from(Facility)) == 0
 
 
-async def test_profile_finish_later_keeps_every_answer(chat: Chat) -> None:
+async def test_profile_stopped_before_the_end_keeps_every_answer(chat: Chat) -> None:
     await chat.send("/start")
     await chat.tap("English")
     await chat.tap("I agree")
-    for _, answer in PROFILE_EN:
+    for _, answer in PROFILE_EN[:-1]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
-    await chat.tap("Save and finish later")
-    assert "/start" in chat.text
-    await chat.send("/start")
-    assert "Please check your facility profile" in chat.text and "Nguyễn Văn An" in chat.text
+    await chat.send("/cancel")
+    await chat.send("/start")  # back at the one question left, nothing asked twice
+    assert "main products" in chat.text
+    await chat.send("Giỏ mây")
+    assert "profile is saved" in chat.text and "Nguyễn Văn An" in chat.text
 
 
 async def test_personal_data_stays_out_of_the_logs_when_an_update_fails(

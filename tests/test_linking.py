@@ -37,7 +37,7 @@ async def prepare_draft_at_documents(pipeline: Pipeline, channel: str, user_id: 
     chat = Chat(pipeline, user_id=user_id, channel=channel)
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     await answer_until(chat, pipeline.sessions, "documents")
     await chat.send("/menu")
     return chat
@@ -62,7 +62,7 @@ async def test_code_typed_on_the_other_app_links_it_and_apply_resumes_the_draft(
     telegram = Chat(pipeline, user_id="tg-1", channel=TELEGRAM)
     await onboard_english(telegram)
     await telegram.send("/apply")
-    await telegram.tap("typical rural industrial products")
+    await telegram.tap("Provincial level")  # the programme and its level in one menu
     await answer_until(telegram, sessions, "product_description")
     await telegram.send("/link")
     code = code_in(telegram)

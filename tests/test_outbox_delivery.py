@@ -416,6 +416,7 @@ async def _killed_at(
     return child
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delivered", [False, True], ids=["request-lost", "request-arrived"])
 async def test_killed_worker_resumes_without_loss_and_resends_only_the_request_in_flight(
     sessions: async_sessionmaker[AsyncSession], fake: FakeTelegram, tmp_path: Path, delivered: bool
@@ -480,7 +481,7 @@ async def test_postgres_only_one_worker_runs_the_scheduler_at_a_time() -> None:
     from storage.db import session_factory
     from tests.conftest import throwaway_postgres
 
-    async with throwaway_postgres(migrated=False) as engine:
+    async with throwaway_postgres() as engine:
         sessions = session_factory(engine)
         first, second = (OutreachScheduler(sessions, {}, postgres=True) for _ in range(2))
         assert await first._leader() is True

@@ -47,7 +47,7 @@ def test_a_payload_telegram_would_refuse_fails_when_built() -> None:
 
 
 def _commands_named_by_buttons() -> set[str]:
-    """Every command a `Go(...)` or a literal "go:x" payload in conversations/ names."""
+    """Every command a `Go(...)`, a `go(...)` or a literal "go:x" payload in conversations/ names."""
     named: set[str] = set()
     for path in (ROOT / "conversations").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -55,7 +55,7 @@ def _commands_named_by_buttons() -> set[str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id == "Go"
+                and node.func.id in ("Go", "go")
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
             ):
@@ -76,5 +76,5 @@ def _commands_named_by_buttons() -> set[str]:
 def test_every_command_a_button_names_is_in_the_command_tables(tmp_path: Path) -> None:
     dialogue = Dialogue(programmes=load_programmes(), files=FileStore(tmp_path))
     named = _commands_named_by_buttons()
-    assert {"menu", "apply", "status", "ho", "link"} <= named  # the scan sees the buttons
+    assert {"menu", "apply", "status", "ho", "link", "review", "fairs", "broadcast"} <= named  # it sees them
     assert named - set(dialogue.commands) == set()

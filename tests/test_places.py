@@ -154,7 +154,7 @@ def test_validator_accepts_an_old_name_and_tells_the_user_where_it_belongs_now()
     assert isinstance(result, Valid)
     assert result.value == ProvinceMatch(province_by_name("Hưng Yên"), "Thái Bình")
     assert result.warning == (
-        "Since 1 July 2025, {old_name} has been part of {province}; we will record {province}."
+        "Since 1 July 2025, {old_name} has been part of {province}; I will record {province}."
     )
     assert dict(result.warning_values) == {"old_name": "Thái Bình", "province": "Hưng Yên"}
 
@@ -167,7 +167,7 @@ def test_validator_refuses_an_unknown_name_with_an_example() -> None:
     result = province_validator("  Atlantis ")
     assert isinstance(result, Invalid)
     assert result.error == (
-        "We could not find the province “{text}”. Please type the name of your province or city."
+        "I could not find the province “{text}”. Please type the name of your province or city."
     )
     assert dict(result.values) == {"text": "Atlantis"}
     assert result.example == "For example: Hưng Yên, Thái Bình, TP Hồ Chí Minh"

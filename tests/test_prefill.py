@@ -30,9 +30,9 @@ NOTED = {
 }
 WAYS: dict[str, dict[str, tuple[str, ...]]] = {
     # how the owner gets from the verdict to the application, per language
-    "typed": {"en": ("/apply", "typical rural industrial products"), "vi": ("/apply", "1")},
-    "menu": {"en": ("/menu", "Prepare or continue a dossier", "typical rural industrial products"),
-             "vi": ("/menu", "Chuẩn bị / làm tiếp hồ sơ", "1")},
+    # after a check the programme checked is not asked again (another one: /apply new)
+    "typed": {"en": ("/apply",), "vi": ("/apply",)},
+    "menu": {"en": ("/menu", "Prepare or continue a dossier"), "vi": ("/menu", "Chuẩn bị / làm tiếp hồ sơ")},
     "verdict": {"en": ("Prepare the dossier now",), "vi": ("Chuẩn bị hồ sơ ngay",)},
 }  # fmt: skip
 
@@ -64,7 +64,7 @@ async def test_check_answers_prefill_the_application_whichever_way(
     chat = Owner(pipeline)
     await (onboard_english(chat) if locale == "en" else onboard_vietnamese(chat))
     await chat.send("/check")
-    await chat.send("1")  # the selection programme
+    await chat.send("2")  # the selection programme's provincial round (1 is the commune's)
     for _ in range(20):
         if (await state_of(sessions)).step == "after_check":
             break
@@ -100,13 +100,13 @@ async def test_a_prefilled_answer_can_be_changed_on_the_summary_en(
             break
         await answer_current(chat, sessions, SELECTION_ANSWERS)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    assert "as in your check" in chat.text
     for _ in range(30):
         if (await state_of(sessions)).step == "documents":
             break
         await answer_current(chat, sessions, FORM_ANSWERS)
     await upload_required(chat, sessions)
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text or "kiểm tra lại hồ sơ" in chat.text
     assert "Handicrafts and fine arts" in chat.text
     await chat.tap("Change an answer")
     await chat.tap("Product group")
@@ -115,3 +115,18 @@ async def test_a_prefilled_answer_can_be_changed_on_the_summary_en(
     async with sessions() as s:
         app = await s.scalar(select(Application))
     assert app is not None and app.answers["product_group"] == "other"
+
+
+async def test_apply_new_after_a_check_asks_the_programme_vi(
+    pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    chat = Owner(pipeline)
+    await onboard_vietnamese(chat)
+    await chat.send("/check")
+    await chat.send("1")
+    for _ in range(20):
+        if (await state_of(sessions)).step == "after_check":
+            break
+        await answer_current(chat, sessions, SELECTION_ANSWERS)
+    await chat.send("/apply new")
+    assert (await state_of(sessions)).step == "programme"  # the owner chooses, nothing assumed

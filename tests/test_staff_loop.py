@@ -114,8 +114,10 @@ async def test_owner_submits_reviewer_returns_owner_fixes_reviewer_approves_cert
     await chat.tap("Documents")
     await chat.tap("Product photos")
     await chat.upload("ro_net.jpg", JPEG_BYTES + b"sharp", "image/jpeg")
-    assert "Received" in chat.text
-    await chat.tap("Continue to the summary")
+    assert "Received 1/3" in chat.text  # the blurred photos are replaced, not kept beside it
+    for i in range(2):
+        await chat.upload(f"ro_net{i}.jpg", JPEG_BYTES + b"sharp" + bytes([i]), "image/jpeg")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     assert NEW_DESCRIPTION in chat.text
     await chat.tap("Change an answer")
     assert chat.buttons == ["Short description", "Back to the summary"]  # only what was flagged
@@ -197,8 +199,9 @@ async def test_every_staff_action_and_status_change_is_an_audit_event(
     await tap_payload(chat, f"go:apply:{app.id}")
     await chat.send(NEW_DESCRIPTION)
     await chat.tap("Product photos")
-    await chat.upload("anh.jpg", JPEG_BYTES + b"2", "image/jpeg")
-    await chat.tap("Continue to the summary")
+    for i in range(3):
+        await chat.upload(f"anh{i}.jpg", JPEG_BYTES + b"2" + bytes([i]), "image/jpeg")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     await chat.tap("Submit")
     await reviewer.send(f"/review {app.receipt_code}")
     await reviewer.tap("Do not approve")
@@ -234,7 +237,9 @@ async def test_every_staff_action_and_status_change_is_an_audit_event(
     assert returned.detail["answers_before"]["product_description"].startswith("Giỏ đan tay")
     assert set(returned.detail["documents"]) == {"product_photos"}
     assert resubmitted.detail["changes"]["answers"]["product_description"]["after"] == NEW_DESCRIPTION
-    assert [d["filename"] for d in resubmitted.detail["changes"]["documents_added"]] == ["anh.jpg"]
+    added = resubmitted.detail["changes"]["documents_added"]
+    assert [d["filename"] for d in added] == ["anh0.jpg", "anh1.jpg", "anh2.jpg"]  # the photos sent again
+    assert len(resubmitted.detail["changes"]["documents_removed"]) == 3  # replace the refused ones
     assert rejected.detail == {
         "reason": "The product is bought from another workshop, not made by the facility."
     }
@@ -273,7 +278,7 @@ async def test_a_flagged_answer_that_changes_the_product_group_opens_what_it_new
     assert uploadable == ["documents:up:food_safety_certificate"]
     await chat.tap("Food-safety eligibility certificate")
     await chat.upload("attp.pdf", PDF_BYTES, "application/pdf")
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     await chat.tap("Change an answer")
     assert chat.buttons[0] == "Product group"
     assert chat.buttons[1] == "Food-safety certificate"  # newly asked: open too

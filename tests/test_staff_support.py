@@ -52,7 +52,7 @@ async def submitted(chat: Chat, sessions: async_sessionmaker[AsyncSession]) -> A
     await onboard_english(chat)
     await full_application(chat, sessions)
     await upload_required(chat, sessions)
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     await chat.tap("Submit")
     assert "Receipt code: KC-" in chat.text
     async with sessions() as s:

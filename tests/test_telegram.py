@@ -8,6 +8,7 @@ answered, keyboards removed) and what the database holds afterwards.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ class TelegramChat:
 async def full_application(chat: TelegramChat, sessions: async_sessionmaker[AsyncSession]) -> None:
     """tests.test_flows.full_application for a user other than "u1": up to the document checklist."""
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
     for _ in range(40):
         if (await state_of(sessions, chat.user_id)).step == "documents":
@@ -225,10 +226,13 @@ async def test_full_journey(
     chat = TelegramChat(bot, FakeUser(501, language_code="en"))
 
     await chat.send("/start")
-    language = chat.last_messages[-1]
-    assert [b["text"] for b in language.buttons] == ["Tiếng Việt", "English"]
-    assert language.reply_markup is not None
-    assert len(language.reply_markup["inline_keyboard"]) == 1  # two short buttons share a row
+    consent = chat.last_messages[-1]  # in English, as the app says, with a switch: no language question
+    assert [b["text"] for b in consent.buttons] == [
+        "I agree",
+        "I do not agree",
+        "📄 Read the full notice",
+        "🌐 Tiếng Việt",
+    ]
     await onboard_english(chat)
     await full_application(chat, sessions)
 
@@ -246,7 +250,7 @@ async def test_full_journey(
     assert fake.downloads and len(fake.calls_of("getFile")) == len(fake.downloads)
     assert any(p.startswith("photos/") for p in fake.downloads)  # photos came as Telegram photos
     assert any(p.startswith("documents/") for p in fake.downloads)
-    await chat.tap("Continue to the summary")
+    assert "Please check your dossier" in chat.text  # the last document leads to the summary
     assert "Giỏ mây đan Phú Vinh" in chat.text
     await chat.tap("Submit")
     assert "Receipt code: KC-" in chat.text
@@ -289,18 +293,33 @@ async def test_commands_are_registered_in_vietnamese_and_english(
     assert [c["description"] for c in fake.commands["en"]] == [msgid for _, msgid in COMMANDS]
 
 
-async def test_language_code_is_only_a_hint(
+async def test_language_code_starts_in_that_language_with_a_one_tap_switch(
     start_bot: BotFactory, fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     bot = await start_bot()
     chat = TelegramChat(bot, FakeUser(502, language_code="en-US"))
     await chat.send("/start")
-    assert chat.buttons == ["Tiếng Việt", "English"]  # asked before anything else
-    await chat.tap("Tiếng Việt")
+    assert "Tiếng Việt" not in chat.text  # no language question: the notice at once, in English
+    assert chat.buttons == ["I agree", "I do not agree", "📄 Read the full notice", "🌐 Tiếng Việt"]
+    await chat.tap("🌐 Tiếng Việt")
     async with sessions() as s:
         account = await s.scalar(select(Account))
-    assert account is not None and account.locale == "vi"  # the choice wins over Telegram's hint
-    assert translator("vi")("I agree") in chat.buttons
+    assert account is not None and account.locale == "vi"  # the owner's tap wins over Telegram's hint
+    assert translator("vi")("I agree") in chat.buttons and "🌐 English" in chat.buttons
+    await chat.tap(translator("vi")("I agree"))
+    assert "tên cơ sở" in chat.text.lower()  # on in Vietnamese, the switch gone with the notice
+
+
+async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_asks_the_language(
+    start_bot: BotFactory, fake: FakeTelegram
+) -> None:
+    bot = await start_bot()
+    vi = TelegramChat(bot, FakeUser(540, language_code="vi"))
+    await vi.send("/start")
+    assert "Tôi đồng ý" in vi.buttons and "🌐 English" in vi.buttons
+    silent = TelegramChat(bot, FakeUser(541, language_code="fr"))  # a language we do not speak
+    await silent.send("/start")
+    assert silent.buttons == ["Tiếng Việt", "English"]
 
 
 async def test_long_text_is_split_with_the_keyboard_on_the_last_part(
@@ -359,7 +378,7 @@ async def test_duplicated_webhook_update_is_applied_once(
     await chat.send("/start")
     language = chat.last_messages[-1]
     tap = fake.callback_update(
-        chat.user, language, next(b["callback_data"] for b in language.buttons if b["text"] == "English")
+        chat.user, language, next(b["callback_data"] for b in language.buttons if b["text"] == "I agree")
     )
     assert await fake.post_webhook(tap) == 200
     sent = len(fake.messages[504])
@@ -410,7 +429,7 @@ async def test_restart_mid_draft_continues_in_another_worker(
     chat = TelegramChat(first, FakeUser(506))
     await onboard_english(chat)
     await chat.send("/apply")
-    await chat.tap("typical rural industrial products")
+    await chat.tap("Provincial level")  # the programme and its level in one menu
     answers = {**SELECTION_ANSWERS, **FORM_ANSWERS}
     asked: list[str] = []
     while "product_name" not in asked:
@@ -462,7 +481,7 @@ async def test_one_user_at_a_time_and_users_side_by_side(
     gate.set()
     await bot.settle(other["update_id"])
     texts = fake.sent_texts(slow.id)
-    assert "Tiếng Việt" in fake.messages[slow.id][0].labels  # /start's answer first
+    assert "🌐 Tiếng Việt" in fake.messages[slow.id][0].labels  # /start's answer first
     assert "/check" in texts[1]  # then /help's
 
 
@@ -486,7 +505,7 @@ async def test_wrong_or_missing_webhook_secret_is_refused_and_nothing_processed(
         assert await s.scalar(select(func.count()).select_from(ProcessedUpdate)) == 0
         assert await s.scalar(select(func.count()).select_from(Account)) == 0
     assert await fake.post_webhook(update) == 200  # the same update, with the right secret
-    assert "Tiếng Việt" in fake.last_message(user.id).labels
+    assert "🌐 Tiếng Việt" in fake.last_message(user.id).labels
 
 
 # --- users who left, limits, failures ---------------------------------------------------------------------
@@ -531,14 +550,13 @@ async def test_flood_control_is_waited_out(start_bot: BotFactory, fake: FakeTele
     calls = fake.calls_of("sendMessage", 511)
     assert [c.status for c in calls] == [429, 200]
     assert calls[1].at - calls[0].at >= 1.0  # waited retry_after before trying again
-    assert "Tiếng Việt" in chat.buttons
+    assert "🌐 Tiếng Việt" in chat.buttons
 
 
 async def test_per_chat_rate_limit_of_the_fake_is_honoured(start_bot: BotFactory, fake: FakeTelegram) -> None:
     bot = await start_bot()
     chat = TelegramChat(bot, FakeUser(512))
-    await chat.send("/start")
-    await chat.tap("English")
+    await chat.send("/start")  # in English, as the app says
     fake.rate_limits = RateLimits(per_chat=1, per_chat_window=1.0, retry_after=1)
     await chat.tap("I agree")  # a reply right after the last one: over 1 a second
     assert fake.rejected_429 == 1
@@ -562,14 +580,13 @@ async def test_failing_engine_gets_an_apology_and_a_dead_letter_and_the_channel_
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(pipeline.dialogue.engine, "answer", boom)
-    await chat.tap("English")
+    await chat.tap("I agree")
     assert chat.text in (translator("en")(APOLOGY), translator("vi")(APOLOGY))
     async with sessions() as s:
         letters = list(await s.scalars(select(DeadLetter)))
     assert len(letters) == 1 and "disk on fire" in letters[0].error
     monkeypatch.undo()
     await chat.send("/start")  # the channel goes on; the user starts again
-    await chat.tap("English")
     assert "I agree" in chat.buttons
 
 
@@ -585,7 +602,7 @@ async def test_failing_reply_gets_an_apology_and_a_dead_letter(
         letters = list(await s.scalars(select(DeadLetter)))
     assert len(letters) == 1 and "BadRequest" in letters[0].error
     await chat.send("/start")
-    assert "Tiếng Việt" in chat.buttons
+    assert "🌐 Tiếng Việt" in chat.buttons
 
 
 async def test_failing_download_gets_an_apology_and_the_same_file_works_again(
@@ -654,7 +671,7 @@ async def test_python_m_bot_run_starts_telegram_beside_the_web_chat(
         update = fake.message_update(FakeUser(520), "/start")
         fake.enqueue(update)
         await fake.wait_for(lambda: bool(fake.messages[520]))
-        assert "Tiếng Việt" in fake.last_message(520).labels
+        assert "🌐 Tiếng Việt" in fake.last_message(520).labels
     finally:
         await system.stop()
 
@@ -718,7 +735,7 @@ async def test_malformed_updates_are_skipped_not_dead_lettered(
     assert fake.sent_texts(531) == []  # nothing to answer, and no apology for a message we cannot read
     chat = TelegramChat(bot, user)
     await chat.send("/start")  # the channel goes on
-    assert "Tiếng Việt" in chat.buttons
+    assert "🌐 Tiếng Việt" in chat.buttons
 
 
 async def test_polling_refuses_to_start_while_a_webhook_is_registered(
@@ -745,29 +762,32 @@ async def test_polling_refuses_to_start_while_a_webhook_is_registered(
 
 
 async def test_python_m_bot_run_in_polling_mode_stops_with_one_line_while_a_webhook_is_registered(
-    fake: FakeTelegram, tmp_path: Path
+    fake: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import os
-    import sys
+    """`python -m bot run`'s main() in this process (tests/test_config_errors.py runs one real
+    subprocess for the process's stderr and exit status), on a thread beside the fake's loop."""
+    from bot.__main__ import main
+    from tests.test_config_errors import CONFIG_PREFIXES
 
     fake.webhook = {"url": "https://other-deployment.example.vn/telegram/x", "secret_token": "s"}
-    env = {
-        **os.environ,
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(CONFIG_PREFIXES):
+            monkeypatch.delenv(key)
+    for key, value in {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
         "FILES_DIR": str(tmp_path / "files"),
         "HTTP_PORT": "0",
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "TELEGRAM_FILE_BASE_URL": fake.base_file_url,
-    }
-    env.pop("TELEGRAM_WEBHOOK_URL", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await process.communicate()
-    assert process.returncode == 2
-    errors = [line for line in stderr.decode().splitlines() if "configuration error" in line]
+    }.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    returncode = await asyncio.wait_for(asyncio.to_thread(main, ["run"]), 60)
+    stderr = capsys.readouterr().err
+    assert returncode == 2
+    errors = [line for line in stderr.splitlines() if "configuration error" in line]
     assert len(errors) == 1 and "TELEGRAM_WEBHOOK_URL" in errors[0] and "--take-over" in errors[0]
-    assert "Traceback" not in stderr.decode()
+    assert "Traceback" not in stderr
     assert fake.webhook is not None and not fake.calls_of("getUpdates")

@@ -1,7 +1,8 @@
 """Several workers on PostgreSQL handle each user exactly as one worker would (issue 9 #4): the
 user's updates are serialised across processes by an advisory lock taken before their state is
 read, and a newcomer's account is created once even when two workers see them at once. Two real
-`python -m bot run` processes on one throwaway database; the web chat is the entry."""
+`python -m bot run` processes on one throwaway database, started once (each start imports the
+whole bot), reached through the web chat and through Telegram's webhook."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import ConversationState, Identity, ProcessedUpdate
 from tests.conftest import throwaway_postgres
+from tests.fake_telegram import FakeTelegram
+from tests.test_flows import PROFILE_EN
 from tests.two_workers import (
     APOLOGIES,
     REQUEST_TIMEOUT,
@@ -26,6 +31,8 @@ from tests.two_workers import (
     two_workers,
 )
 
+pytestmark = pytest.mark.slow
+
 # Each proof is a race inside one user's updates, so a few users side by side already make the two
 # workers contend; tests/trials/test_two_workers_trial.py runs 50 users x 10 with TRIALS_FULL=1.
 USERS = 4
@@ -33,71 +40,80 @@ LENGTH = 8
 
 
 async def test_two_workers_answer_each_user_as_one_worker_would(tmp_path: Path) -> None:
-    async with throwaway_postgres() as engine, two_workers(engine, tmp_path) as bases:
-        # (a) every message to the other worker than the one before, each after the answer.
-        alternating = await converse(bases, USERS, LENGTH, alternate=True)
-        alone = await converse(bases, 1, LENGTH, alternate=False)
-        assert all(transcript == alone[0] for transcript in alternating)
-        assert not any(line in APOLOGIES for transcript in alternating for line in transcript)
-
-        async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
-            # (b) a newcomer's /start and next message reach both workers at the same moment.
-            async def start_and_help() -> list[dict]:
-                user = WebUser(http)
-                return list(
-                    await asyncio.gather(
-                        user.post(bases[0], {"id": uuid.uuid4().hex, "text": "/start"}),
-                        user.post(bases[1], {"id": uuid.uuid4().hex, "text": "/help"}),
-                    )
-                )
-
-            pairs = await asyncio.gather(*(start_and_help() for _ in range(USERS)))
-            for pair in pairs:
-                for data in pair:
-                    texts = [m["text"] for m in data["messages"]]
-                    assert texts and not data.get("duplicate") and not APOLOGIES & set(texts)
-
-            # (c) one request (the same client id) delivered to both workers at once.
-            async def same_update_twice() -> tuple[WebUser, list[dict]]:
-                user = WebUser(http)
-                for answer in ("/start", "English", "I agree"):
-                    await user.say(bases[0], answer)
-                body = user.body_for("Cơ sở Mây tre Phú Vinh")
-                return user, list(await asyncio.gather(user.post(bases[0], body), user.post(bases[1], body)))
-
-            results = await asyncio.gather(*(same_update_twice() for _ in range(USERS)))
-            for user, (first, second) in results:
-                assert sorted([bool(first["messages"]), bool(second["messages"])]) == [False, True]
-                async with http.get(
-                    bases[1] + "/api/chat/state", headers={"Cookie": f"kc_web={user.cookie}"}
-                ) as r:
-                    shown = [m["text"] for m in (await r.json())["messages"]]
-                answer = [m["text"] for m in (first["messages"] or second["messages"])]
-                assert shown.count("Cơ sở Mây tre Phú Vinh") == 1  # the user's message, once
-                assert shown[shown.index("Cơ sở Mây tre Phú Vinh") + 1 :] == answer  # the bot's answer, once
-
-        assert await dead_letters(engine) == 0
-        async with engine.connect() as conn:
-            identities = (await conn.execute(select(Identity.external_id))).scalars().all()
-            states = (await conn.execute(select(ConversationState.data))).scalars().all()
-            processed = (await conn.execute(select(ProcessedUpdate.update_id))).scalars().all()
-        assert len(identities) == len(set(identities)) == 3 * USERS + 1  # one account per newcomer
-        assert len(processed) == len(set(processed))
-        names = [s["answers"].get("facility_name") for s in states if s and "answers" in s]
-        assert names.count("Cơ sở Mây tre Phú Vinh") == USERS
-
-
-async def test_two_telegram_webhook_workers_serialise_each_user_in_the_database(tmp_path: Path) -> None:
-    """The Telegram entry has no turn of its own across processes: only the runtime's advisory
-    lock (taken before the state is read) and race-safe account creation keep this right."""
-    from tests.fake_telegram import FakeTelegram, FakeUser
-
+    """One pair of workers for both entries: the web chat first, then Telegram's webhook."""
     async with (
         FakeTelegram() as fake,
         throwaway_postgres() as engine,
         two_workers(engine, tmp_path, telegram_env(fake)) as bases,
-        aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http,
     ):
+        await _web_users(bases, engine)
+        await _telegram_users(bases, engine, fake)
+
+
+async def _web_users(bases: list[str], engine: AsyncEngine) -> None:
+    # (a) every message to the other worker than the one before, each after the answer.
+    alternating = await converse(bases, USERS, LENGTH, alternate=True)
+    alone = await converse(bases, 1, LENGTH, alternate=False)
+    assert all(transcript == alone[0] for transcript in alternating)
+    assert not any(line in APOLOGIES for transcript in alternating for line in transcript)
+
+    async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
+        # (b) a newcomer's /start and next message reach both workers at the same moment.
+        async def start_and_help() -> list[dict]:
+            user = WebUser(http)
+            return list(
+                await asyncio.gather(
+                    user.post(bases[0], {"id": uuid.uuid4().hex, "text": "/start"}),
+                    user.post(bases[1], {"id": uuid.uuid4().hex, "text": "/help"}),
+                )
+            )
+
+        pairs = await asyncio.gather(*(start_and_help() for _ in range(USERS)))
+        for pair in pairs:
+            for data in pair:
+                texts = [m["text"] for m in data["messages"]]
+                assert texts and not data.get("duplicate") and not APOLOGIES & set(texts)
+
+        # (c) one request (the same client id) delivered to both workers at once.
+        async def same_update_twice() -> tuple[WebUser, list[dict]]:
+            user = WebUser(http)
+            for answer in ("/start", "English", "I agree"):
+                await user.say(bases[0], answer)
+            body = user.body_for("Cơ sở Mây tre Phú Vinh")
+            return user, list(await asyncio.gather(user.post(bases[0], body), user.post(bases[1], body)))
+
+        results = await asyncio.gather(*(same_update_twice() for _ in range(USERS)))
+        for user, (first, second) in results:
+            assert sorted([bool(first["messages"]), bool(second["messages"])]) == [False, True]
+            async with http.get(
+                bases[1] + "/api/chat/state", headers={"Cookie": f"kc_web={user.cookie}"}
+            ) as r:
+                shown = [m["text"] for m in (await r.json())["messages"]]
+            answer = [m["text"] for m in (first["messages"] or second["messages"])]
+            assert shown.count("Cơ sở Mây tre Phú Vinh") == 1  # the user's message, once
+            assert shown[shown.index("Cơ sở Mây tre Phú Vinh") + 1 :] == answer  # the bot's answer, once
+
+    assert await dead_letters(engine) == 0
+    async with engine.connect() as conn:
+        identities = (
+            (await conn.execute(select(Identity.external_id).where(Identity.channel == "web")))
+            .scalars()
+            .all()
+        )
+        states = (await conn.execute(select(ConversationState.data))).scalars().all()
+        processed = (await conn.execute(select(ProcessedUpdate.update_id))).scalars().all()
+    assert len(identities) == len(set(identities)) == 3 * USERS + 1  # one account per newcomer
+    assert len(processed) == len(set(processed))
+    names = [s["answers"].get("facility_name") for s in states if s and "answers" in s]
+    assert names.count("Cơ sở Mây tre Phú Vinh") == USERS
+
+
+async def _telegram_users(bases: list[str], engine: AsyncEngine, fake: FakeTelegram) -> None:
+    """The Telegram entry has no turn of its own across processes: only the runtime's advisory
+    lock (taken before the state is read) and race-safe account creation keep this right."""
+    from tests.fake_telegram import FakeUser
+
+    async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
         # (a) alternately to the two workers, each message after the previous answer.
         async def alternate(uid: int, *, both: bool) -> list[str]:
             user = TelegramUser(fake, http, FakeUser(uid))
@@ -128,7 +144,7 @@ async def test_two_telegram_webhook_workers_serialise_each_user_in_the_database(
             for answer in ("/start", "English", "I agree"):
                 await user.say(bases[0], answer)
             mark = len(fake.messages[uid])
-            update = user.update_for("Cơ sở Mây tre Phú Vinh")
+            update = user.update_for(PROFILE_EN[0][1])  # the name the script gives (answered alone)
             await asyncio.gather(user.post(bases[0], update), user.post(bases[1], update))
             return fake.sent_texts(uid)[mark:]
 
@@ -138,5 +154,9 @@ async def test_two_telegram_webhook_workers_serialise_each_user_in_the_database(
 
         assert await dead_letters(engine) == 0
         async with engine.connect() as conn:
-            identities = (await conn.execute(select(Identity.external_id))).scalars().all()
+            identities = (
+                (await conn.execute(select(Identity.external_id).where(Identity.channel == "telegram")))
+                .scalars()
+                .all()
+            )
         assert len(identities) == len(set(identities)) == 3 * USERS + 1

@@ -49,7 +49,7 @@ def test_phone_is_normalised_to_ten_digits(typed: str, stored: str) -> None:
         (
             "0212345678",
             "{phone} is a landline number. Please give a mobile number (10 digits starting with "
-            "03, 05, 07, 08 or 09) so that we can call or text you.",
+            "03, 05, 07, 08 or 09) so that the Centre can call or text you.",
             {"phone": "0212345678"},
         ),
         ("024 3826 1234", None, {"phone": "02438261234"}),
@@ -90,7 +90,7 @@ def test_phone_refusals_say_why(typed: str, error: str | None, values: dict) -> 
 
 WARNING = (
     "Tax code {code} may contain a typing mistake (its last digit does not match the others). "
-    "Please check it against your registration certificate; we have kept it as you typed it."
+    "Please check it against your registration certificate; I have kept it as you typed it."
 )
 
 
@@ -263,7 +263,7 @@ def test_numbers_and_vietnamese_amounts(typed: str, value: int) -> None:
 def test_unreadable_numbers_are_refused_with_an_example(typed: str) -> None:
     result = number(typed)
     assert isinstance(result, Invalid)
-    assert result.error == "We could not read “{text}” as a number."
+    assert result.error == "I could not read “{text}” as a number."
     assert dict(result.values) == {"text": typed}
     assert result.example == "For example: 12, 1.000.000 or 350 triệu"
 

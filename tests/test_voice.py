@@ -81,7 +81,7 @@ async def _journey(chat: ZaloOwner, sessions: async_sessionmaker[AsyncSession], 
     """Check, a stuck question, help, and an application up to its documents."""
     await chat.send("/help")
     await chat.send("/check")
-    await chat.send("1")  # the selection programme
+    await chat.send("2")  # the selection programme's provincial round
     for _ in range(3):
         await chat.send("zzz qqq")  # stuck: the question put another way, with its way out
     for _ in range(20):

@@ -496,3 +496,32 @@ async def test_an_api_call_without_a_cookie_gets_one(client, pipeline):
     user = cookie_of(client)
     assert user and pipeline.received[-1].user_id == user
     assert [m["text"] for m in (await state(client))["messages"]] == ["xin chào", "echo: xin chào"]
+
+
+async def test_files_picked_together_reach_the_pipeline_as_one_message(client, pipeline):
+    await open_page(client)
+    form = FormData()
+    form.add_field("id", new_id())
+    for i in range(3):
+        form.add_field("file", PDF + bytes([i]), filename=f"trang{i}.pdf", content_type="application/pdf")
+    response = await client.post("/api/chat/upload", data=form)
+    assert response.status == 200, await response.text()
+    assert len(pipeline.received) == 1  # one message, answered once
+    incoming = pipeline.received[-1]
+    assert incoming.file is not None and incoming.file.filename == "trang0.pdf"
+    assert [f.filename for f in incoming.more_files] == ["trang1.pdf", "trang2.pdf"]
+    assert [await f.read() for f in incoming.more_files] == [PDF + b"\x01", PDF + b"\x02"]
+    history = (await state(client))["messages"]
+    assert history[0]["file"]["name"] == "trang0.pdf"
+    assert [f["name"] for f in history[0]["more_files"]] == ["trang1.pdf", "trang2.pdf"]
+    assert (await state(client))["max_files"] == 5
+
+
+async def test_an_empty_file_among_several_is_refused_before_the_pipeline(client, pipeline):
+    await open_page(client)
+    form = FormData()
+    form.add_field("id", new_id())
+    form.add_field("file", PDF, filename="a.pdf", content_type="application/pdf")
+    form.add_field("file", b"", filename="b.pdf", content_type="application/pdf")
+    response = await client.post("/api/chat/upload", data=form)
+    assert response.status == 400 and pipeline.received == []

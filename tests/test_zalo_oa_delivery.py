@@ -260,6 +260,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_during_a_zns_request_never_sends_it_twice(
     sessions: async_sessionmaker[AsyncSession],
     fake: FakeZaloOa,

@@ -99,7 +99,7 @@ async def _until_up(http: aiohttp.ClientSession, base: str, process: Any, direct
                 async with http.get(base + "/api/chat/state") as resp:
                     if resp.status == 200 and "Ctrl+C to stop" in log.read_text(errors="replace"):  # noqa: ASYNC240
                         return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from conversations.i18n import N_
 from conversations.messages import Choice, FileRef
 from conversations.payloads import Doc
 from conversations.run import Run
-from conversations.steps import Transition
+from conversations.steps import Next, Transition
 from storage.models import StoredDocument
 from storage.returned import open_items
 
@@ -33,8 +33,8 @@ def refusal(run: Run, accept: tuple[str, ...]) -> str:
         return run.t(N_("This item takes photos only (JPG or PNG). Please take a photo and send it again."))
     return run.t(
         N_(
-            "We can take PDF files and photos (JPG, PNG) only. Please save the document as PDF or take a "
-            "clear photo of it, then send it again."
+            "I can take PDF files and photos (JPG, PNG) only. Please save the document as PDF or "
+            "take a clear photo of it, then send it again."
         )
     )
 
@@ -72,8 +72,9 @@ async def store_file(run: Run, file: FileRef, accept: tuple[str, ...]) -> dict |
 async def add_document(run: Run, target: ItemStatus, record: dict) -> bool:
     """File a checked file under one checklist item of the draft; False (and why) when the item
     does not take this kind of file, or already has this very file (the same photo sent twice
-    counts once). On a one-file item the centre sent back, the new file replaces the refused one
-    (photos of a multi-photo item are added: the reviewer may have refused only some)."""
+    counts once). On an item the centre sent back, the first file sent again replaces what was
+    refused, for a multi-photo item too (all its old photos): the item then needs its full count
+    of new files, so the refused ones never stay in the dossier beside the new."""
     assert run.application is not None
     if record["kind"] not in target.item.accept:
         run.say(refusal(run, target.item.accept))
@@ -93,27 +94,30 @@ async def add_document(run: Run, target: ItemStatus, record: dict) -> bool:
             )
         )
         return False
+    document = StoredDocument(
+        application_id=run.application.id,
+        doc_type=target.item.id,
+        filename=record["filename"],
+        content_type=record["content_type"],
+        size=record["size"],
+        sha256=record["sha256"],
+        storage_key=record["key"],
+        uploaded_at=run.now,
+    )
+    run.session.add(document)
     changes = open_items(run.application)
-    if target.flagged and changes is not None and target.item.min_files <= 1:
+    if target.flagged and changes is not None:
+        # The new file first, then the refused ones out (ids are never reused since migration
+        # 0005, so the new file's id is above the watermark whatever was deleted before).
+        await run.session.flush()
         await run.session.execute(
             delete(StoredDocument).where(
                 StoredDocument.application_id == run.application.id,
                 StoredDocument.doc_type == target.item.id,
                 StoredDocument.id <= changes.get("document_watermark", 0),
+                StoredDocument.id != document.id,
             )
         )
-    run.session.add(
-        StoredDocument(
-            application_id=run.application.id,
-            doc_type=target.item.id,
-            filename=record["filename"],
-            content_type=record["content_type"],
-            size=record["size"],
-            sha256=record["sha256"],
-            storage_key=record["key"],
-            uploaded_at=run.now,
-        )
-    )
     run.application.last_activity_at = run.now
     return True
 
@@ -123,6 +127,8 @@ async def receive(run: Run, statuses: list[ItemStatus]) -> Transition:
     assert file is not None and run.application is not None
     target_id = run.state.data.get("upload_for")
     target = find(statuses, target_id) if target_id else None
+    if run.incoming.more_files:
+        return await receive_several(run, target, [file, *run.incoming.more_files], statuses)
     record = await store_file(run, file, target.item.accept if target else ("pdf", "image"))
     if record is None:
         return None
@@ -145,19 +151,41 @@ async def receive(run: Run, statuses: list[ItemStatus]) -> Transition:
     return await attach_pending(run, target, record, statuses)
 
 
+async def receive_several(
+    run: Run, target: ItemStatus | None, files: list[FileRef], statuses: list[ItemStatus]
+) -> Transition:
+    """Files picked together (three photos of the product) are filed under the document asked
+    for, each checked as one alone, and answered once: the progress and the next document."""
+    if target is None or target.locked:
+        run.say(
+            run.t(N_("Which document are these files for? Tap it, then send them together again.")),
+            [Choice(run.t(s.item.label), Doc("up", s.item.id).pack()) for s in statuses if not s.locked],
+        )
+        return None
+    filed = 0
+    for file in files:
+        record = await store_file(run, file, target.item.accept)
+        if record is not None and await add_document(run, target, record):
+            filed += 1
+    if not filed:
+        return None
+    return await after_added(run, target, target.count + filed, move_on=True)
+
+
 async def attach_pending(
     run: Run, target: ItemStatus, record: dict, statuses: list[ItemStatus]
 ) -> Transition:
     if not await add_document(run, target, record):
         return None
-    await after_added(run, target, target.count + 1)
-    return None
+    return await after_added(run, target, target.count + 1, move_on=True)
 
 
-async def after_added(run: Run, target: ItemStatus, count: int) -> None:
+async def after_added(run: Run, target: ItemStatus, count: int, *, move_on: bool = False) -> Transition:
     """What the user hears once files are filed under `target` at the checklist: the next file
-    of the item, or one line for the item and the progress, with the next missing document's
-    button; the whole list only on request (it was re-sent after every file before)."""
+    of the item, or one line for the item and the progress with the next missing document asked
+    for; the whole list only on request (it was re-sent after every file before). With `move_on`
+    (a file sent in the chat), the last required document leads straight to the summary, where
+    "Documents" still opens the list for optional ones: no "continue" step in between."""
     label = run.t(target.item.label)
     await run.session.flush()
     statuses = await status(run)
@@ -166,28 +194,32 @@ async def after_added(run: Run, target: ItemStatus, count: int) -> None:
         run.set_data("upload_for", target.item.id)
         run.say(
             run.t(
-                N_("Received for “{item}” ({count}/{needed}). Please send the next one."),
+                N_("Received {count}/{needed} for “{item}”. Please send the next one."),
                 item=label,
                 count=now.count,
                 needed=target.item.min_files,
             ),
             [Choice(run.t(N_("Back to the list")), Doc("list").pack())],
         )
-        return
+        return None
     run.pop_data("upload_for")
-    received = run.t(N_("✅ Received “{item}”."), item=label) + "\n" + progress_line(run, statuses)
+    received = run.t(N_("✅ Received “{item}”."), item=label) + " " + progress_line(run, statuses)
     missing = [s for s in missing_required(statuses) if not s.locked]
     nxt = missing[0] if missing else None
     if nxt is not None and run.incoming.can_send_documents:
         # Guided: ask for the next missing document straight away, one message, no tap needed.
         run.set_data("upload_for", nxt.item.id)
-        await ask_for_file(run, nxt, head=received + "\n\n" + run.t(N_("Next:")) + " ")
-        return
+        await ask_for_file(run, nxt, head=received + "\n" + run.t(N_("Next:")) + " ")
+        return None
+    if nxt is None and move_on:
+        run.say(received)
+        return Next()
     choices = [Choice("📎 " + run.t(s.item.label), Doc("up", s.item.id).pack()) for s in missing[:1]]
     choices.append(Choice(run.t(N_("📋 All documents")), Doc("list").pack()))
     done = Choice(run.t(N_("Continue to the summary")), Doc("done").pack())
     choices.insert(0 if not missing else len(choices), done)
     run.say(received, choices)
+    return None
 
 
 async def receive_upload(run: Run, item_id: str, files: list[FileRef]) -> int:

@@ -210,7 +210,7 @@ async def ask_for_file(run: Run, s: ItemStatus, *, head: str = "") -> None:
     if kinds == ("image",):
         what = run.t(N_("Please send a photo of “{item}”."), item=item)
     elif run.incoming.can_send_documents:
-        what = run.t(N_("Please send “{item}” as a PDF file or a clear photo."), item=item)
+        what = run.t(N_("Please send “{item}” (a PDF file or a clear photo)."), item=item)
     else:
         link = await upload_link(run, s)
         if "image" in kinds:
@@ -231,10 +231,14 @@ async def ask_for_file(run: Run, s: ItemStatus, *, head: str = "") -> None:
     if s.item.hint:
         what += "\n" + run.t(s.item.hint)
     if s.item.min_files > 1:
-        what += "\n" + run.t(
-            N_("We need {needed} files for this item; {count} received so far."),
-            needed=s.item.min_files,
-            count=s.count,
+        what += "\n" + (
+            run.t(
+                N_("This item needs {needed} files; {count} received so far."),
+                needed=s.item.min_files,
+                count=s.count,
+            )
+            if s.count
+            else run.t(N_("This item needs {needed} files."), needed=s.item.min_files)
         )
     what = head + what
     choices = [Choice(run.t(N_("Back to the list")), Doc("list").pack())]

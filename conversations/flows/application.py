@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from conversations import documents, rules, summary
-from conversations.flows.programme_questions import programme_options, steps_for
+from conversations.flows.programme_questions import chosen, programme_options, programme_prompt, steps_for
 from conversations.i18n import N_, local_moment, local_today
 from conversations.matching import number_in_phrase
 from conversations.programmes import Programme
@@ -104,21 +104,41 @@ def _carry_over(run: Run, programme: str, answers: dict[str, Any]) -> Applicatio
 
 
 async def _draft_from_prefill(run: Run) -> Transition:
-    """Coming from an eligibility check: start the draft with the answers already given."""
+    """Coming from an eligibility check: start the draft with the answers already given. /apply
+    typed after a check goes on with the programme checked, without asking it again, and says
+    how to choose the other one (/apply new asks the programme)."""
     prefill = run.pop_data("prefill")
-    if run.application is None and prefill and prefill.get("programme") in run.programmes:
+    if run.application is not None:
+        return None
+    if prefill and prefill.get("programme") in run.programmes:
         application = _carry_over(run, prefill["programme"], prefill)
-        await run.session.flush()
-        run.set_data("application_id", application.id)
+    elif not run.pop_data("choose"):
+        checked = (run.state.data.get("saved") or {}).get(CHECKED) or {}
+        if checked.get("programme") not in run.programmes:
+            return None
+        name = run.t(run.programmes[checked["programme"]].name)
+        run.say(
+            run.t(
+                N_("This dossier is for {programme}, as in your check (another programme: /apply new)."),
+                programme=name,
+            )
+        )
+        application = _carry_over(run, checked["programme"], dict(checked))
+    else:
+        return None
+    await run.session.flush()
+    run.set_data("application_id", application.id)
     return None
 
 
 async def _programme_chosen(run: Run, value: Any) -> Transition:
     checked = (run.state.data.get("saved") or {}).get(CHECKED) or {}
-    if checked.get("programme") == value:
-        application = _carry_over(run, value, dict(checked))  # /apply typed after /check: the same answers
+    programme, given = chosen(value)  # "selection.province": the level comes with the programme
+    if checked.get("programme") == programme:
+        # /apply typed after /check: the same answers, the level as chosen now
+        application = _carry_over(run, programme, {**checked, **given})
     else:
-        application = create_draft(run, value, {})
+        application = create_draft(run, programme, given)
     await run.session.flush()
     run.set_data("application_id", application.id)
     return None
@@ -264,7 +284,10 @@ def build(programmes: dict[str, Programme]) -> Flow:
         Action(id="draft", run=_draft_from_prefill),
         AskChoice(
             id="programme",
-            prompt=N_("Which programme is this dossier for?"),
+            prompt=programme_prompt(
+                N_("Which programme is this dossier for? For the {programme}, choose the round's level."),
+                programmes,
+            ),
             options=programme_options(programmes),
             store=False,
             on_answer=_programme_chosen,
@@ -275,7 +298,9 @@ def build(programmes: dict[str, Programme]) -> Flow:
         # In a dossier, an answer that rules the facility out stops it there, with why and what
         # to do, instead of asking on (and asking for a certificate the owner just said is missing).
         steps += [
-            replace(step, on_answer=_stop_if_ruled_out(step.id)) if isinstance(step, Question) else step
+            replace(step, on_answer=_stop_if_ruled_out(step.id))
+            if isinstance(step, Question) and step.store
+            else step
             for step in steps_for(programme)
         ]
     steps += [
@@ -294,9 +319,7 @@ def build(programmes: dict[str, Programme]) -> Flow:
         AskText(
             id="product_description",
             label=N_("Short description"),
-            prompt=N_(
-                "Describe the product in a few sentences: materials, how it is made, what makes it special."
-            ),
+            prompt=N_("Describe the product briefly: materials, how it is made, what makes it special."),
             validate=text_between(10, 1000),
         ),
         AskText(
@@ -316,20 +339,20 @@ def build(programmes: dict[str, Programme]) -> Flow:
         AskText(
             id="staff_count",
             label=N_("Number of workers"),
-            prompt=N_("How many people work at the facility, including family members?"),
+            prompt=N_("How many people work at the facility, family included?"),
             example=N_("For example: 12"),
             validate=_staff_count,
         ),
         AskChoice(
             id="revenue_band",
             label=N_("Revenue last year"),
-            prompt=N_("About how much revenue did the facility have last year?"),
+            prompt=N_("Roughly what was the facility's revenue last year?"),
             options=REVENUE_BANDS,
         ),
         AskText(
             id="year_started",
             label=N_("Year production started"),
-            prompt=N_("In which year did the facility start making this product?"),
+            prompt=N_("Since which year has the facility made this product?"),
             example=N_("For example: 2015"),
             validate=_year_started,
             display=_plain_number,

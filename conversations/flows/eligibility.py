@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations import rules
-from conversations.flows.programme_questions import programme_options, steps_for
+from conversations.flows.programme_questions import chosen, programme_options, programme_prompt, steps_for
 from conversations.i18n import N_
 from conversations.programmes import Programme
 from conversations.run import Run
@@ -19,7 +19,7 @@ OUTCOME_HEADLINES = {
     "eligible": N_("✅ Based on your answers, your facility appears to meet the conditions of {programme}."),
     "not_yet": N_("❌ Based on your answers, your facility does not yet meet the conditions of {programme}."),
     "needs_staff": N_(
-        "⚠️ Based on your answers, the centre's staff need to confirm some points before we can say "
+        "⚠️ Based on your answers, the centre's staff need to confirm some points before I can say "
         "whether you meet the conditions of {programme}."
     ),
 }
@@ -39,7 +39,19 @@ SUPPORT_DISCLAIMER = N_(
 
 def verdict_text(run: Run, programme: Programme, verdict: rules.Verdict) -> str:
     lines = [run.t(OUTCOME_HEADLINES[verdict.outcome], programme=run.t(programme.name)), ""]
+    # The conditions met are the owner's own answers read back: for the selection they are one
+    # count; what is not met, or needs staff, stays in full with what to do. (Support findings
+    # that are met carry information, such as who sets the support level, and stay.)
+    met = [f for f in verdict.findings if f.outcome == "ok"] if programme.id == "selection" else []
+    if met:
+        lines.append(
+            run.t(N_("✅ {count} conditions met."), count=len(met))
+            if len(met) < len(verdict.findings)
+            else run.t(N_("✅ All {count} conditions checked are met."), count=len(met))
+        )
     for finding in verdict.findings:
+        if finding in met:
+            continue
         values = dict(finding.values)
         line = f"{FINDING_MARKS[finding.outcome]} {run.t(finding.reason, **values)}"
         if finding.next and finding.outcome != "ok":
@@ -89,12 +101,26 @@ async def _after_verdict(run: Run, value: Any) -> Transition:
     return EndFlow()
 
 
+async def _programme_chosen(run: Run, value: Any) -> Transition:
+    """The stored "selection.province" becomes the programme and the level it names."""
+    programme, given = chosen(value)
+    run.set_answer("programme", programme)
+    for key, answer in given.items():
+        run.set_answer(key, answer)
+    return None
+
+
 def build(programmes: dict[str, Programme]) -> Flow:
     steps: list[Step] = [
         AskChoice(
             id="programme",
-            prompt=N_("Which programme do you want to check?"),
+            prompt=programme_prompt(
+                N_("Which programme do you want to check? For the {programme}, choose the round's level."),
+                programmes,
+            ),
             options=programme_options(programmes),
+            on_answer=_programme_chosen,
+            display=lambda run, value: run.t(run.programmes[chosen(value)[0]].name),
             help=N_(
                 "“Typical rural industrial products” is the selection and recognition of outstanding "
                 "products, with a certificate. “Industrial extension support” is funding for machinery, "

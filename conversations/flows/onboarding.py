@@ -3,16 +3,34 @@
 Nothing about the facility is stored before the user taps "I agree" (Law 91/2025/QH15): the
 language is the only thing kept for someone who declines. Correcting the profile later runs this
 same flow with the answers prefilled, which lands straight on the profile summary.
+
+The language is taken from the platform when it tells one (Telegram's language_code, the
+browser's Accept-Language, in `Incoming.locale_hint`) and the notice offers the other language
+in one tap; Zalo tells none, so there it is asked first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from conversations.i18n import N_, translator
+from conversations import summary
+from conversations.i18n import N_, normalise_locale, translator
+from conversations.intents import normalise
 from conversations.places import province_name_validator
 from conversations.run import Run
-from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Say, StartFlow, Summary, Transition
+from conversations.steps import (
+    Action,
+    AskChoice,
+    AskText,
+    EndFlow,
+    Flow,
+    Goto,
+    Option,
+    Say,
+    StartFlow,
+    Summary,
+    Transition,
+)
 from conversations.validators import phone, tax_code, text_between
 from storage import zalo_oa
 from storage.models import Facility
@@ -54,9 +72,20 @@ PROFILE_FIELDS = (
     "products",
 )
 
+# The first thing an owner reads: who is asking, what is kept and why, in a glance on a phone.
+# The whole notice (Law 91/2025/QH15) is one tap away, and agreeing works from either.
+CONSENT_SHORT = N_(
+    "Welcome! I am the Industrial Extension Assistant: I help your facility check which programmes "
+    "it can join, prepare its dossier and follow it up.\n\n"
+    "For this, the provincial Industrial Extension Centre keeps information about your facility, "
+    "its contact person and its dossiers, gives them only to the offices that decide on them, and may send "
+    "reminders as Zalo notifications. You can see, correct or delete them at any time under "
+    "Settings (/menu). The Centre never asks for photos of ID cards.\n\n"
+    "Do you agree?"
+)
 CONSENT_NOTICE = N_(
-    "Before we start, please read how we use your information.\n\n"
-    "• What we collect: your facility's name, type and address (province, commune), tax or "
+    "How the Centre uses your information:\n\n"
+    "• What the Centre collects: your facility's name, type and address (province, commune), tax or "
     "registration number, the contact person's name and mobile number, your products, and the "
     "answers and documents of your dossiers.\n"
     "• Why: to check which programmes you may join, to prepare and send your dossiers, and to tell "
@@ -66,13 +95,15 @@ CONSENT_NOTICE = N_(
     "Committee, and the Ministry of Industry and Trade when a dossier goes to regional or national level.\n"
     "• How long: your profile until you delete it; submitted dossiers as long as record-keeping "
     "rules require.\n"
-    "• Zalo notifications: if we cannot write to you in a chat, reminders about deadlines and "
+    "• Zalo notifications: if I cannot write to you in a chat, reminders about deadlines and "
     "certificates may reach your mobile number as Zalo notifications (ZNS); you can turn this off "
     "under Settings.\n"
     "• Your rights: you can see, correct or delete your data and withdraw your consent at any time "
-    "under Settings (/menu). We answer such requests within 2 working days.\n\n"
-    "We never ask for photos of ID cards. Do you agree?"
+    "under Settings (/menu). The Centre answers such requests within 2 working days.\n\n"
+    "The Centre never asks for photos of ID cards. Do you agree?"
 )
+CONSENT_OPTIONS = (Option("agree", N_("I agree")), Option("decline", N_("I do not agree")))
+FULL_NOTICE = Option("full", N_("📄 Read the full notice"))
 
 
 async def _set_language(run: Run, value: Any) -> Transition:
@@ -81,7 +112,41 @@ async def _set_language(run: Run, value: Any) -> Transition:
     return None
 
 
+def _hinted_language(run: Run) -> str | None:
+    """The language the platform says the owner uses (Telegram's language_code, the browser's
+    Accept-Language); Zalo says none, and the language is then asked."""
+    return normalise_locale(run.incoming.locale_hint) if run.account.locale is None else None
+
+
+async def _language_from_hint(run: Run) -> Transition:
+    """Start in the platform's language instead of asking: one message less. The first message
+    (the consent notice) carries a one-tap switch to the other language."""
+    await _set_language(run, _hinted_language(run))
+    return None
+
+
+def _consent_options(run: Run) -> tuple[Option, ...]:
+    """The switch is offered wherever the platform tells a language (so the language may have
+    come from it, not from the owner); on Zalo the owner has just chosen it."""
+    options = (*CONSENT_OPTIONS, FULL_NOTICE)
+    if normalise_locale(run.incoming.locale_hint) is None:
+        return options
+    other = next(o for o in LANGUAGES if o.value != run.account.locale)
+    return (*options, Option(other.value, f"🌐 {other.label}", literal=True))
+
+
+def _consent_prompt(run: Run) -> str:
+    return run.t(CONSENT_NOTICE if run.state.data.get("full_notice") else CONSENT_SHORT)
+
+
 async def _consent(run: Run, value: Any) -> Transition:
+    if value == "full":
+        run.set_data("full_notice", True)
+        return Goto("consent")
+    if value in (o.value for o in LANGUAGES):  # the switch: the same notice in the other language
+        await _set_language(run, value)
+        return Goto("consent")
+    run.pop_data("full_notice")
     if value == "agree":
         run.account.consent_at = run.now
         run.account.consent_version = run.settings.consent_version
@@ -90,13 +155,61 @@ async def _consent(run: Run, value: Any) -> Transition:
     run.say(
         run.t(
             N_(
-                "We respect your choice: nothing about you or your facility has been stored. Without "
-                "consent we cannot prepare dossiers, but you can still read the help with /help. If you "
-                "change your mind, send /start."
+                "I respect your choice: nothing about you or your facility has been stored. Without "
+                "consent I cannot prepare dossiers, but you can still read the help with /help. If "
+                "you change your mind, send /start."
             )
         )
     )
     return EndFlow(show_menu=False)
+
+
+# Legal forms as owners write them at the head of a name ("HTX Mây tre …", "Hộ kinh doanh …"),
+# folded; the longest that fits wins, so "Liên hiệp hợp tác xã" is not read as "Hợp tác xã".
+KIND_PREFIXES = {
+    "lien hiep hop tac xa": "coop_union",
+    "lhhtx": "coop_union",
+    "to hop tac": "coop_group",
+    "tht": "coop_group",
+    "hop tac xa": "cooperative",
+    "htx": "cooperative",
+    "ho kinh doanh": "household",
+    "hkd": "household",
+    "doanh nghiep": "enterprise",
+    "dntn": "enterprise",
+    "cong ty": "enterprise",
+    "cty": "enterprise",
+}
+# The same for a commune's name ("Xã Tân Lập"). A "thị trấn" has been a commune since July 2025.
+COMMUNE_PREFIXES = {"xa": "commune", "phuong": "ward", "dac khu": "special_zone", "thi tran": "commune"}
+
+
+def kind_in_name(name: str, prefixes: dict[str, str]) -> str | None:
+    """The kind a name starts with ("HTX Phú Vinh" → cooperative), or None: asked then."""
+    words = normalise(name)
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if words.startswith(prefix + " "):
+            return prefixes[prefix]
+    return None
+
+
+async def _name_given(run: Run, value: Any) -> Transition:
+    """A name that says its legal form answers the type question: noted in one line, shown on
+    the profile, and "back" or /profile changes it."""
+    kind = kind_in_name(str(value), KIND_PREFIXES)
+    if kind is not None and "facility_kind" not in run.answers:
+        run.set_answer("facility_kind", kind)
+        label = next(o.label for o in FACILITY_KINDS if o.value == kind)
+        run.say(run.t(N_("Type of facility noted from the name: {kind}."), kind=run.t(label)))
+    return None
+
+
+async def _commune_given(run: Run, value: Any) -> Transition:
+    """ "Xã Tân Lập" says it is a commune: the kind is not asked (it is shown on the profile)."""
+    kind = kind_in_name(str(value), COMMUNE_PREFIXES)
+    if kind is not None:
+        run.set_answer("commune_kind", kind)
+    return None
 
 
 async def _kind_chosen(run: Run, value: Any) -> Transition:
@@ -111,10 +224,11 @@ async def _province_chosen(run: Run, value: Any) -> Transition:
     asked again instead of being kept with the new province."""
     if run.facility is not None and run.facility.province != value and "commune" in run.answers:
         run.drop_answer("commune")
+        run.drop_answer("commune_kind")
     return None
 
 
-async def save_profile(run: Run) -> Transition:
+async def _store_profile(run: Run) -> None:
     answers = run.answers
     values = {
         "name": answers["facility_name"],
@@ -135,11 +249,41 @@ async def save_profile(run: Run) -> Transition:
         for key, value in values.items():
             setattr(run.facility, key, value)
     await run.session.flush()
-    run.say(run.t(N_("Thank you, your facility profile is saved.")))
+
+
+def _then(run: Run) -> Transition:
     then = run.state.data.get("then")
     if then:
         return StartFlow(then)
     return EndFlow()
+
+
+async def save_profile(run: Run) -> Transition:
+    await _store_profile(run)
+    run.say(run.t(N_("Thank you, your facility profile is saved.")))
+    return _then(run)
+
+
+async def _save_new(run: Run) -> Transition:
+    """A new profile is saved with its last answer and shown once, without a stop to confirm it:
+    every answer was checked as it came, and /profile (or Settings) corrects any of them."""
+    flow = run.engine.flows["onboarding"]
+    shown = [
+        line
+        for step, line in zip(
+            summary.answered_questions(run, flow), await summary.lines(run, flow), strict=False
+        )
+        if step.id != "commune_kind" or kind_in_name(run.answers.get("commune", ""), COMMUNE_PREFIXES) is None
+    ]
+    await _store_profile(run)
+    run.say(
+        run.t(N_("✅ Your facility profile is saved:"))
+        + "\n"
+        + "\n".join(shown)
+        + "\n"
+        + run.t(N_("To correct it: /profile."))
+    )
+    return _then(run)
 
 
 def profile_answers(facility: Facility) -> dict[str, Any]:
@@ -166,6 +310,9 @@ FLOW = Flow(
     id="onboarding",
     version=1,
     steps=(
+        Action(
+            id="language_hint", run=_language_from_hint, when=lambda run: _hinted_language(run) is not None
+        ),
         AskChoice(
             id="language",
             prompt=N_(
@@ -176,31 +323,22 @@ FLOW = Flow(
             on_answer=_set_language,
             when=lambda run: run.account.locale is None,
         ),
-        Say(
-            id="welcome",
-            text=N_(
-                "Welcome to the Industrial Extension Assistant. I help rural industrial facilities check "
-                "which programmes they can join, prepare their dossiers and follow them up."
-            ),
-            when=_no_consent,
-        ),
         AskChoice(
             id="consent",
-            prompt=CONSENT_NOTICE,
-            options=(Option("agree", N_("I agree")), Option("decline", N_("I do not agree"))),
+            prompt=_consent_prompt,
+            options=_consent_options,
             store=False,
             on_answer=_consent,
             when=_no_consent,
             help=N_(
-                "To prepare dossiers for you we need to keep some information about your facility. "
-                "Tap “I agree” if that is fine with you, or “I do not agree” if not: nothing will be stored."
+                "To prepare dossiers for you the Centre needs to keep some information about your "
+                "facility. Choose “I agree” if that is fine with you, or “I do not agree” if not: "
+                "nothing will be stored."
             ),
         ),
         Say(
             id="profile_intro",
-            text=N_(
-                "Now a few questions about your facility. It takes about 3 minutes, and every answer is saved."
-            ),
+            text=N_("Now a few questions about your facility: about 3 minutes, each answer saved at once."),
             when=lambda run: run.facility is None,
         ),
         AskText(
@@ -209,6 +347,7 @@ FLOW = Flow(
             prompt=N_("What is the name of your facility (as on its registration certificate)?"),
             example=N_("For example: Hợp tác xã Mây tre đan Phú Vinh"),
             validate=text_between(2, 200),
+            on_answer=_name_given,
         ),
         AskChoice(
             id="facility_kind",
@@ -231,31 +370,32 @@ FLOW = Flow(
             validate=province_name_validator,
             on_answer=_province_chosen,
         ),
-        AskChoice(
-            id="commune_kind",
-            label=N_("Commune, ward or special zone"),
-            prompt=N_("Is your facility in a commune, a ward or a special zone?"),
-            options=COMMUNE_KINDS,
-        ),
         AskText(
             id="commune",
             label=N_("Commune / ward"),
-            prompt=N_("What is the name of that commune, ward or special zone?"),
+            prompt=N_("Which commune, ward or special zone is it in?"),
             example=N_("For example: Xã Phú Vinh"),
             validate=text_between(2, 120),
+            on_answer=_commune_given,
+        ),
+        AskChoice(
+            id="commune_kind",
+            label=N_("Commune, ward or special zone"),
+            prompt=N_("Is it a commune, a ward or a special zone?"),
+            options=COMMUNE_KINDS,
         ),
         AskChoice(
             id="craft_village",
             label=N_("In a recognised craft village"),
-            prompt=N_("Is your facility in a craft village recognised by the provincial People's Committee?"),
+            prompt=N_("Is the facility in a craft village recognised by the province?"),
             options=YES_NO,
         ),
         AskText(
             id="tax_code",
             label=N_("Tax or registration number"),
             prompt=N_(
-                "What is the facility's tax code (10 digits) or, for a household business, the owner's "
-                "12-digit personal identification number?"
+                "The facility's tax code (10 digits)? A household business may give the owner's 12-digit "
+                "personal identification number."
             ),
             example=N_("For example: 0101234567"),
             validate=tax_code,
@@ -268,7 +408,7 @@ FLOW = Flow(
         AskText(
             id="contact_name",
             label=N_("Contact person"),
-            prompt=N_("Who should the centre contact about your dossiers? Please type their full name."),
+            prompt=N_("Who should the Centre contact about your dossiers? Their full name, please."),
             example=N_("For example: Nguyễn Văn An"),
             validate=text_between(2, 120),
         ),
@@ -286,6 +426,7 @@ FLOW = Flow(
             example=N_("For example: rattan baskets, bamboo trays"),
             validate=text_between(2, 400),
         ),
+        Action(id="save_new", run=_save_new, when=lambda run: run.facility is None),
         Summary(
             id="profile_summary",
             title=N_("Please check your facility profile:"),

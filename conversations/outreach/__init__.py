@@ -19,6 +19,7 @@ from conversations.i18n import N_
 from conversations.messages import Choice
 from conversations.outreach import broadcasts, fair_staff, fairs, upcoming
 from conversations.outreach.common import scope
+from conversations.payloads import go
 from conversations.programmes import Programme
 from conversations.run import Run
 from conversations.steps import Action, Flow
@@ -36,7 +37,7 @@ OPTED_IN = N_("You will receive announcements about trade fairs and programmes a
 async def cmd_optout(run: Run, args: str, dialogue: Dialogue) -> None:
     """The button under every announcement: one tap, no question asked."""
     run.account.announcements_opt_in = False
-    run.say(run.t(OPTED_OUT), [Choice(run.t(N_("🔔 Receive announcements")), "go:optin")])
+    run.say(run.t(OPTED_OUT), [Choice(run.t(N_("🔔 Receive announcements")), go("optin"))])
 
 
 async def cmd_optin(run: Run, args: str, dialogue: Dialogue) -> None:
@@ -49,8 +50,8 @@ async def _staff_menu(run: Run) -> list[Choice]:
     if await scope(run) == set():
         return []
     return [
-        Choice(run.t(N_("📣 Broadcast")), "go:broadcast"),
-        Choice(run.t(N_("⏰ Upcoming reminders")), "go:reminders"),
+        Choice(run.t(N_("📣 Broadcast")), go("broadcast")),
+        Choice(run.t(N_("⏰ Upcoming reminders")), go("reminders")),
     ]
 
 

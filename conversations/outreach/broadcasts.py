@@ -25,6 +25,7 @@ from conversations.outreach.common import (
     text_block,
 )
 from conversations.outreach.render import render_payload
+from conversations.payloads import go
 from conversations.places import province_validator
 from conversations.record_ids import record_id
 from conversations.run import Run
@@ -87,7 +88,7 @@ def _audience(run: Run) -> audiences.Audience:
 
 def payload_for(text: str, fair_id: int | None) -> dict[str, Any]:
     """What every recipient gets: the text as written, the fair's register button, one-tap opt-out."""
-    choices = [{"label": REGISTER_LABEL, "payload": f"go:fairs:reg:{fair_id}"}] if fair_id else []
+    choices = [{"label": REGISTER_LABEL, "payload": go("fairs", "reg", fair_id)}] if fair_id else []
     return {"text": text, "choices": choices, "optout": True, "announcement": True}
 
 
@@ -267,7 +268,7 @@ def build() -> Flow:
                     ALL not in (run.answers.get("bc_province"), run.answers.get("bc_province_pick"))
                 ),
                 prompt=N_(
-                    "Only one commune or ward? Type its name, or tap Skip to reach the whole province."
+                    "Only one commune or ward? Type its name, or choose Skip to reach the whole province."
                 ),
                 label=N_("Commune"),
                 optional=True,
@@ -355,7 +356,7 @@ def _fair_text(run: Run, fair: Fair) -> str:
     ]
     if fair.conditions:
         lines.append(fair.conditions)
-    lines.append(t(N_("Tap the button below to register your facility.")))
+    lines.append(t(N_("Choose the option below to register your facility.")))
     return "\n".join(lines)
 
 
@@ -371,7 +372,7 @@ async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str]
         held = await control(run, b, "pause")
         run.say(
             run.t(N_("Broadcast #{id} paused; {count} messages wait."), id=b.id, count=run.t.number(held)),
-            [Choice(run.t(N_("▶️ Resume")), f"go:broadcast:resume:{b.id}")],
+            [Choice(run.t(N_("▶️ Resume")), go("broadcast", "resume", b.id))],
         )
     elif action == "resume":
         await control(run, b, "resume")
@@ -384,8 +385,8 @@ async def _control(run: Run, action: str, broadcast_id: int, provinces: set[str]
         run.say(
             run.t(N_("Cancel broadcast #{id}? Messages not sent yet will not be sent."), id=b.id),
             [
-                Choice(run.t(N_("✖ Yes, cancel it")), f"go:broadcast:stop:{b.id}"),
-                Choice(run.t(N_("Keep sending")), f"go:broadcast:resume:{b.id}"),
+                Choice(run.t(N_("✖ Yes, cancel it")), go("broadcast", "stop", b.id)),
+                Choice(run.t(N_("Keep sending")), go("broadcast", "resume", b.id)),
             ],
         )
     else:

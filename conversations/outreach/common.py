@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import go
 from conversations.run import Run
 from conversations.validators import Invalid, Result, Valid
 from storage import staff
@@ -58,7 +59,7 @@ async def refuse_unless_staff(run: Run, dialogue: Dialogue, roles: tuple[str, ..
 
 
 def menu_choice(run: Run) -> Choice:
-    return Choice(run.t(MENU), "go:menu")
+    return Choice(run.t(MENU), go("menu"))
 
 
 def needs_profile(run: Run) -> bool:

@@ -21,6 +21,7 @@ from conversations.outreach.common import (
     text_block,
 )
 from conversations.outreach.export import registrations_xlsx
+from conversations.payloads import go
 from conversations.places import province_validator
 from conversations.run import Run
 from conversations.steps import AskText, EndFlow, Flow, Goto, OnAnswer, Summary, Transition
@@ -61,10 +62,10 @@ async def staff_list(run: Run, provinces: set[str] | None) -> None:
                 status=run.t({"open": N_("open"), "closed": N_("closed")}.get(fair.status, fair.status)),
             )
         )
-        choices.append(Choice(fair.name[:40], f"go:fairs:admin:{fair.id}"))
+        choices.append(Choice(fair.name[:40], go("fairs", "admin", fair.id)))
     if not fairs:
         lines.append(run.t(N_("No fairs yet.")))
-    choices += [Choice(run.t(N_("➕ New fair")), "go:fairs:new"), menu_choice(run)]
+    choices += [Choice(run.t(N_("➕ New fair")), go("fairs", "new")), menu_choice(run)]
     run.say("\n".join(lines), choices)
 
 
@@ -81,13 +82,13 @@ async def staff_detail(run: Run, fair: Fair) -> None:
         )
     )
     choices = [
-        Choice(run.t(N_("📊 Export registrations (Excel)")), f"go:fairs:xlsx:{fair.id}"),
-        Choice(run.t(N_("📣 Announce this fair")), f"go:broadcast:fair:{fair.id}"),
-        Choice(run.t(N_("📅 Change the deadline")), f"go:fairs:deadline:{fair.id}"),
+        Choice(run.t(N_("📊 Export registrations (Excel)")), go("fairs", "xlsx", fair.id)),
+        Choice(run.t(N_("📣 Announce this fair")), go("broadcast", "fair", fair.id)),
+        Choice(run.t(N_("📅 Change the deadline")), go("fairs", "deadline", fair.id)),
     ]
     if fair.status == "open":
-        choices.append(Choice(run.t(N_("🔒 Close registration")), f"go:fairs:close:{fair.id}"))
-    run.say(text, [*choices, Choice(run.t(N_("🏪 All fairs")), "go:fairs")])
+        choices.append(Choice(run.t(N_("🔒 Close registration")), go("fairs", "close", fair.id)))
+    run.say(text, [*choices, Choice(run.t(N_("🏪 All fairs")), go("fairs"))])
 
 
 def _check_date(step: str, *, not_before: str | None = None, not_after: str | None = None) -> OnAnswer:
@@ -177,7 +178,7 @@ def build_new() -> Flow:
             ),
             AskText(
                 id="fn_conditions",
-                prompt=N_("Conditions (for example: priority for certified products)? Tap Skip if none."),
+                prompt=N_("Conditions (for example: priority for certified products)? Choose Skip if none."),
                 label=N_("Conditions"),
                 optional=True,
                 validate=text_block(3, 600),
@@ -236,7 +237,7 @@ async def _export(run: Run, fair: Fair) -> None:
     document = await registrations_xlsx(run, fair)
     run.say(
         run.t(N_("Registrations for “{fair}” as a spreadsheet."), fair=fair.name),
-        [Choice(run.t(N_("🏪 All fairs")), "go:fairs")],
+        [Choice(run.t(N_("🏪 All fairs")), go("fairs"))],
         document=document,
     )
 

@@ -23,6 +23,7 @@ from conversations.outreach.common import (
     text_block,
 )
 from conversations.outreach.fair_staff import fair_text
+from conversations.payloads import go
 from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Option, Summary, Transition
@@ -56,11 +57,11 @@ async def show_open(run: Run) -> None:
         if registration is not None and registration.status == "registered":
             text += "\n" + run.t(N_("✅ You are registered ({booths} booths)."), booths=registration.booths)
             choices = [
-                Choice(run.t(N_("✏️ Change my registration")), f"go:fairs:reg:{fair.id}"),
-                Choice(run.t(N_("↩️ Withdraw")), f"go:fairs:withdraw:{fair.id}"),
+                Choice(run.t(N_("✏️ Change my registration")), go("fairs", "reg", fair.id)),
+                Choice(run.t(N_("↩️ Withdraw")), go("fairs", "withdraw", fair.id)),
             ]
         else:
-            choices = [Choice(run.t(N_("📝 Register")), f"go:fairs:reg:{fair.id}")]
+            choices = [Choice(run.t(N_("📝 Register")), go("fairs", "reg", fair.id))]
         run.say(text, choices)
     run.say(run.t(N_("Anything else?")), [menu_choice(run)])
 
@@ -202,7 +203,7 @@ def build_register() -> Flow:
             AskText(
                 id="fr_needs",
                 prompt=N_(
-                    "Anything the booth needs (electricity, a fridge, a display shelf)? Tap Skip if not."
+                    "Anything the booth needs (electricity, a fridge, a display shelf)? Choose Skip if not."
                 ),
                 label=N_("Booth needs"),
                 optional=True,
@@ -245,8 +246,8 @@ async def withdraw(run: Run, fair_id: int, confirmed: bool) -> None:
         run.say(
             run.t(N_("Withdraw your registration for “{fair}”?"), fair=fair.name),
             [
-                Choice(run.t(N_("↩️ Yes, withdraw")), f"go:fairs:unreg:{fair.id}"),
-                Choice(run.t(N_("Keep my registration")), "go:fairs"),
+                Choice(run.t(N_("↩️ Yes, withdraw")), go("fairs", "unreg", fair.id)),
+                Choice(run.t(N_("Keep my registration")), go("fairs")),
             ],
         )
         return

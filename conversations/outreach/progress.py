@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from conversations.i18n import N_, Translator, translator
 from conversations.messages import Choice, Outgoing
 from conversations.outreach.oa_window import OUTSIDE_WINDOW
+from conversations.payloads import go
 from storage import outbox, outreach, zalo_oa
 from storage.outreach import Broadcast
 
@@ -68,11 +69,11 @@ def progress_message(
         lines.append(line)
     choices: list[Choice] = []
     if b.status == "running":
-        choices = [Choice(t(N_("⏸ Pause")), f"go:broadcast:pause:{b.id}")]
+        choices = [Choice(t(N_("⏸ Pause")), go("broadcast", "pause", b.id))]
     elif b.status == "paused":
-        choices = [Choice(t(N_("▶️ Resume")), f"go:broadcast:resume:{b.id}")]
+        choices = [Choice(t(N_("▶️ Resume")), go("broadcast", "resume", b.id))]
     if b.status in ("running", "paused"):
-        choices.append(Choice(t(N_("✖ Cancel")), f"go:broadcast:cancel:{b.id}"))
+        choices.append(Choice(t(N_("✖ Cancel")), go("broadcast", "cancel", b.id)))
     return Outgoing(text="\n".join(lines), choices=choices)
 
 
@@ -107,7 +108,7 @@ def report_message(
         lines.append(
             t(N_("Sent again after a restart, may have arrived twice: {doubtful}"), doubtful=doubtful)
         )
-    return Outgoing(text="\n".join(lines), choices=[Choice(t(N_("📣 New broadcast")), "go:broadcast")])
+    return Outgoing(text="\n".join(lines), choices=[Choice(t(N_("📣 New broadcast")), go("broadcast"))])
 
 
 async def progress_updates(

@@ -48,6 +48,7 @@ from conversations.outreach.planning import (
     plan_new,
     plan_round,
 )
+from conversations.payloads import go
 from storage import outbox, outreach
 from storage.applications import OPEN_STATUSES
 from storage.certificates import Certificate
@@ -79,8 +80,8 @@ CERT_NO_ROUND = N_(
     "You can already prepare the dossier with me, step by step."
 )
 DRAFT_STALE = N_(
-    "📝 Your dossier “{title}” has been waiting since {date}. Shall we finish it? Your answers are saved: "
-    "we continue where you stopped."
+    "📝 Your dossier “{title}” has been waiting since {date}. Shall I help you finish it? Your "
+    "answers are saved: you continue where you stopped."
 )
 EXPIRY_MIN_GAP = timedelta(days=30)  # half the 90/30-day spacing
 IN_DAYS = N_("{days} days left")
@@ -343,7 +344,7 @@ async def _fire_round(batch: _Batch, plan: ReminderPlan) -> None:
                 "title": _title(app),
             },
             parts=[{"msgid": ROUND_NEXT}],
-            choices=[{"label": CONTINUE_DOSSIER, "payload": f"go:apply:{app.id}"}],
+            choices=[{"label": CONTINUE_DOSSIER, "payload": go("apply", app.id)}],
         )
     for account_id, payload in payloads.items():
         batch.queue(account_id, f"reminder:round:{rnd.id}:{plan.step}:{plan.basis}", payload)
@@ -375,7 +376,7 @@ async def _fire_fair(batch: _Batch, plan: ReminderPlan) -> None:
             "date": {"date": deadline.isoformat()},
             "when": _when((deadline - batch.today).days),
         },
-        choices=[{"label": FINISH_REGISTRATION, "payload": f"go:fairs:reg:{fair.id}"}],
+        choices=[{"label": FINISH_REGISTRATION, "payload": go("fairs", "reg", fair.id)}],
     )
     for account_id in rows.scalars():
         batch.queue(account_id, f"reminder:fair:{fair.id}:{plan.step}:{plan.basis}", payload)
@@ -424,7 +425,7 @@ def _fire_certificate(batch: _Batch, plan: ReminderPlan) -> None:
             "when": _when((cert.valid_until - batch.today).days),
         },
         parts=[part],
-        choices=[{"label": PREPARE_DOSSIER, "payload": "go:apply:new"}],
+        choices=[{"label": PREPARE_DOSSIER, "payload": go("apply", "new")}],
     )
     batch.queue(account_id, f"reminder:cert:{cert.id}:{plan.step}:{plan.basis}", payload)
     _fired(plan, result)
@@ -450,7 +451,7 @@ def _fire_draft(batch: _Batch, plan: ReminderPlan) -> None:
             "title": _title(app),
             "date": {"date": batch.settings.window.today(app.last_activity_at).isoformat()},
         },
-        choices=[{"label": CONTINUE_DOSSIER, "payload": f"go:apply:{app.id}"}],
+        choices=[{"label": CONTINUE_DOSSIER, "payload": go("apply", app.id)}],
     )
     batch.queue(account_id, f"reminder:draft:{app.id}:{plan.fired + 1}", payload)
     _fired(plan, result, done=plan.fired + 1 >= STALE_TIMES)

@@ -12,9 +12,10 @@ from typing import Any
 
 from conversations.i18n import N_, Translator
 from conversations.messages import Choice, Outgoing
+from conversations.payloads import go
 
 OPT_OUT_LABEL = N_("🔕 Stop announcements")
-OPT_OUT_PAYLOAD = "go:optout"
+OPT_OUT_PAYLOAD = go("optout")
 
 
 def _value(value: Any, t: Translator) -> Any:

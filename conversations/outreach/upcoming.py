@@ -27,6 +27,7 @@ from conversations.outreach.common import (
     text_block,
 )
 from conversations.outreach.next_sends import next_sends, still_true
+from conversations.payloads import go
 from conversations.record_ids import record_id
 from conversations.run import Run
 from conversations.steps import AskChoice, AskText, EndFlow, Flow, Goto, Option, Transition
@@ -142,7 +143,7 @@ async def cmd_reminders(run: Run, args: str, dialogue: Dialogue) -> None:
         )
     if more:
         lines.append(run.t(N_("… and {count} more after these."), count=run.t.number(more)))
-    run.say("\n".join(lines), [Choice(run.t(N_("📅 Programme rounds")), "go:rounds"), menu_choice(run)])
+    run.say("\n".join(lines), [Choice(run.t(N_("📅 Programme rounds")), go("rounds")), menu_choice(run)])
 
 
 # --- rounds --------------------------------------------------------------------------------------
@@ -176,11 +177,13 @@ async def cmd_rounds(run: Run, args: str, dialogue: Dialogue) -> None:
     for rnd in rounds:
         lines.append(run.t(N_("• {name}: deadline {date}"), name=rnd.name, date=run.t.date(rnd.deadline)))
         if provinces is None or rnd.province in provinces:
-            choices.append(Choice(run.t(N_("📅 {name}"), name=rnd.name[:40]), f"go:rounds:deadline:{rnd.id}"))
+            choices.append(
+                Choice(run.t(N_("📅 {name}"), name=rnd.name[:40]), go("rounds", "deadline", rnd.id))
+            )
     if not rounds:
         lines.append(run.t(N_("No rounds entered yet.")))
     run.say(
-        "\n".join(lines), [*choices, Choice(run.t(N_("➕ New round")), "go:rounds:new"), menu_choice(run)]
+        "\n".join(lines), [*choices, Choice(run.t(N_("➕ New round")), go("rounds", "new")), menu_choice(run)]
     )
 
 

@@ -59,7 +59,7 @@ async def notify(run: Run, args: str, dialogue: Dialogue) -> None:
 
 
 async def mydata(run: Run, args: str, dialogue: Dialogue) -> None:
-    lines = [run.t(N_("This is what we keep about you:"))]
+    lines = [run.t(N_("This is what the Centre keeps about you:"))]
     if run.account.consent_at is not None:
         lines.append(run.t(N_("Consent given on {date}."), date=run.t.date(run.account.consent_at)))
     if run.facility is not None:

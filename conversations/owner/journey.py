@@ -98,7 +98,7 @@ async def show_help(run: Run, args: str, dialogue: Dialogue) -> None:
     found = dialogue.engine.current(run)
     if found is not None:
         await dialogue.engine.prompt(
-            run, found[1], prefix=run.t(N_("We were in the middle of this question:"))
+            run, found[1], prefix=run.t(N_("You were in the middle of this question:"))
         )
     else:
         await dialogue.show_menu(run)
@@ -142,8 +142,8 @@ async def apply(run: Run, args: str, dialogue: Dialogue) -> None:
     assert run.facility is not None
     drafts = await applications.open_drafts(run.session, run.facility.id)
     chosen: Application | None = None
-    if args == "new":
-        await dialogue.engine.start(run, "apply")
+    if args == "new":  # the owner picks the programme, even right after a check of one
+        await dialogue.engine.start(run, "apply", {"choose": True})
         return
     if (draft_id := record_id(args)) is not None:
         chosen = next((d for d in drafts if d.id == draft_id), None)
@@ -186,7 +186,7 @@ async def resume_draft(
     if at_step is None:
         filled = [line for line in await summary.lines(run, flow) if line.startswith("•")]
         head = run.t(
-            N_("Welcome back! We continue your dossier (last saved {date})."),
+            N_("Welcome back! Your dossier continues (last saved {date})."),
             date=run.t.date(draft.last_activity_at),
         )
         if filled:

@@ -60,7 +60,7 @@ class _Reader(FieldReader):
     def programme(self, document: object, programme_id: str) -> Programme:
         if document is None:
             self.fail("", "file is empty")
-        doc = self.mapping(document, "", _COMMON_TOP, _RAW_TOP[programme_id])
+        doc = self.mapping(document, "", _COMMON_TOP, (*_RAW_TOP[programme_id], "asked_together"))
         if doc["id"] != programme_id:
             self.fail("id", f"must be {programme_id!r} in {self.file}")
         version = doc["version"]
@@ -82,6 +82,8 @@ class _Reader(FieldReader):
         if missing:
             self.fail("questions", f"missing question {missing[0]!r}, which the flows rely on")
         self.cross_check(programme_id, raw, questions)
+        if "asked_together" in raw:
+            self.asked_together(raw["asked_together"], questions)
 
         checks = self.checks(self.seq(doc["checks"], "checks"), facts)
         dossier = self.dossier(self.seq(doc["dossier"], "dossier"), facts)
@@ -393,6 +395,24 @@ class _Reader(FieldReader):
             self.mapping(item, path, ("id", "note"))
             self.ident(item["id"], join_path(path, "id"))
             self.text(item["note"], join_path(path, "note"))
+
+    def asked_together(self, value: object, questions: tuple[Question, ...]) -> None:
+        """Questions asked as one "all true?" must each have a 'yes' to give and a label to show."""
+        entry = self.mapping(value, "asked_together", ("prompt", "questions"))
+        self.text(entry["prompt"], "asked_together.prompt")
+        ids = self.seq(entry["questions"], "asked_together.questions")
+        if len(ids) < 2 or len(set(map(str, ids))) != len(ids):
+            self.fail("asked_together.questions", "must list at least two different question ids")
+        by_id = {q.id: q for q in questions}
+        for i, qid in enumerate(ids):
+            path = join_path("asked_together.questions", i)
+            question = by_id.get(qid) if isinstance(qid, str) else None
+            if question is None:
+                self.fail(path, f"unknown question {qid!r}")
+            elif question.kind != "choice" or "yes" not in {o.value for o in question.options}:
+                self.fail(path, f"{qid!r} must be a choice question with a 'yes' option")
+            elif question.label is None:
+                self.fail(path, f"{qid!r} needs a label: it is the statement shown")
 
     def cross_check(self, programme_id: str, raw: Mapping[str, Any], questions: tuple[Question, ...]) -> None:
         """A question's options must list exactly what the data defines, or a label would be missing."""

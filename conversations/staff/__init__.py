@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from conversations.feature import Feature
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import go
 from conversations.programmes import Programme
 from conversations.record_ids import record_id
 from conversations.run import Run
@@ -62,14 +63,14 @@ async def menu(run: Run) -> list[Choice]:
     """Main-menu buttons: "my certificates" for owners; the tools their roles allow for staff."""
     choices: list[Choice] = []
     if run.facility is not None:
-        choices.append(Choice(run.t(N_("🏅 My certificates")), "go:certificates"))
+        choices.append(Choice(run.t(N_("🏅 My certificates")), go("certificates")))
     member = await staff_of(run)
     if member is not None:
         if member.has(REVIEW_ROLES):
-            choices.append(Choice(run.t(N_("🗂 Review dossiers")), "go:review"))
-        choices.append(Choice(run.t(N_("📊 Statistics")), "go:stats"))
+            choices.append(Choice(run.t(N_("🗂 Review dossiers")), go("review")))
+        choices.append(Choice(run.t(N_("📊 Statistics")), go("stats")))
         if member.has(ADMIN_ROLES):
-            choices.append(Choice(run.t(N_("👥 Staff")), "go:staff"))
+            choices.append(Choice(run.t(N_("👥 Staff")), go("staff")))
     return choices
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import go
 from conversations.places import province_name_validator
 from conversations.record_ids import record_id
 from conversations.run import Run
@@ -79,14 +80,14 @@ async def cmd_staff(run: Run, args: str, dialogue: Dialogue) -> None:
 async def show_staff(run: Run, admin: Staff) -> None:
     members = await _listed(run, admin)
     lines = [run.t(N_("👥 Staff of {scope}:"), scope=scope_label(run, admin.scope(ADMIN_ROLES)))]
-    choices = [Choice(run.t(N_("➕ Add a staff member")), "go:staff:add")]
+    choices = [Choice(run.t(N_("➕ Add a staff member")), go("staff", "add"))]
     for member in members:
         who = await staff.describe(run.session, staff.actor_key(member.channel, member.external_id))
         where = member.province or run.t(N_("all provinces"))
         lines.append(f"• {who} – {run.t(ROLE_LABELS[member.role])} – {where}")
         if _may_manage(admin, member):
             choices.append(
-                Choice(f"➖ {who[:40]} ({run.t(ROLE_LABELS[member.role])})", f"go:staff:rm:{member.id}")
+                Choice(f"➖ {who[:40]} ({run.t(ROLE_LABELS[member.role])})", go("staff", "rm", member.id))
             )
     run.say("\n".join(lines), choices)
 
@@ -103,8 +104,8 @@ async def _remove(run: Run, admin: Staff, member_id: int, *, confirmed: bool) ->
         run.say(
             run.t(N_("Remove the {role} role of {who}?"), role=role, who=who),
             [
-                Choice(run.t(N_("➖ Yes, remove it")), f"go:staff:rmok:{member.id}"),
-                Choice(run.t(N_("⬅️ Back to the staff list")), "go:staff"),
+                Choice(run.t(N_("➖ Yes, remove it")), go("staff", "rmok", member.id)),
+                Choice(run.t(N_("⬅️ Back to the staff list")), go("staff")),
             ],
         )
         return

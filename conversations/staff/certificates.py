@@ -16,6 +16,7 @@ from conversations import notices, rules
 from conversations.documents import FileDrop
 from conversations.i18n import N_, local_today
 from conversations.messages import Choice, FileRef
+from conversations.payloads import go
 from conversations.run import Run
 from conversations.staff import dossier, importer
 from conversations.staff.access import NEEDS_ROLE, REVIEW_ROLES, ROLE_LABELS, Staff, staff_of
@@ -62,9 +63,9 @@ async def cmd_certificates(run: Run, args: str, dialogue: Dialogue) -> None:
         await run.engine.start(run, IMPORT, {"answers": {}})
         return
     run.engine.leave(run, keep=True)
-    choices = [Choice(run.t(N_("🏠 Main menu")), "go:menu")]
+    choices = [Choice(run.t(N_("🏠 Main menu")), go("menu"))]
     if member is not None and member.has(REVIEW_ROLES):
-        choices.insert(0, Choice(run.t(N_("📥 Import a list of certificates")), "go:certificates:import"))
+        choices.insert(0, Choice(run.t(N_("📥 Import a list of certificates")), go("certificates", "import")))
         if run.facility is None:  # a staff member, not an owner: their registry tools only
             run.say(run.t(STAFF_HINT), choices)
             return
@@ -334,7 +335,7 @@ async def _import_file(run: Run, file: FileRef) -> Transition:
             count=report.imported,
             linked=report.linked,
         ),
-        [Choice(run.t(N_("🗂 Review dossiers")), "go:review")],
+        [Choice(run.t(N_("🗂 Review dossiers")), go("review"))],
     )
     return EndFlow(show_menu=False)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import go
 from conversations.record_ids import ascii_number
 from conversations.run import Run
 from conversations.staff import dossier
@@ -124,21 +125,21 @@ async def show_queue(run: Run, member: Staff, programme: str | None, status: str
     else:
         blocks.insert(0, run.t(N_("Oldest first. Tap a dossier to open it.")))
     prog_key = programme or "all"
-    choices = [Choice(f"📄 {app.receipt_code or app.id}", f"go:rv:o:{app.id}") for app in apps]
+    choices = [Choice(f"📄 {app.receipt_code or app.id}", go("rv", "o", app.id)) for app in apps]
     if total > (page + 1) * PAGE:
-        choices.append(Choice(run.t(N_("⏭ More")), f"go:review:{prog_key}:{status}:p{page + 1}"))
+        choices.append(Choice(run.t(N_("⏭ More")), go("review", prog_key, status, f"p{page + 1}")))
     choices += [
-        Choice(run.t(N_("🔎 Programme")), f"go:rv:fp:{status}"),
-        Choice(run.t(N_("🔎 Status")), f"go:rv:fs:{prog_key}"),
-        Choice(run.t(N_("📊 Statistics")), "go:stats"),
+        Choice(run.t(N_("🔎 Programme")), go("rv", "fp", status)),
+        Choice(run.t(N_("🔎 Status")), go("rv", "fs", prog_key)),
+        Choice(run.t(N_("📊 Statistics")), go("stats")),
     ]
     run.say(head + "\n\n" + "\n\n".join(blocks), choices)
 
 
 def filter_programme(run: Run, status: str) -> None:
     status = status if status in STATUS_FILTERS else "open"
-    choices = [Choice(run.t(N_("All programmes")), f"go:review:all:{status}")]
-    choices += [Choice(run.t(p.name), f"go:review:{p.id}:{status}") for p in run.programmes.values()]
+    choices = [Choice(run.t(N_("All programmes")), go("review", "all", status))]
+    choices += [Choice(run.t(p.name), go("review", p.id, status)) for p in run.programmes.values()]
     run.say(run.t(N_("Show dossiers of which programme?")), choices)
 
 
@@ -146,7 +147,7 @@ def filter_status(run: Run, programme: str) -> None:
     programme = programme if programme in run.programmes else "all"
     run.say(
         run.t(N_("Show dossiers in which status?")),
-        [Choice(status_label(run, key), f"go:review:{programme}:{key}") for key in STATUS_FILTERS],
+        [Choice(status_label(run, key), go("review", programme, key)) for key in STATUS_FILTERS],
     )
 
 
@@ -242,10 +243,10 @@ async def show_actions(run: Run, member: Staff, application: Application, *, not
     mine = application.status == "under_review" and application.reviewer == member.actor
     if mine:
         choices += [
-            Choice(run.t(N_("✅ Approve")), f"go:rv:ok:{application.id}"),
-            Choice(run.t(N_("↩️ Return for changes")), f"go:rv:ret:{application.id}"),
-            Choice(run.t(N_("❌ Do not approve")), f"go:rv:no:{application.id}"),
-            Choice(run.t(N_("🔓 Put back in the queue")), f"go:rv:rel:{application.id}"),
+            Choice(run.t(N_("✅ Approve")), go("rv", "ok", application.id)),
+            Choice(run.t(N_("↩️ Return for changes")), go("rv", "ret", application.id)),
+            Choice(run.t(N_("❌ Do not approve")), go("rv", "no", application.id)),
+            Choice(run.t(N_("🔓 Put back in the queue")), go("rv", "rel", application.id)),
         ]
     elif application.status == "under_review" and application.reviewer:
         lines.append(
@@ -256,7 +257,7 @@ async def show_actions(run: Run, member: Staff, application: Application, *, not
             )
         )
         if member.covers(("admin",), application.facility.province):
-            choices.append(Choice(run.t(N_("🔓 Free this dossier")), f"go:rv:rel:{application.id}"))
+            choices.append(Choice(run.t(N_("🔓 Free this dossier")), go("rv", "rel", application.id)))
     elif application.status == "returned":
         lines.append(
             run.t(N_("The owner has it for changes; it comes back to the queue when they send it again."))
@@ -266,7 +267,7 @@ async def show_actions(run: Run, member: Staff, application: Application, *, not
     if application.status == "approved" and application.programme == "selection":
         certificate = await certificates.of_application(run.session, application.id)
         if certificate is None:
-            choices.append(Choice(run.t(N_("🏅 Record the certificate")), f"go:rv:cert:{application.id}"))
+            choices.append(Choice(run.t(N_("🏅 Record the certificate")), go("rv", "cert", application.id)))
         else:
             lines.append(
                 run.t(
@@ -275,7 +276,7 @@ async def show_actions(run: Run, member: Staff, application: Application, *, not
                     date=run.t.date(certificate.valid_until),
                 )
             )
-    choices.append(Choice(run.t(N_("🗂 Back to the queue")), "go:review"))
+    choices.append(Choice(run.t(N_("🗂 Back to the queue")), go("review")))
     run.say("\n".join(lines), choices)
 
 

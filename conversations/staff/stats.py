@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from conversations.i18n import N_
 from conversations.messages import Choice
+from conversations.payloads import go
 from conversations.run import Run
 from conversations.staff.access import ANY_ROLE, REVIEW_ROLES, require, scope_label
 from conversations.staff.certificates import today
@@ -119,5 +120,5 @@ async def cmd_stats(run: Run, args: str, dialogue: Dialogue) -> None:
                 cost=run.t.money(zns.cost),
             )
         )
-    choices = [Choice(run.t(N_("🗂 Review dossiers")), "go:review")] if member.has(REVIEW_ROLES) else []
+    choices = [Choice(run.t(N_("🗂 Review dossiers")), go("review"))] if member.has(REVIEW_ROLES) else []
     run.say("\n".join(lines), choices)

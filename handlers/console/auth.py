@@ -53,36 +53,58 @@ def sign_in_page(
 
 
 def desk_page(
-    roles: tuple[str, ...] = ANY_ROLE,
+    roles: tuple[str, ...] = ANY_ROLE, *, own_writes: bool = False
 ) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
     """Run a page handler inside one transaction for a signed-in staff member holding one of
-    `roles`; a POST without the session's CSRF token is refused before anything is read."""
+    `roles`; a POST without the session's CSRF token is refused before anything is read.
+
+    The sign-in check commits on its own first: it may write (the session's idle clock, once a
+    minute), and on SQLite a write holds the database's only write lock until its transaction
+    ends, so a page that only reads (an export, the statistics) would otherwise keep owners'
+    messages waiting for as long as it runs. A long handler that writes in transactions of its
+    own (`own_writes`, the certificate import) gets no transaction around it; its
+    `desk.session` only reads."""
 
     def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def serve(request: web.Request, desk: Desk) -> web.StreamResponse:
+            if not desk.member.has(roles):
+                return desk.render("message.html", status=403, message=desk.run.t(NO_ROLE))
+            return await handler(desk)
+
         @functools.wraps(handler)
         async def page(request: web.Request) -> web.StreamResponse:
             console = request.app[CONSOLE]
             sid = request.cookies.get(COOKIE, "")
             now = console.now()
-            async with console.sessions() as session, session.begin():
-                signed = await console_auth.current(session, sid, now) if sid else None
-                member = await staff_member(session, signed.channel, signed.external_id) if signed else None
-                if signed is None or member is None:
-                    return sign_in_page(request, SIGN_IN)
-                if request.method == "POST":
-                    form = await request.post()
-                    token = str(form.get("csrf", ""))
-                    if not secrets.compare_digest(token.encode(), signed.csrf.encode()):
-                        raise web.HTTPForbidden(text="CSRF token missing or wrong")
-                locale = signed.locale or DEFAULT_LOCALE
-                run = desk_run(session, console.dialogue, member, locale, now)
-                desk = Desk(request, session, member, signed, run, console)
-                if not member.has(roles):
-                    return desk.render("message.html", status=403, message=run.t(NO_ROLE))
-                try:
-                    return await handler(desk)
-                except web.HTTPRedirection as done:
-                    redirect = done  # after an action: commit first, then send the browser on
+            async with console.sessions() as session:
+                async with session.begin():
+                    signed = await console_auth.current(session, sid, now) if sid else None
+                    member = (
+                        await staff_member(session, signed.channel, signed.external_id) if signed else None
+                    )
+                    if signed is None or member is None:
+                        return sign_in_page(request, SIGN_IN)
+                    if request.method == "POST":
+                        form = await request.post()
+                        token = str(form.get("csrf", ""))
+                        if not secrets.compare_digest(token.encode(), signed.csrf.encode()):
+                            raise web.HTTPForbidden(text="CSRF token missing or wrong")
+                    locale = signed.locale or DEFAULT_LOCALE
+                    desk = Desk(
+                        request,
+                        session,
+                        member,
+                        signed,
+                        desk_run(session, console.dialogue, member, locale, now),
+                        console,
+                    )
+                if own_writes:
+                    return await serve(request, desk)
+                async with session.begin():
+                    try:
+                        return await serve(request, desk)
+                    except web.HTTPRedirection as done:
+                        redirect = done  # after an action: commit first, then send the browser on
             raise redirect
 
         return page

@@ -22,6 +22,7 @@ from conversations.outreach.common import ANY_STAFF, LEVEL_LABELS, OUTREACH_ROLE
 from conversations.places import provinces as all_provinces
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
+from handlers.console.dates import TypedDay, read_day, show_day
 from storage import outreach
 from storage.outreach import Fair, Round
 
@@ -29,15 +30,25 @@ ALL = "all"  # the province select's value for "every province"
 PROGRAMME_IDS = managing.PROGRAMMES
 
 
-def _date(form: MultiMapping[Any], key: str) -> date | None:
-    try:
-        return date.fromisoformat(str(form.get(key, "")).strip())
-    except ValueError:
-        return None
+def _days(form: MultiMapping[Any], keys: tuple[str, ...]) -> dict[str, TypedDay]:
+    """The form's date fields as typed (dd/mm/yyyy; see handlers.console.dates)."""
+    return {key: read_day(str(form.get(key, ""))) for key in keys}
 
 
-def _shown(form: MultiMapping[Any], keys: tuple[str, ...]) -> dict[str, str]:
-    return {k: str(form.get(k, "")).strip()[:700] for k in keys}
+def _shown(form: MultiMapping[Any], keys: tuple[str, ...], days: dict[str, TypedDay]) -> dict[str, str]:
+    """What the form shows back: as typed, a date that reads as one as dd/mm/yyyy."""
+    shown = {k: str(form.get(k, "")).strip()[:700] for k in keys}
+    shown.update({k: day.shown for k, day in days.items()})
+    return shown
+
+
+def _date_problems(desk: Desk, days: dict[str, TypedDay], errors: dict[str, str]) -> dict[str, str]:
+    """A date typed wrong: its own reason beside it, rather than the domain's "give the date"."""
+    for key, day in days.items():
+        problem = day.problem(desk.t)
+        if problem is not None:
+            errors[key] = problem
+    return errors
 
 
 def _problems(desk: Desk, problems: managing.Problems) -> dict[str, str]:
@@ -151,9 +162,9 @@ def _fair_shown(fair: Fair | None, desk: Desk) -> dict[str, str]:
         "name": fair.name,
         "province": fair.province or ALL,
         "place": fair.place,
-        "starts_on": fair.starts_on.isoformat(),
-        "ends_on": fair.ends_on.isoformat(),
-        "registration_deadline": fair.registration_deadline.isoformat(),
+        "starts_on": show_day(fair.starts_on),
+        "ends_on": show_day(fair.ends_on),
+        "registration_deadline": show_day(fair.registration_deadline),
         "funded_booths": str(fair.funded_booths),
         "conditions": fair.conditions or "",
         "status": fair.status,
@@ -175,22 +186,24 @@ async def edit_fair(desk: Desk) -> web.StreamResponse:
 async def save_fair(desk: Desk) -> web.StreamResponse:
     fair = await _fair_in_scope(desk) if "id" in desk.request.match_info else None
     form = await desk.request.post()
-    shown = _shown(form, FAIR_FIELDS)
+    days = _days(form, ("starts_on", "ends_on", "registration_deadline"))
+    shown = _shown(form, FAIR_FIELDS, days)
     booths = shown["funded_booths"]
     draft = managing.FairDraft(
         name=" ".join(shown["name"].split()),
         province=_province(shown["province"]),
         place=" ".join(shown["place"].split()),
-        starts_on=_date(form, "starts_on"),
-        ends_on=_date(form, "ends_on"),
-        registration_deadline=_date(form, "registration_deadline"),
+        starts_on=days["starts_on"].value,
+        ends_on=days["ends_on"].value,
+        registration_deadline=days["registration_deadline"].value,
         funded_booths=int(booths) if booths.isdigit() else None,
         conditions=shown["conditions"] or None,
         status=shown["status"] or "open",
     )
     problems = managing.check_fair(draft, desk.today(), desk.member.scope(OUTREACH_ROLES), fair)
-    if problems:
-        return _fair_form(desk, fair, shown, _problems(desk, problems), status=422)
+    errors = _date_problems(desk, days, _problems(desk, problems))
+    if errors:
+        return _fair_form(desk, fair, shown, errors, status=422)
     await managing.save_fair(desk.run, draft, desk.member.actor, fair)
     raise web.HTTPSeeOther("/staff/fairs?saved=fair")
 
@@ -236,8 +249,8 @@ def _round_shown(rnd: Round | None, desk: Desk) -> dict[str, str]:
         "level": rnd.level or "",
         "province": rnd.province or ALL,
         "name": rnd.name,
-        "opens_on": rnd.opens_on.isoformat() if rnd.opens_on else "",
-        "deadline": rnd.deadline.isoformat(),
+        "opens_on": show_day(rnd.opens_on),
+        "deadline": show_day(rnd.deadline),
     }
 
 
@@ -256,20 +269,20 @@ async def edit_round(desk: Desk) -> web.StreamResponse:
 async def save_round(desk: Desk) -> web.StreamResponse:
     rnd = await _round_in_scope(desk) if "id" in desk.request.match_info else None
     form = await desk.request.post()
-    shown = _shown(form, ROUND_FIELDS)
+    days = _days(form, ("opens_on", "deadline"))
+    shown = _shown(form, ROUND_FIELDS, days)
     draft = managing.RoundDraft(
         programme=shown["programme"],
         level=shown["level"] or None if shown["programme"] == "selection" else None,
         province=_province(shown["province"]),
         name=" ".join(shown["name"].split()),
-        deadline=_date(form, "deadline"),
-        opens_on=_date(form, "opens_on"),
+        deadline=days["deadline"].value,
+        opens_on=days["opens_on"].value,
     )
     problems = managing.check_round(draft, desk.today(), desk.member.scope(OUTREACH_ROLES), rnd)
-    if shown["opens_on"] and draft.opens_on is None:
-        problems.setdefault("opens_on", (managing.DATE_NEEDED, {}))
-    if problems:
-        return _round_form(desk, rnd, shown, _problems(desk, problems), status=422)
+    errors = _date_problems(desk, days, _problems(desk, problems))
+    if errors:
+        return _round_form(desk, rnd, shown, errors, status=422)
     await managing.save_round(desk.run, draft, desk.member.actor, rnd)
     raise web.HTTPSeeOther("/staff/fairs?saved=round")
 

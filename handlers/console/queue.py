@@ -7,7 +7,7 @@ exported as it is (/staff/export/queue.xlsx?same filters).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +19,7 @@ from conversations.staff.access import REVIEW_ROLES
 from conversations.staff.review import status_label
 from handlers.console.auth import desk_page
 from handlers.console.common import Desk
+from handlers.console.dates import TypedDay, read_day
 from storage import dossier_queries, staff
 from storage.dossier_queries import STAFF_STATUSES, QueueFilter
 from storage.models import Application
@@ -36,11 +37,9 @@ SORT_LABELS = {
 FILTER_KEYS = ("programme", "level", "status", "commune", "from", "to", "held", "q", "sort", "dir")
 
 
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
+def _days(query: MultiMapping[str]) -> dict[str, TypedDay]:
+    """The submitted-date range as typed (dd/mm/yyyy; see handlers.console.dates)."""
+    return {key: read_day(query.get(key, "")) for key in ("from", "to")}
 
 
 def read_filters(desk: Desk, query: MultiMapping[str]) -> tuple[QueueFilter, dict[str, str]]:
@@ -55,7 +54,9 @@ def read_filters(desk: Desk, query: MultiMapping[str]) -> tuple[QueueFilter, dic
     elif shown["status"] in STAFF_STATUSES:
         f.statuses = (shown["status"],)
     f.commune = shown["commune"] or None
-    start, end = _day(shown["from"]), _day(shown["to"])
+    days = _days(query)
+    shown.update({key: day.shown for key, day in days.items()})
+    start, end = days["from"].value, days["to"].value
     f.submitted_from = desk.start_of(start) if start else None
     f.submitted_to = desk.start_of(end + timedelta(days=1)) if end else None
     f.held = shown["held"] if shown["held"] in ("me", "free") else None
@@ -101,6 +102,8 @@ async def row_of(desk: Desk, app: Application, holders: dict[str, str]) -> dict[
 @desk_page(REVIEW_ROLES)
 async def queue_page(desk: Desk) -> web.StreamResponse:
     filters, shown = read_filters(desk, desk.request.query)
+    # A date that does not read as one filters nothing, and says why beside its field.
+    date_errors = {key: day.problem(desk.t) for key, day in _days(desk.request.query).items()}
     try:
         page = max(0, int(desk.request.query.get("page", "1")) - 1)
     except ValueError:
@@ -125,6 +128,7 @@ async def queue_page(desk: Desk) -> web.StreamResponse:
         page=page + 1,
         pages=pages,
         shown=shown,
+        date_errors={key: problem for key, problem in date_errors.items() if problem},
         query=urlencode(kept),
         page_link=lambda n: "?" + urlencode({**kept, "page": n}),
         sort_link=lambda key: (

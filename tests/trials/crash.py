@@ -47,14 +47,12 @@ def script(n: int) -> list[tuple[str, str | None, str | None]]:
         (f"Cơ sở Mây tre số {n}", "name", f"Cơ sở Mây tre số {n}"),
         ("Cooperative", "kind", "cooperative"),
         ("Thái Bình", "province", "Hưng Yên"),
-        ("Commune", "commune_kind", "commune"),
-        (f"Xã Phú Vinh {n}", "commune", f"Xã Phú Vinh {n}"),
+        (f"Xã Phú Vinh {n}", "commune", f"Xã Phú Vinh {n}"),  # "Xã": the commune kind is not asked
         ("Yes", "craft_village", "1"),
         ("0100109106", "tax_code", "0100109106"),
         (f"Nguyễn Văn {n}", "contact_name", f"Nguyễn Văn {n}"),
         (f"09123456{n:02d}", "phone", f"09123456{n:02d}"),
         (f"Giỏ mây loại {n}", "products", f"Giỏ mây loại {n}"),
-        ("Save the profile", None, None),
     ]
 
 
@@ -174,19 +172,19 @@ async def user(
         return next(c.value for c in jar if c.key == "kc_web")
 
 
-async def one_trial(workdir: Path, rng: random.Random, figures: Figures) -> None:
+async def one_trial(workdir: Path, rng: random.Random, figures: Figures, users: int = USERS) -> None:
     bot = Bot(workdir, free_port())
     await bot.start()
     base = f"http://127.0.0.1:{bot.port}"
-    acknowledged: list[list[str]] = [[] for _ in range(USERS)]
+    acknowledged: list[list[str]] = [[] for _ in range(users)]
     # A random moment inside the traffic: after a random number of answers were acknowledged,
     # plus a random fraction of a request's time.
-    progress = Progress(rng.randrange(1, USERS * len(script(0)) - USERS))
+    progress = Progress(rng.randrange(1, users * len(script(0)) - users))
     retried: list[int] = []
     apologies: list[int] = []
-    users = [
+    talking = [
         asyncio.create_task(user(base, n, acknowledged[n], retried, progress, apologies))
-        for n in range(USERS)
+        for n in range(users)
     ]
 
     async def killer() -> None:
@@ -202,9 +200,9 @@ async def one_trial(workdir: Path, rng: random.Random, figures: Figures) -> None
         # The killer's failure (a bot that does not come back) ends the trial at once: its
         # users would otherwise retry forever against a closed port.
         async with asyncio.timeout(TRIAL_TIMEOUT):
-            cookies, _ = await asyncio.gather(asyncio.gather(*users), kill_task)
+            cookies, _ = await asyncio.gather(asyncio.gather(*talking), kill_task)
     except BaseException:
-        for task in [*users, kill_task]:
+        for task in [*talking, kill_task]:
             task.cancel()
         raise
     finally:
@@ -258,12 +256,12 @@ def check(db: Path, cookies: list[str], acknowledged: list[list[str]], figures: 
                     figures.problems.append(f"user {n}: {column} is not the answer given")
 
 
-async def run(trials: int, seed: int = 9, *, verbose: bool = False) -> Figures:
+async def run(trials: int, seed: int = 9, *, users: int = USERS, verbose: bool = False) -> Figures:
     rng = random.Random(seed)
     figures = Figures()
     for n in range(trials):
         with tempfile.TemporaryDirectory(prefix="kc-crash-") as tmp:
-            await one_trial(Path(tmp), rng, figures)
+            await one_trial(Path(tmp), rng, figures, users)
         if verbose:
             print(f"trial {n + 1}: lost {figures.lost}, applied twice {figures.applied_twice}", flush=True)
     return figures

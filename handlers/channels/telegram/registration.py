@@ -21,6 +21,7 @@ from telegram.ext import Application
 from conversations.i18n import N_, translator
 from conversations.messages import TELEGRAM
 from handlers import webhooks
+from handlers.channels.telegram.sender import SenderConfig
 from handlers.startup import StartRefused
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class TelegramConfig(Protocol):
-    """What the channel reads from bot.config.Config (handlers/ does not import bot/)."""
+class TelegramConfig(SenderConfig, Protocol):
+    """What the channel reads from bot.config.Config (handlers/ does not import bot/): the
+    sender's token and URLs, and where a webhook is."""
 
-    @property
-    def telegram_token(self) -> str | None: ...
-    @property
-    def telegram_api_base_url(self) -> str: ...
-    @property
-    def telegram_file_base_url(self) -> str: ...
     @property
     def telegram_webhook_url(self) -> str | None: ...
     @property

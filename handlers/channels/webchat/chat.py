@@ -32,6 +32,7 @@ from conversations.i18n import DEFAULT_LOCALE, N_, Translator, normalise_locale,
 from conversations.messages import WEB, FileRef, Incoming, command_of
 from conversations.record_ids import MAX_ID, record_id
 from handlers.channels.webchat.transcript import label_of, outgoing_payload, page_message
+from handlers.channels.webchat.upload_page import MAX_FILES
 from handlers.runtime import Runtime, log_failure
 from handlers.web_common import clean_content_type, clean_filename, from_foreign_site, origin_of, read_part
 from storage import transcripts
@@ -211,29 +212,30 @@ class _WebChat:
         if request.content_type != "multipart/form-data":
             return await self._error(request, user, 400, BAD_REQUEST)
         # Refuse before reading when the browser says how big the body is; otherwise while streaming.
-        if (request.content_length or 0) > self.max_upload + MULTIPART_SLACK:
+        if (request.content_length or 0) > (self.max_upload + MULTIPART_SLACK) * MAX_FILES:
             return await self._error(request, user, 413, UI_STRINGS["too_large"], limit=self._limit_mb)
         try:
-            client_id, upload = await self._read_upload(request)
+            client_id, uploads = await self._read_upload(request)
         except _TooLarge:
             return await self._error(request, user, 413, UI_STRINGS["too_large"], limit=self._limit_mb)
         except Exception as exc:  # a malformed body from a client: its problem, not a crash of ours
             log.info("web chat: unreadable upload body (%s)", type(exc).__name__)
             return await self._error(request, user, 400, BAD_REQUEST)
-        if upload is None or not _valid_client_id(client_id):
+        if not uploads or not _valid_client_id(client_id):
             return await self._error(request, user, 400, BAD_REQUEST)
-        filename, content_type, data = upload
-        if not data:
+        if any(not data for _, _, data in uploads):
             return await self._error(request, user, 400, UI_STRINGS["empty_file"])
-
-        async def read() -> bytes:
-            return data
-
-        file = FileRef(filename=filename, content_type=content_type, size=len(data), read=read)
+        files = [_file_ref(*upload) for upload in uploads]
         incoming = Incoming(
-            channel=WEB, user_id=user, update_id=client_id, file=file, locale_hint=_locale_hint(request)
+            channel=WEB,
+            user_id=user,
+            update_id=client_id,
+            file=files[0],
+            more_files=tuple(files[1:]),
+            locale_hint=_locale_hint(request),
         )
-        record = {"text": "", "file": {"name": filename, "size": len(data)}}
+        chips = [{"name": f.filename, "size": f.size} for f in files]
+        record = {"text": "", "file": chips[0], "more_files": chips[1:]}
         return await self._dispatch(request, user, fresh, incoming, record)
 
     async def download(self, request: web.Request) -> web.StreamResponse:
@@ -346,7 +348,13 @@ class _WebChat:
         ui = {key: t(msgid) for key, msgid in UI_STRINGS.items()}
         ui["too_large"] = t(UI_STRINGS["too_large"], limit=self._limit_mb(t))
         ui["text_cut"] = t(UI_STRINGS["text_cut"], limit=t.number(MAX_TEXT))
-        return {"locale": locale, "ui": ui, "max_upload_bytes": self.max_upload, "max_text": MAX_TEXT}
+        return {
+            "locale": locale,
+            "ui": ui,
+            "max_upload_bytes": self.max_upload,
+            "max_files": MAX_FILES,
+            "max_text": MAX_TEXT,
+        }
 
     def _limit_mb(self, t: Translator) -> str:
         return _megabytes(self.max_upload, t)
@@ -359,28 +367,36 @@ class _WebChat:
         values = {k: v(t) if callable(v) else v for k, v in values.items()}
         return _json({"error": t(msgid, **values)}, status=status)
 
-    async def _read_upload(self, request: web.Request) -> tuple[str | None, tuple[str, str, bytes] | None]:
-        """The `id` field and the `file` (name, type, bytes) of a multipart upload, streamed with
-        a cap so an oversized file is refused after at most `max_upload_bytes` have been read."""
+    async def _read_upload(self, request: web.Request) -> tuple[str | None, list[tuple[str, str, bytes]]]:
+        """The `id` field and the `file`s (name, type, bytes) of a multipart upload, up to
+        MAX_FILES picked together, each streamed with a cap so an oversized file is refused after
+        at most `max_upload_bytes` have been read."""
         reader = await request.multipart()
         client_id: str | None = None
-        upload: tuple[str, str, bytes] | None = None
+        uploads: list[tuple[str, str, bytes]] = []
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise ValueError("nested multipart")
-            if part.name == "file" and upload is None:
+            if part.name == "file" and len(uploads) < MAX_FILES:
                 data = await read_part(part, self.max_upload)
                 if data is None:
                     raise _TooLarge
                 content_type = part.headers.get(hdrs.CONTENT_TYPE, "")
-                upload = (clean_filename(part.filename), clean_content_type(content_type), data)
+                uploads.append((clean_filename(part.filename), clean_content_type(content_type), data))
             else:
                 value = await read_part(part, 256)
                 if value is None:
                     raise ValueError(f"oversized field {part.name!r}")
                 if part.name == "id":
                     client_id = value.decode("utf-8")
-        return client_id, upload
+        return client_id, uploads
+
+
+def _file_ref(filename: str, content_type: str, data: bytes) -> FileRef:
+    async def read() -> bytes:
+        return data
+
+    return FileRef(filename=filename, content_type=content_type, size=len(data), read=read)
 
 
 class _TooLarge(Exception):

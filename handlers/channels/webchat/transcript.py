@@ -88,6 +88,7 @@ def page_message(row: dict[str, Any]) -> dict[str, Any]:
         "url": payload.get("url"),
         "url_label": payload.get("url_label"),
         "file": file,
+        "more_files": payload.get("more_files") or [],
     }
 
 

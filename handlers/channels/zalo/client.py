@@ -20,16 +20,14 @@ import json
 from dataclasses import replace
 from typing import Any
 
-import aiohttp
-
 from conversations.messages import ZALO, Outgoing
+from handlers.api_session import ApiSession
 from handlers.file_links import FileLinks
 from handlers.render import numbered, split_text
 from handlers.senders import RetryAfter, SendError, Transient, Unreachable
 
 DEFAULT_TIMEOUT = 20.0  # seconds for an ordinary call
 POLL_TIMEOUT_CODE = 408  # getUpdates: the long poll ended without an event
-DOWNLOAD_CHUNK = 64 * 1024
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
 MAX_TEXT = 2000  # characters per sendMessage
 DEFAULT_RETRY_AFTER = 5.0  # Zalo publishes no rate limits nor a retry_after: a cautious guess
@@ -57,47 +55,28 @@ class ZaloNetworkError(ZaloError):
         self.method = method
 
 
-class ZaloClient:
+class ZaloClient(ApiSession):
     def __init__(self, token: str, base_url: str, *, seconds: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(seconds)
         self._url = f"{base_url.rstrip('/')}/bot{token}/"
-        self._timeout = seconds
-        self._session: aiohttp.ClientSession | None = None
 
-    async def open(self) -> None:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+    def no_answer(self, call: str, reason: str, *, connected: bool) -> Exception:
+        return ZaloNetworkError(call, reason)
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            raise RuntimeError("ZaloClient.open() was not called")
-        return self._session
+    def refused(self, call: str, status: int, message: str) -> Exception:
+        return ZaloApiError(call, status, message)
 
     async def call(
         self, method: str, body: dict[str, Any] | None = None, *, seconds: float | None = None
     ) -> Any:
         """One API call; its `result`, or `ZaloApiError` / `ZaloNetworkError`."""
-        limit = aiohttp.ClientTimeout(total=seconds or self._timeout)
-        try:
-            async with self.session.post(
-                self._url + method,
-                data=json.dumps(body or {}, ensure_ascii=False).encode("utf-8"),
-                headers=_JSON,
-                timeout=limit,
-            ) as resp:
-                status = resp.status
-                raw = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ZaloNetworkError(method, type(exc).__name__) from None  # the URL holds the token
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ZaloApiError(method, status, "the answer is not JSON") from None
+        status, data = await self.post(
+            method,
+            self._url + method,
+            data=json.dumps(body or {}, ensure_ascii=False).encode("utf-8"),
+            headers=_JSON,
+            seconds=seconds,
+        )
         if not isinstance(data, dict):
             raise ZaloApiError(method, status, "the answer is not a JSON object")
         if data.get("ok") is not True:
@@ -143,22 +122,6 @@ class ZaloClient:
 
     async def send_chat_action(self, chat_id: str, action: str = "typing") -> None:
         await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
-
-    async def download(self, url: str, limit: int, *, seconds: float = 60.0) -> bytes:
-        """A photo the user sent (Zalo gives a URL). At most `limit + 1` bytes are read, so an
-        oversized file is known to be too big without fetching all of it."""
-        data = bytearray()
-        try:
-            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
-                if resp.status != 200:
-                    raise ZaloApiError("download", resp.status, "the photo could not be fetched")
-                async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK):
-                    data += chunk
-                    if len(data) > limit:
-                        break
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ZaloNetworkError("download", type(exc).__name__) from None
-        return bytes(data[: limit + 1])
 
 
 def absolute_url(url: str | None, public_base: str) -> str | None:

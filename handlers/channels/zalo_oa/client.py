@@ -20,13 +20,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
+from handlers.api_session import ApiSession
 
 DEFAULT_TIMEOUT = 20.0
 # A refresh runs while the token row is locked (on SQLite: the database's write lock, which other
 # writers wait for up to storage.db.SQLITE_BUSY_TIMEOUT_MS = 10 s), so it must give up sooner.
 REFRESH_TIMEOUT = 8.0
-DOWNLOAD_CHUNK = 64 * 1024
 OUTSIDE_WINDOW_CODE = -230  # "user has not interacted with the OA in 7 days" (CONFIRMED secondary)
 # The codes for an expired or invalid access token: -216 CONFIRMED secondary (chatwoot's
 # app/services/zalo/send_on_zalo_service.rb @69a2c0f5 refreshes on it); -124 and -220 UNCONFIRMED.
@@ -87,7 +86,7 @@ def refresh_form(app_id: str, refresh_token: str) -> dict[str, str]:
     return {"app_id": app_id, "grant_type": "refresh_token", "refresh_token": refresh_token}
 
 
-class OaClient:
+class OaClient(ApiSession):
     def __init__(
         self,
         *,
@@ -98,47 +97,21 @@ class OaClient:
         zns_base: str,
         seconds: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__(seconds)
         self.app_id = app_id
         self._app_secret = app_secret or ""
         self._api = api_base.rstrip("/")
         self._oauth = oauth_base.rstrip("/")
         self._zns = zns_base.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=seconds)
-        self._session: aiohttp.ClientSession | None = None
 
-    async def open(self) -> None:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+    def no_answer(self, call: str, reason: str, *, connected: bool) -> Exception:
+        return OaNetworkError(call, reason, maybe_delivered=connected)
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            raise RuntimeError("OaClient.open() was not called")
-        return self._session
-
-    async def _post(
-        self, call: str, url: str, *, seconds: float | None = None, **kwargs: Any
-    ) -> tuple[int, Any]:
-        timeout = aiohttp.ClientTimeout(total=seconds) if seconds else self._timeout
-        try:
-            async with self.session.post(url, timeout=timeout, **kwargs) as resp:
-                status, raw = resp.status, await resp.read()
-        except aiohttp.ClientConnectorError as exc:
-            raise OaNetworkError(call, type(exc).__name__, maybe_delivered=False) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise OaNetworkError(call, type(exc).__name__, maybe_delivered=True) from None
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            raise OaApiError(call, status, "the answer is not JSON") from None
+    def refused(self, call: str, status: int, message: str) -> Exception:
+        return OaApiError(call, status, message)
 
     async def _api_call(self, call: str, url: str, access_token: str, body: dict[str, Any]) -> dict[str, Any]:
-        status, data = await self._post(
+        status, data = await self.post(
             call,
             url,
             data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
@@ -155,7 +128,7 @@ class OaClient:
 
     async def refresh(self, refresh_token: str) -> TokenGrant:
         """Spend the (single-use) refresh token for a new access token and a new refresh token."""
-        status, data = await self._post(
+        status, data = await self.post(
             "refresh",
             f"{self._oauth}/v4/oa/access_token",
             data=refresh_form(self.app_id, refresh_token),
@@ -194,18 +167,3 @@ class OaClient:
         msg_id = data.get("msg_id")
         fee = data.get("fee_main", data.get("fee"))
         return ZnsResult(str(msg_id) if msg_id else None, int(fee) if isinstance(fee, int | float) else None)
-
-    async def download(self, url: str, limit: int, *, seconds: float = 60.0) -> bytes:
-        """A file or photo the user sent (Zalo gives a URL); at most `limit + 1` bytes are read."""
-        data = bytearray()
-        try:
-            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=seconds)) as resp:
-                if resp.status != 200:
-                    raise OaApiError("download", resp.status, "the file could not be fetched")
-                async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK):
-                    data += chunk
-                    if len(data) > limit:
-                        break
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise OaNetworkError("download", type(exc).__name__, maybe_delivered=False) from None
-        return bytes(data[: limit + 1])

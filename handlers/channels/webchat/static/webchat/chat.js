@@ -15,6 +15,7 @@
   var ui = boot.ui || {};
   var locale = boot.locale || "vi";
   var maxUpload = boot.max_upload_bytes || 0;
+  var maxFiles = boot.max_files || 10;
   var maxText = boot.max_text || 4000;
 
   var log = byId("log");
@@ -144,6 +145,7 @@
     var bubble = el("div", "bubble");
     bubble.appendChild(el("span", "sr", (mine ? ui.you : ui.bot) + ": "));
     if (m.file) bubble.appendChild(fileChip(m.file));
+    (m.more_files || []).forEach(function (f) { bubble.appendChild(fileChip(f)); });
     bubble.appendChild(el("div", "text", m.text || ""));
     row.appendChild(bubble);
 
@@ -226,8 +228,8 @@
     return button;
   }
 
-  function userBubble(text, file) {
-    var row = render({ dir: "in", text: text, file: file });
+  function userBubble(text, file, more) {
+    var row = render({ dir: "in", text: text, file: file, more_files: more || [] });
     row.classList.add("pending");
     log.insertBefore(row, typing);
     toBottom();
@@ -363,7 +365,8 @@
     submit({ id: newId(), choice: payload, label: label }, row, null);
   }
 
-  function upload(file, id, row) {
+  // Several files picked together go in one request, and the assistant answers them once.
+  function upload(files, id, row) {
     clearFailure(row);
     setBusy(true);
     var bubble = row.querySelector(".bubble");
@@ -380,7 +383,7 @@
     bubble.appendChild(info);
     toBottom();
 
-    var retry = function () { upload(file, id, row); };
+    var retry = function () { upload(files, id, row); };
     function finish() {
       bubble.removeChild(bar);
       bubble.removeChild(info);
@@ -416,7 +419,7 @@
     cancel.addEventListener("click", function () { xhr.abort(); });
     var data = new FormData();
     data.append("id", id);
-    data.append("file", file, file.name);
+    files.forEach(function (f) { data.append("file", f, f.name); });
     xhr.send(data);
   }
 
@@ -433,6 +436,7 @@
     if (data.ui) ui = data.ui;
     if (data.locale) locale = data.locale;
     if (data.max_upload_bytes) maxUpload = data.max_upload_bytes;
+    if (data.max_files) maxFiles = data.max_files;
     if (data.max_text) maxText = data.max_text;
     applyUi();
     addMessages(data.messages, true);
@@ -492,12 +496,15 @@
 
   attachBtn.addEventListener("click", function () { if (!busy) fileInput.click(); });
   fileInput.addEventListener("change", function () {
-    var file = fileInput.files && fileInput.files[0];
+    var files = Array.prototype.slice.call(fileInput.files || [], 0, maxFiles);
     fileInput.value = "";
-    if (!file || busy) return;
-    if (maxUpload && file.size > maxUpload) { note(ui.too_large); return; }
-    if (!file.size) { note(ui.empty_file); return; }
-    upload(file, newId(), userBubble("", { name: file.name, size: file.size }));
+    if (!files.length || busy) return;
+    for (var i = 0; i < files.length; i++) {
+      if (maxUpload && files[i].size > maxUpload) { note(ui.too_large); return; }
+      if (!files[i].size) { note(ui.empty_file); return; }
+    }
+    var chips = files.map(function (f) { return { name: f.name, size: f.size }; });
+    upload(files, newId(), userBubble("", chips[0], chips.slice(1)));
   });
 
   /* ---------- connection ---------- */
