@@ -33,7 +33,7 @@ from conversations.programmes import Programme
 from conversations.run import Run, Settings
 from conversations.steps import AskChoice, AskText
 from conversations.validators import Invalid
-from storage import accounts, outbox
+from storage import accounts
 from storage.files import FileStore
 from storage.models import Account, Application, ConversationState
 
@@ -214,7 +214,7 @@ class Dialogue:
         identity = await accounts.find_identity(run.session, run.incoming.channel, run.incoming.user_id)
         if identity is not None:
             after = datetime.fromisoformat(mine["at"]) if mine else None
-            payload = await outbox.newest_menu_sent(run.session, identity.id, after=after)
+            payload = await accounts.menu_sent_after(run.session, identity.id, after=after)
             if payload is not None:
                 notice = next((m for m in reversed(render_payload(payload, run.t)) if m.choices), None)
                 if notice is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Row, Select, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,11 @@ from storage.models import (
     ProcessedUpdate,
     utcnow,
 )
-from storage.outbox import NEWEST_SENT, OutboxMessage
+from storage.outbox import OutboxMessage, newest_menu_sent
+
+# session.info key: {identity id: its newest outbox message's sent_at (None: never)}, as
+# `load_for_update` read it in this transaction.
+NEWEST_SENT = "kc_newest_sent"
 
 HELD = "kc_held"  # session.info key: rows loaded ahead of their use, referenced until the session ends
 
@@ -118,6 +123,18 @@ async def find_identity(session: AsyncSession, channel: str, external_id: str) -
     return await session.scalar(
         select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
     )
+
+
+async def menu_sent_after(
+    session: AsyncSession, identity_id: int, *, after: datetime | None
+) -> dict[str, Any] | None:
+    """`outbox.newest_menu_sent`, without its query when this transaction's `load_for_update`
+    saw that nothing was sent to the identity after `after`: the usual case, every typed answer."""
+    if identity_id in (known := session.info.get(NEWEST_SENT, {})):
+        newest = known[identity_id]
+        if newest is None or (after is not None and newest.replace(tzinfo=newest.tzinfo or UTC) <= after):
+            return None
+    return await newest_menu_sent(session, identity_id, after=after)
 
 
 async def identities_of(session: AsyncSession, account_id: int) -> list[Identity]:

@@ -54,10 +54,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.db import execute_dml, insert_for
 from storage.models import Account, Base, Identity, utcnow
 
-# session.info key: {identity id: when its newest outbox message was sent (None: never)}, as
-# storage.accounts.load_for_update read it in this transaction.
-NEWEST_SENT = "kc_newest_sent"
-
 STATUSES = (
     "pending",
     "claimed",
@@ -484,16 +480,7 @@ async def newest_menu_sent(
     """The payload of the newest message sent to this identity that carried buttons, if sent
     after `after`: a typed "1" then means that message's first button (a notice's menu, not an
     older one). Recent rows only, compared in Python: a JSON filter and the way a timestamp is
-    stored differ per dialect. No query when this transaction's `load_for_update` saw that
-    nothing was sent to the identity after `after`: the usual case, on every typed answer."""
-    known = session.info.get(NEWEST_SENT, {})
-    if identity_id in known:
-        newest = known[identity_id]
-        if newest is None:
-            return None
-        newest = newest if newest.tzinfo is not None else newest.replace(tzinfo=UTC)
-        if after is not None and newest <= after:
-            return None
+    stored differ per dialect."""
     query = (
         select(OutboxMessage.payload, OutboxMessage.sent_at)
         .where(OutboxMessage.identity_id == identity_id, OutboxMessage.status == "sent")
