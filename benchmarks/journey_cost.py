@@ -16,7 +16,8 @@ count of inputs is the same). On the web the photos an item needs are picked tog
 message (the page's file input takes several), and likewise a Telegram album (one update per
 photo, gathered into one message by handlers/channels/telegram/albums.py); Zalo sends one image
 per message, so there they go one by one. Web and Telegram tell the owner's
-language (Accept-Language, language_code, in `Incoming.locale_hint`); Zalo does not. The driver
+language (Accept-Language, language_code, in `Incoming.locale_hint`); Zalo does not, so there the
+notice comes in Vietnamese and B answers it with "I agree — continue in English". The driver
 reads the waiting step from the database and answers it, so a question asked twice is answered
 (and counted) twice.
 
@@ -39,6 +40,12 @@ Measured on this machine (issue 11), messages / characters / inputs:
     after  (issue-11e) A: web 29/7,284/29,  Telegram 29/7,284/29,  Zalo 32/7,867/32
                        B: web 29/6,807/29,  Telegram 29/6,807/29,  Zalo 32/7,361/32
     (a Telegram album is one message: albums.py gathers its photos, one reply for three.)
+    after  (issue-11f) A: web 29/7,284/29,  Telegram 29/7,284/29,  Zalo 31/7,784/31
+                       B: web 29/6,807/29,  Telegram 29/6,807/29,  Zalo 31/7,240/31
+    (Zalo asks no language: the notice starts in Vietnamese and "I agree — continue in English"
+    gives consent and language in one input. Zalo's remaining 2 over the web are B's and A's
+    product photos, three messages where an album or the web's picker is one: Zalo sends one
+    image per message with nothing tying them together.)
 One reply is now one message, so fewer messages now means fewer questions and uploads. What
 issue-11c took away: the type of facility and the commune kind when the names say them ("Hợp tác
 xã …", "Xã …"); the stop to confirm a new profile (it is saved with its last answer and shown
@@ -321,6 +328,8 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
             continue
         offered = owner.offered(step or "")
         value = owner.answers.get(step or "")
+        if step == "consent" and owner.answers["language"] == "en" and "consent:agree_en" in offered:
+            value = "agree_en"  # no language told (Zalo): consent and English in one input
         if offered and value is not None and f"{step}:{value}" not in offered:
             await owner.send(value)  # typed where the buttons are the other answers (the year)
         elif offered:

@@ -310,7 +310,7 @@ async def test_language_code_starts_in_that_language_with_a_one_tap_switch(
     assert "tên cơ sở" in chat.text.lower()  # on in Vietnamese, the switch gone with the notice
 
 
-async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_asks_the_language(
+async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_starts_in_vietnamese_too(
     start_bot: BotFactory, fake: FakeTelegram
 ) -> None:
     bot = await start_bot()
@@ -319,7 +319,15 @@ async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_asks_the_langua
     assert "Tôi đồng ý" in vi.buttons and "🌐 English" in vi.buttons
     silent = TelegramChat(bot, FakeUser(541, language_code="fr"))  # a language we do not speak
     await silent.send("/start")
-    assert silent.buttons == ["Tiếng Việt", "English"]
+    # Vietnamese, with English offered in the consent itself (one input for both)
+    assert silent.buttons == [
+        "Tôi đồng ý",
+        "Tôi không đồng ý",
+        "📄 Đọc đầy đủ",
+        "I agree — continue in English",
+    ]
+    await silent.tap("continue in English")
+    assert "name of your facility" in silent.text
 
 
 async def test_long_text_is_split_with_the_keyboard_on_the_last_part(
