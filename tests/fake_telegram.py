@@ -375,7 +375,10 @@ class FakeTelegram:
             document["file_size"] = stored.file_size
         return self.message_update(user, document=document)
 
-    def photo_update(self, user: FakeUser, data: bytes) -> dict[str, Any]:
+    def photo_update(
+        self, user: FakeUser, data: bytes, *, media_group_id: str | None = None
+    ) -> dict[str, Any]:
+        """A photo as a phone sends it (two sizes); with `media_group_id`, one part of an album."""
         small = self.add_file(data[: max(1, len(data) // 4)], folder="photos", suffix=".jpg")
         large = self.add_file(data, folder="photos", suffix=".jpg")
         sizes = [
@@ -388,7 +391,13 @@ class FakeTelegram:
             }
             for f, w, h in ((small, 90, 120), (large, 960, 1280))
         ]
-        return self.message_update(user, photo=sizes)
+        extra = {"media_group_id": media_group_id} if media_group_id else {}
+        return self.message_update(user, photo=sizes, **extra)
+
+    def album_updates(self, user: FakeUser, photos: list[bytes]) -> list[dict[str, Any]]:
+        """Photos sent together: Telegram delivers one update per photo, same media_group_id."""
+        group = str(next(self._ids) + 9_000_000)
+        return [self.photo_update(user, data, media_group_id=group) for data in photos]
 
     def callback_update(self, user: FakeUser, message: BotMessage, data: str) -> dict[str, Any]:
         """A tap on a button of `message` (it must be on the message's current keyboard)."""

@@ -154,7 +154,9 @@ async def test_an_owners_message_is_answered_while_a_large_list_is_checked(
     owner = Chat(pipeline, user_id="owner-1", channel="telegram")
     await owner.send("/start")  # answered, and its turn saved ...
     assert not importing_task.done()  # ... while the import is still checking
-    assert "English" in owner.buttons  # the language choice, not the apology after a failure
+    assert (
+        "I agree — continue in English" in owner.buttons
+    )  # the consent notice, not the apology after a failure
     async with sessions() as s:
         turns = await s.scalar(select(func.count()).select_from(ProcessedUpdate))
         failures = await s.scalar(select(func.count()).select_from(DeadLetter))
@@ -218,6 +220,6 @@ async def test_an_owners_message_is_answered_while_an_export_is_being_written(
     await writing.wait()
     owner = Chat(pipeline, user_id="owner-2", channel="telegram")
     await owner.send("/start")
-    assert "English" in owner.buttons and not export.done()
+    assert "I agree — continue in English" in owner.buttons and not export.done()
     resume.set()
     assert (await export).status == 200

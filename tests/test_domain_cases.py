@@ -198,8 +198,7 @@ async def test_an_unregistered_artisans_check_says_register_first_en(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     profile = [
         ("facility_name", "Phú Vinh rattan"),  # no legal form in the name: the type is asked
         ("facility_kind", "Individual artisan, not registered yet"),
@@ -309,8 +308,7 @@ async def test_a_year_then_not_recognised_drops_the_year_en(
 
 async def test_a_needed_question_does_not_promise_a_skip_after_three_tries_en(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("Xưởng gốm Bát Tràng")
     for _ in range(3):
         await chat.send("zzz qqq")

@@ -122,9 +122,8 @@ async def test_web_journey_from_start_to_submitted_with_restart(
         state = await browser.open()
         assert state["messages"] == []
         await browser.send("/start")
-        assert "Tiếng Việt" in browser.buttons
-        await browser.tap("English")
-        await browser.tap("I agree")
+        assert "Tôi đồng ý" in browser.buttons  # no language told: Vietnamese
+        await browser.tap("continue in English")  # consent and language in one
         for _, answer in PROFILE_EN:
             await (browser.tap(answer) if answer in browser.buttons else browser.send(answer))
         await browser.send("/apply")

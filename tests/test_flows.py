@@ -86,10 +86,12 @@ async def answer_current(
 
 async def onboard_english(chat: ChatLike) -> None:
     await chat.send("/start")
-    if "English" in chat.buttons:  # no language hint (Zalo, tests): asked; else already in English
-        await chat.tap("English")
-    assert "personal" in chat.text.lower() or "information" in chat.text.lower()
-    await chat.tap("I agree")
+    if any("continue in English" in b for b in chat.buttons):
+        # No language told (Zalo, tests): the notice is in Vietnamese; consent and English in one.
+        await chat.tap("continue in English")
+    else:  # the platform said English: the notice is in English
+        assert "information" in chat.text.lower()
+        await chat.tap("I agree")
     for _, answer in PROFILE_EN:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     assert "profile is saved" in chat.text and "Cooperative" in chat.text  # shown, not a stop
@@ -112,8 +114,7 @@ async def test_onboarding_in_english_stores_a_normalised_profile(
 
 async def test_old_province_name_is_explained(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("HTX Phú Vinh")
     assert "Type of facility noted from the name: Cooperative" in chat.text
     await chat.send("Thai Binh")
@@ -123,10 +124,9 @@ async def test_old_province_name_is_explained(chat: Chat) -> None:
 async def test_declining_consent_stores_nothing(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I do not agree")
-    assert "nothing about you" in chat.text.lower()
+    await chat.send("/start")  # no language told: the notice in Vietnamese
+    await chat.send("I do not agree")  # typed in English, as the English option reads
+    assert "không có thông tin nào" in chat.text.lower()
     await chat.send("Hợp tác xã ABC")  # free text afterwards is not taken as a profile answer
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Facility)) == 0
@@ -136,8 +136,7 @@ async def test_declining_consent_stores_nothing(
 
 async def test_bad_tax_code_refused_and_bad_check_digit_warned(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     for _, answer in PROFILE_EN[:4]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     await chat.send("12345")
@@ -167,10 +166,9 @@ async def test_eligibility_check_gives_verdict_with_reasons_and_notice(
 
 async def test_vietnamese_is_the_default_language_and_menu_answers_by_number(chat: Chat) -> None:
     await chat.send("xin chào")
-    assert "Tiếng Việt" in chat.buttons
+    assert chat.buttons[0] == "Tôi đồng ý"  # no language told: Vietnamese, no language question
+    assert chat.buttons[-1] == "I agree — continue in English"
     await chat.send("1")  # typed number instead of tapping
-    assert "Tôi đồng ý" in chat.buttons
-    await chat.send("dong y")  # without diacritics
     assert "cơ sở" in chat.text.lower()
 
 
@@ -296,8 +294,7 @@ async def test_file_sent_without_choosing_an_item_is_kept_and_asked_about(
 @pytest.mark.parametrize("command", ["/cancel", "/menu"])
 async def test_cancel_and_menu_work_mid_question(chat: Chat, command: str) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send(command)
     assert "What would you like to do?" in chat.text or "/start" in chat.text
     await chat.send("/start")  # comes back to the profile, answers kept
@@ -306,8 +303,7 @@ async def test_cancel_and_menu_work_mid_question(chat: Chat, command: str) -> No
 
 async def test_help_mid_question_repeats_where_we_are(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("/help")
     assert "/check" in chat.last[0].text
     assert "name of your facility" in chat.last[-1].text
@@ -344,21 +340,20 @@ async def test_failing_update_is_dead_lettered_with_an_apology(
 
     monkeypatch.setattr(chat.pipeline.dialogue.engine, "answer", boom)
     before = chat.last
-    await chat.tap("English")
+    await chat.tap("continue in English")
     assert "went wrong" in chat.text or "sự cố" in chat.text
     async with sessions() as s:
         letters = list(await s.scalars(select(DeadLetter)))
     assert len(letters) == 1 and "disk on fire" in letters[0].error
     monkeypatch.undo()
     chat.last = before
-    await chat.tap("English")  # the same button works once the fault is gone
-    assert "Tôi đồng ý" in " ".join(chat.buttons) or "I agree" in chat.buttons
+    await chat.tap("continue in English")  # the same button works once the fault is gone
+    assert "name of your facility" in chat.text
 
 
 async def test_three_wrong_phone_numbers_offer_staff(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     for _, answer in PROFILE_EN[:6]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     for _ in range(3):
@@ -381,8 +376,7 @@ async def test_delete_my_data(chat: Chat, sessions: async_sessionmaker[AsyncSess
 
 async def test_profile_stopped_before_the_end_keeps_every_answer(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     for _, answer in PROFILE_EN[:-1]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))
     await chat.send("/cancel")
@@ -399,7 +393,7 @@ async def test_personal_data_stays_out_of_the_logs_when_an_update_fails(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await chat.send("/start")
-    await chat.tap("English")
+    await chat.tap("continue in English")
 
     async def boom(run: Any) -> None:
         raise ValueError(f"could not use {run.incoming.text}")  # a message quoting the user

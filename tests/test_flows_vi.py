@@ -22,8 +22,7 @@ PROFILE_TYPED = [
 
 
 async def onboard_vietnamese(chat: Chat) -> None:
-    await chat.send("/start")
-    await chat.send("1")  # Tiếng Việt
+    await chat.send("/start")  # no language told: Vietnamese from the first message
     assert "Tôi đồng ý" in chat.buttons
     await chat.send("dong y")
     assert "Tên cơ sở" in chat.text or "tên cơ sở" in chat.text.lower()

@@ -70,6 +70,8 @@ ROWS = [
     ("vi", "consent", "không", "decline"),
     ("en", "consent", "I agree", "agree"),
     ("en", "consent", "yes", "agree"),
+    ("vi", "consent", "i agree, continue in english", "agree_en"),  # no language told: one input
+    ("vi", "consent", "I agree", "agree"),  # the English words of "Đồng ý" keep the notice's language
     # commune kind, yes/no
     ("vi", "commune_kind", "xa", "commune"),
     ("vi", "commune_kind", "phuong", "ward"),
@@ -123,7 +125,11 @@ ROWS = [
 def test_typed_variant_chooses_the_option(
     steps: dict[str, AskChoice], locale: str, step_id: str, typed: str, expected: str | None
 ) -> None:
-    run = SimpleNamespace(t=translator(locale), incoming=SimpleNamespace(locale_hint=None))
+    run = SimpleNamespace(
+        t=translator(locale),
+        incoming=SimpleNamespace(locale_hint=None),
+        account=SimpleNamespace(locale=locale),
+    )
     found = match_option(run, steps[step_id], typed)  # type: ignore[arg-type]  # needs run.t, the hint
     if expected == AMBIGUOUS:
         assert isinstance(found, Ambiguous) and len(found.keys) >= 2
@@ -203,8 +209,7 @@ async def test_an_ambiguous_word_is_asked_about_not_guessed_en(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("Phu Vinh rattan")
     await chat.send("cooperative")
     await chat.send("Ha Noi")

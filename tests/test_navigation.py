@@ -17,8 +17,7 @@ from tests.test_flows_vi import onboard_vietnamese
 
 
 async def start_profile_vi(chat: Chat) -> None:
-    await chat.send("/start")
-    await chat.send("1")  # Tiếng Việt
+    await chat.send("/start")  # no language told: Vietnamese
     await chat.send("dong y")
 
 
@@ -98,8 +97,7 @@ async def test_stop_word_stops_and_keeps_the_answers_vi(
 
 async def test_every_question_offers_back_as_its_last_button_en(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     assert "↩️ Back" not in chat.buttons  # the first profile question has nothing before it
     for _, answer in PROFILE_EN[:3]:
         await (chat.tap(answer) if answer in chat.buttons else chat.send(answer))

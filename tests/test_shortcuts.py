@@ -22,8 +22,7 @@ from tests.test_flows_vi import onboard_vietnamese
 
 
 async def _consent_vi(chat: Chat) -> None:
-    await chat.send("/start")
-    await chat.send("1")  # Tiếng Việt
+    await chat.send("/start")  # no language told: Vietnamese
     await chat.send("dong y")
 
 
@@ -54,8 +53,7 @@ async def test_a_commune_without_its_kind_is_asked_and_a_ward_is_read_en(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("Phu Vinh rattan")  # no legal form: the type is asked
     assert "What type of facility" in chat.text
     await chat.tap("Household business")
@@ -72,8 +70,7 @@ async def test_the_type_noted_from_the_name_can_be_changed_with_back_en(
     chat: Chat, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("Công ty TNHH Gốm Bát Tràng")
     assert "Type of facility noted from the name: Small or medium enterprise" in chat.text
     await chat.tap("Back")
@@ -84,7 +81,6 @@ async def test_the_type_noted_from_the_name_can_be_changed_with_back_en(
 
 async def test_consent_is_short_and_the_whole_notice_is_one_tap_away_vi(chat: Chat) -> None:
     await chat.send("/start")
-    await chat.send("1")
     short = chat.text
     assert len(short) < 600 and "Trung tâm" in short and "/menu" in short
     await chat.tap("Đọc đầy đủ")

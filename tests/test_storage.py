@@ -201,8 +201,7 @@ async def test_the_journey_runs_on_both_databases(any_engine: AsyncEngine, tmp_p
     )
     chat = Chat(pipeline, user_id="pg-1")
     await chat.send("/start")
-    await chat.tap("English")
-    await chat.tap("I agree")
+    await chat.tap("continue in English")  # consent and language in one
     await chat.send("Cơ sở Phú Vinh")  # no legal form in the name: the type is asked
     assert "What type of facility" in chat.text
     await chat.send("/menu")

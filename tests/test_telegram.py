@@ -310,7 +310,7 @@ async def test_language_code_starts_in_that_language_with_a_one_tap_switch(
     assert "tên cơ sở" in chat.text.lower()  # on in Vietnamese, the switch gone with the notice
 
 
-async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_asks_the_language(
+async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_starts_in_vietnamese_too(
     start_bot: BotFactory, fake: FakeTelegram
 ) -> None:
     bot = await start_bot()
@@ -319,7 +319,15 @@ async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_asks_the_langua
     assert "Tôi đồng ý" in vi.buttons and "🌐 English" in vi.buttons
     silent = TelegramChat(bot, FakeUser(541, language_code="fr"))  # a language we do not speak
     await silent.send("/start")
-    assert silent.buttons == ["Tiếng Việt", "English"]
+    # Vietnamese, with English offered in the consent itself (one input for both)
+    assert silent.buttons == [
+        "Tôi đồng ý",
+        "Tôi không đồng ý",
+        "📄 Đọc đầy đủ",
+        "I agree — continue in English",
+    ]
+    await silent.tap("continue in English")
+    assert "name of your facility" in silent.text
 
 
 async def test_long_text_is_split_with_the_keyboard_on_the_last_part(
@@ -791,3 +799,63 @@ async def test_python_m_bot_run_in_polling_mode_stops_with_one_line_while_a_webh
     assert len(errors) == 1 and "TELEGRAM_WEBHOOK_URL" in errors[0] and "--take-over" in errors[0]
     assert "Traceback" not in stderr
     assert fake.webhook is not None and not fake.calls_of("getUpdates")
+
+
+# --- albums ---------------------------------------------------------------------------------------------
+
+
+async def _at_product_photos(chat: TelegramChat, sessions: async_sessionmaker[AsyncSession]) -> None:
+    await chat.send("/start")
+    await onboard_english(chat)
+    await full_application(chat, sessions)
+    await chat.tap("Back to the list")  # the bot asked for the form first
+    await chat.tap("Product photos")
+    assert "photo" in chat.text
+
+
+async def _product_photos(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as s:
+        found = await s.scalar(
+            select(func.count())
+            .select_from(StoredDocument)
+            .where(StoredDocument.doc_type == "product_photos")
+        )
+    return found or 0
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_an_album_of_three_photos_gets_one_reply_and_all_are_filed(
+    mode: str, start_bot: BotFactory, fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bot = await start_bot(mode)
+    chat = TelegramChat(bot, FakeUser(511, language_code="en"))
+    await _at_product_photos(chat, sessions)
+    mark = len(fake.messages[chat.user.id])
+    album = fake.album_updates(chat.user, [JPEG_BYTES + bytes([i]) for i in range(3)])
+    if mode == "webhook":  # one request per photo, as Telegram sends them
+        assert await asyncio.gather(*(fake.post_webhook(u) for u in album)) == [200] * 3
+    else:
+        fake.enqueue(*album)  # one getUpdates batch
+        await bot.settle(album[-1]["update_id"])
+    replies = fake.messages[chat.user.id][mark:]
+    assert len(replies) == 1 and "Received “Product photos”" in (replies[0].text or "")
+    assert await _product_photos(sessions) == 3
+    ok_calls_only(fake)
+
+
+async def test_a_text_sent_right_after_an_album_is_answered_after_it(
+    start_bot: BotFactory, fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bot = await start_bot("polling")
+    chat = TelegramChat(bot, FakeUser(512, language_code="en"))
+    await _at_product_photos(chat, sessions)
+    mark = len(fake.messages[chat.user.id])
+    album = fake.album_updates(chat.user, [JPEG_BYTES + bytes([i]) for i in range(3)])
+    text = fake.message_update(chat.user, "/status")
+    fake.enqueue(*album, text)  # the text arrives while the album is still being gathered
+    await bot.settle(text["update_id"])
+    replies = [m.text or "" for m in fake.messages[chat.user.id][mark:]]
+    assert len(replies) == 2, replies
+    assert "Received “Product photos”" in replies[0]
+    assert "Received “Product photos”" not in replies[1]
+    assert await _product_photos(sessions) == 3

@@ -77,7 +77,7 @@ async def _web_users(bases: list[str], engine: AsyncEngine) -> None:
         # (c) one request (the same client id) delivered to both workers at once.
         async def same_update_twice() -> tuple[WebUser, list[dict]]:
             user = WebUser(http)
-            for answer in ("/start", "English", "I agree"):
+            for answer in ("/start", "I agree — continue in English"):
                 await user.say(bases[0], answer)
             body = user.body_for("Cơ sở Mây tre Phú Vinh")
             return user, list(await asyncio.gather(user.post(bases[0], body), user.post(bases[1], body)))
@@ -116,7 +116,9 @@ async def _telegram_users(bases: list[str], engine: AsyncEngine, fake: FakeTeleg
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as http:
         # (a) alternately to the two workers, each message after the previous answer.
         async def alternate(uid: int, *, both: bool) -> list[str]:
-            user = TelegramUser(fake, http, FakeUser(uid))
+            user = TelegramUser(
+                fake, http, FakeUser(uid, language_code=None)
+            )  # no language told, as the script assumes
             for i, answer in enumerate(script(LENGTH)):
                 await user.say(bases[i % 2] if both else bases[0], answer)
             return user.transcript
@@ -127,7 +129,7 @@ async def _telegram_users(bases: list[str], engine: AsyncEngine, fake: FakeTeleg
 
         # (b) a newcomer's /start and next message reach both workers at the same moment.
         async def start_and_help(uid: int) -> None:
-            user = TelegramUser(fake, http, FakeUser(uid))
+            user = TelegramUser(fake, http, FakeUser(uid, language_code=None))
             start, help_ = fake.message_update(user.user, "/start"), fake.message_update(user.user, "/help")
             await asyncio.gather(user.post(bases[0], start), user.post(bases[1], help_))
 
@@ -136,12 +138,12 @@ async def _telegram_users(bases: list[str], engine: AsyncEngine, fake: FakeTeleg
             texts = fake.sent_texts(800 + n)
             assert not APOLOGIES & set(texts)
             assert any("/check" in t for t in texts)  # /help answered
-            assert any("Tiếng Việt" in b["text"] for m in fake.messages[800 + n] for b in m.buttons)
+            assert any("continue in English" in b["text"] for m in fake.messages[800 + n] for b in m.buttons)
 
         # (c) Telegram delivers one update to both workers at once (a retry racing the first).
         async def same_update_twice(uid: int) -> list[str]:
-            user = TelegramUser(fake, http, FakeUser(uid))
-            for answer in ("/start", "English", "I agree"):
+            user = TelegramUser(fake, http, FakeUser(uid, language_code=None))
+            for answer in ("/start", "I agree — continue in English"):
                 await user.say(bases[0], answer)
             mark = len(fake.messages[uid])
             update = user.update_for(PROFILE_EN[0][1])  # the name the script gives (answered alone)

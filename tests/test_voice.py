@@ -102,8 +102,7 @@ async def test_nothing_a_zalo_owner_receives_asks_to_tap_or_speaks_as_chung_toi_
     pipeline: Pipeline, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     chat = ZaloOwner(pipeline, user_id="zv", channel="zalo", has_buttons=False)
-    await chat.send("/start")
-    await chat.send("1")  # Tiếng Việt
+    await chat.send("/start")  # no language told: Vietnamese
     await chat.send("dong y")
     for answer in PROFILE_TYPED:
         await chat.send(answer)
@@ -121,8 +120,7 @@ async def test_nothing_a_zalo_owner_receives_asks_to_tap_or_says_we_en(
 ) -> None:
     chat = ZaloOwner(pipeline, user_id="ze", channel="zalo", has_buttons=False)
     await chat.send("/start")
-    await chat.send("2")  # English
-    await chat.send("1")  # I agree
+    await chat.send("4")  # I agree — continue in English
     for _, answer in PROFILE_EN:
         await chat.send(answer)
     await chat.send("1")  # save the profile

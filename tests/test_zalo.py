@@ -27,6 +27,7 @@ from handlers.runtime import APOLOGY
 from handlers.senders import RetryAfter, Transient, Unreachable
 from storage import accounts
 from storage.models import (
+    Account,
     Application,
     ConversationState,
     DeadLetter,
@@ -202,9 +203,8 @@ async def answer_current(user: ZaloUser, answers: dict[str, str], *, words: bool
 
 async def onboard_vietnamese(user: ZaloUser) -> None:
     await user.say("xin chào")
-    assert "1. Tiếng Việt" in user.text and "2. English" in user.text
-    await user.say("1")
-    assert "Tôi đồng ý" in user.text
+    # Zalo tells no language: the notice in Vietnamese, English offered in the consent itself.
+    assert "1. Tôi đồng ý" in user.text and "4. I agree — continue in English" in user.text
     await user.say("dong y")  # "Đồng ý" without diacritics
     for _ in range(15):
         state = await state_of(user.system, user.chat_id)
@@ -297,7 +297,7 @@ async def test_webhook_registers_and_checks_the_secret_before_anything(
         assert await session.scalar(select(func.count()).select_from(Identity)) == 0
     assert fake.sent == [] and not fake.called("sendChatAction")
     await user.say("/start")  # the right secret: handled, answered
-    assert "1. Tiếng Việt" in user.text
+    assert "1. Tôi đồng ý" in user.text
 
 
 async def test_unreadable_webhook_body_is_refused(webhook_system: System, fake: FakeZalo) -> None:
@@ -315,7 +315,7 @@ async def test_a_duplicated_event_is_applied_and_answered_once(
 ) -> None:
     user = ZaloUser(fake, webhook_system)
     await user.say("/start")
-    event = fake.text_event(CHAT, "1")
+    event = fake.text_event(CHAT, "3")  # read the full notice
     first = await user.send(event)
     assert "Tôi đồng ý" in "\n".join(first)
     again = await user.send(event)  # Zalo delivers the same message_id again
@@ -341,9 +341,9 @@ async def test_stickers_voice_and_withheld_content_get_a_short_reply(
     assert await user.send(fake.voice_event(CHAT)) == [vi(zalo.VOICE_REPLY)]
     assert await user.send(fake.withheld_event(CHAT)) == [vi(zalo.WITHHELD_REPLY)]
     state = await state_of(polling_system)
-    assert state.step == "language"  # none of them was taken as an answer
-    await user.say("2")
-    assert "I agree" in user.text
+    assert state.step == "consent"  # none of them was taken as an answer
+    await user.say("4")  # I agree — continue in English
+    assert "name of your facility" in user.text
 
 
 async def test_group_chats_are_not_served(webhook_system: System, fake: FakeZalo) -> None:
@@ -363,7 +363,7 @@ async def test_a_failing_handler_is_dead_lettered_with_an_apology(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(webhook_system.pipeline.dialogue.engine, "answer", boom)
-    event = fake.text_event(CHAT, "1")
+    event = fake.text_event(CHAT, "3")  # read the full notice
     await user.send(event)
     assert user.last == [vi(APOLOGY)]
     async with webhook_system.sessions() as session:
@@ -478,7 +478,7 @@ async def test_polling_removes_a_leftover_webhook_and_a_wrong_token_fails_at_sta
         assert fake.webhook is None and fake.called("deleteWebhook")
         user = ZaloUser(fake, system)
         await user.say("/start")
-        assert "1. Tiếng Việt" in user.text
+        assert "1. Tôi đồng ý" in user.text
     finally:
         await system.stop()
     wrong = FakeZalo(token="999:another-token")
@@ -528,8 +528,7 @@ async def test_zalo_text_is_cleaned_before_the_engine(webhook_system: System, fa
 
     user = ZaloUser(fake, webhook_system)
     await user.say("/start")
-    await user.say(user.number_of("English"))
-    await user.say(user.number_of("I agree"))
+    await user.say(user.number_of("continue in English"))  # consent and language in one
     assert "name of your facility" in user.text
     await user.say(DIRTY_NAME)
     async with webhook_system.sessions() as s:
@@ -540,5 +539,32 @@ async def test_zalo_text_is_cleaned_before_the_engine(webhook_system: System, fa
 async def test_a_first_sticker_gets_the_greeting(polling_system: System, fake: FakeZalo) -> None:
     user = ZaloUser(fake, polling_system)
     await user.send(fake.sticker_event(CHAT))  # how many people say hello on Zalo
-    assert "1. Tiếng Việt" in user.text and "2. English" in user.text
-    assert (await state_of(polling_system)).step == "language"
+    assert "1. Tôi đồng ý" in user.text and "4. I agree — continue in English" in user.text
+    assert (await state_of(polling_system)).step == "consent"
+
+
+async def test_an_english_speaker_gives_consent_and_language_in_one_input_en(
+    webhook_system: System, fake: FakeZalo
+) -> None:
+    user = ZaloUser(fake, webhook_system)
+    await user.say("hello")
+    notice = user.text  # in Vietnamese (Zalo tells no language), the English way out on its own line
+    assert "Anh/chị có đồng ý không?" in notice and "\n4. I agree — continue in English" in notice
+    await user.say("4")
+    assert "name of your facility" in user.text  # consent given, the profile asked in English
+    async with webhook_system.sessions() as session:
+        account = await session.scalar(select(Account))
+    assert account is not None and account.locale == "en" and account.consent_at is not None
+
+
+async def test_a_vietnamese_owner_agrees_in_one_input_and_is_never_asked_the_language_vi(
+    webhook_system: System, fake: FakeZalo
+) -> None:
+    user = ZaloUser(fake, webhook_system)
+    await user.say("chào em")
+    assert "Tiếng Việt" not in user.text and "1. Tôi đồng ý" in user.text
+    await user.say("đồng ý")
+    assert "Tên cơ sở" in user.text
+    async with webhook_system.sessions() as session:
+        account = await session.scalar(select(Account))
+    assert account is not None and account.locale == "vi" and account.consent_at is not None

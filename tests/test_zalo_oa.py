@@ -153,9 +153,14 @@ async def test_signed_events_are_answered_and_forged_ones_refused(
     assert fake.cs == []
 
     await user.say("/start")
-    assert "1. Tiếng Việt" in user.text and "2. English" in user.text
-    # Two options: also as buttons, whose payload is the label a tap sends back as text.
-    assert [b["payload"] for b in fake.buttons()] == ["Tiếng Việt", "English"]
+    assert "1. Tôi đồng ý" in user.text and "4. I agree — continue in English" in user.text
+    # Up to five options: also as buttons, whose payload is the label a tap sends back as text.
+    assert [b["payload"] for b in fake.buttons()] == [
+        "Tôi đồng ý",
+        "Tôi không đồng ý",
+        "📄 Đọc đầy đủ",
+        "I agree — continue in English",
+    ]
     assert all(b["type"] == "oa.query.show" for b in fake.buttons())
     # The start-up log names the URL to paste into the OA console; no user id or text is logged.
     assert USER not in caplog.text
@@ -211,7 +216,7 @@ async def test_follow_greets_and_unfollow_makes_the_user_unreachable(
 ) -> None:
     user = OaUser(fake, system)
     await user.follow()
-    assert "1. Tiếng Việt" in user.text and vi(FOLLOW_LINK) in user.text
+    assert "1. Tôi đồng ý" in user.text and vi(FOLLOW_LINK) in user.text
     await user.send(fake.event("unfollow", USER))
     async with system.sessions() as session:
         identity = await accounts.find_identity(session, ZALO_OA, USER)
@@ -238,9 +243,8 @@ async def test_whole_journey_from_follow_to_submitted_dossier_with_a_pdf_in_chat
 ) -> None:
     user = OaUser(fake, system)
     await user.follow()
-    await user.say("Tiếng Việt")  # a tapped button comes back as its label
-    assert "Tôi đồng ý" in user.text
-    await user.say(user.number_of("Tôi đồng ý"))
+    assert "Tôi đồng ý" in user.text  # Vietnamese from the first message
+    await user.say("Tôi đồng ý")  # a tapped button comes back as its label
     for i in range(15):
         if (await state_of(system)).flow is None:  # the profile is saved with its last answer
             break
@@ -305,8 +309,7 @@ async def test_a_follower_finds_their_web_profile_by_phone_only_through_a_code_s
     await onboard_english(web)
     user = OaUser(fake, system)
     await user.follow()
-    await user.say("1")  # Tiếng Việt
-    await user.say("/phone")
+    await user.say("/phone")  # at the consent notice, in Vietnamese
     await user.say("0999 999 999")  # nobody's number: the same answer, nothing sent anywhere
     unknown = user.text
     await user.say("/phone")

@@ -139,7 +139,7 @@ class WebUser:
 
 def script(length: int) -> list[str]:
     """A new user's first `length` messages: onboarding, as a facility owner answers it."""
-    answers = ["/start", "English", "I agree", *(answer for _, answer in PROFILE_EN)]
+    answers = ["/start", "I agree — continue in English", *(answer for _, answer in PROFILE_EN)]
     assert length <= len(answers)
     return answers[:length]
 

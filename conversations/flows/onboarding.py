@@ -6,7 +6,10 @@ same flow with the answers prefilled, which lands straight on the profile summar
 
 The language is taken from the platform when it tells one (Telegram's language_code, the
 browser's Accept-Language, in `Incoming.locale_hint`) and the notice offers the other language
-in one tap; Zalo tells none, so there it is asked first.
+in one tap. Zalo tells none (nor does a browser or app that sends no language): there the bot
+starts in Vietnamese, as nearly all of Zalo's users in Vietnam read it, and the consent notice
+itself carries the choice: "I agree — continue in English" beside "Đồng ý", so an English
+speaker gives consent and language in one input instead of answering a language question first.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from conversations import summary
-from conversations.i18n import N_, normalise_locale, translator
+from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
 from conversations.intents import normalise
 from conversations.places import province_name_validator
 from conversations.run import Run
@@ -104,6 +107,9 @@ CONSENT_NOTICE = N_(
 )
 CONSENT_OPTIONS = (Option("agree", N_("I agree")), Option("decline", N_("I do not agree")))
 FULL_NOTICE = Option("full", N_("📄 Read the full notice"))
+# Where no language was told: consent and English in one input, written in English whatever the
+# notice's language (it is for someone who cannot read the Vietnamese beside it).
+AGREE_IN_ENGLISH = Option("agree_en", "I agree — continue in English", literal=True)
 
 
 async def _set_language(run: Run, value: Any) -> Transition:
@@ -112,25 +118,21 @@ async def _set_language(run: Run, value: Any) -> Transition:
     return None
 
 
-def _hinted_language(run: Run) -> str | None:
-    """The language the platform says the owner uses (Telegram's language_code, the browser's
-    Accept-Language); Zalo says none, and the language is then asked."""
-    return normalise_locale(run.incoming.locale_hint) if run.account.locale is None else None
-
-
-async def _language_from_hint(run: Run) -> Transition:
-    """Start in the platform's language instead of asking: one message less. The first message
-    (the consent notice) carries a one-tap switch to the other language."""
-    await _set_language(run, _hinted_language(run))
+async def _first_language(run: Run) -> Transition:
+    """Start in the platform's language (Telegram's language_code, the browser's
+    Accept-Language), or in Vietnamese where none is told (Zalo), instead of asking: one
+    message less. The first message (the consent notice) carries the way to the other language."""
+    await _set_language(run, normalise_locale(run.incoming.locale_hint) or DEFAULT_LOCALE)
     return None
 
 
 def _consent_options(run: Run) -> tuple[Option, ...]:
-    """The switch is offered wherever the platform tells a language (so the language may have
-    come from it, not from the owner); on Zalo the owner has just chosen it."""
+    """Where the platform told a language, a switch to the other one (the language came from the
+    platform, not from the owner); where none was told, the notice is in Vietnamese and "I agree
+    — continue in English" stands beside "Đồng ý"."""
     options = (*CONSENT_OPTIONS, FULL_NOTICE)
     if normalise_locale(run.incoming.locale_hint) is None:
-        return options
+        return options if run.account.locale == "en" else (*options, AGREE_IN_ENGLISH)
     other = next(o for o in LANGUAGES if o.value != run.account.locale)
     return (*options, Option(other.value, f"🌐 {other.label}", literal=True))
 
@@ -147,6 +149,9 @@ async def _consent(run: Run, value: Any) -> Transition:
         await _set_language(run, value)
         return Goto("consent")
     run.pop_data("full_notice")
+    if value == AGREE_IN_ENGLISH.value:
+        await _set_language(run, "en")
+        value = "agree"
     if value == "agree":
         run.account.consent_at = run.now
         run.account.consent_version = run.settings.consent_version
@@ -310,10 +315,8 @@ FLOW = Flow(
     id="onboarding",
     version=1,
     steps=(
-        Action(
-            id="language_hint", run=_language_from_hint, when=lambda run: _hinted_language(run) is not None
-        ),
-        AskChoice(
+        Action(id="language_hint", run=_first_language, when=lambda run: run.account.locale is None),
+        AskChoice(  # no longer reached (the step above sets a language); kept for owners waiting at it
             id="language",
             prompt=N_(
                 "Xin chào! Anh/chị muốn dùng tiếng Việt hay tiếng Anh?\nHello! Which language do you prefer?"

@@ -42,8 +42,7 @@ def script(n: int) -> list[tuple[str, str | None, str | None]]:
     """(text typed, Facility column, value stored) of user n's onboarding."""
     return [
         ("/start", None, None),
-        ("English", None, None),
-        ("I agree", None, None),
+        ("I agree — continue in English", None, None),  # no language told: consent and English in one
         (f"Cơ sở Mây tre số {n}", "name", f"Cơ sở Mây tre số {n}"),
         ("Cooperative", "kind", "cooperative"),
         ("Thái Bình", "province", "Hưng Yên"),

@@ -47,7 +47,9 @@ async def test_fifty_users_ten_messages_on_two_workers(tmp_path: Path) -> None:
     ):
 
         async def telegram(uid: int, *, both: bool) -> list[str]:
-            user = TelegramUser(fake, http, FakeUser(uid))
+            user = TelegramUser(
+                fake, http, FakeUser(uid, language_code=None)
+            )  # no language told, as the script assumes
             for i, answer in enumerate(script(MESSAGES)):
                 await user.say(bases[i % 2] if both else bases[0], answer)
             return user.transcript
@@ -61,18 +63,18 @@ async def test_fifty_users_ten_messages_on_two_workers(tmp_path: Path) -> None:
         assert all(transcript == web_alone for transcript in web_on_two)
 
         async def start_and_next(uid: int) -> None:
-            user = TelegramUser(fake, http, FakeUser(uid))
+            user = TelegramUser(fake, http, FakeUser(uid, language_code=None))
             start, help_ = fake.message_update(user.user, "/start"), fake.message_update(user.user, "/help")
             await asyncio.gather(user.post(bases[0], start), user.post(bases[1], help_))
 
         await asyncio.gather(*(start_and_next(20_000 + n) for n in range(USERS)))
 
         async def twice(uid: int) -> list[str]:
-            user = TelegramUser(fake, http, FakeUser(uid))
-            for answer in script(4)[:-1]:
+            user = TelegramUser(fake, http, FakeUser(uid, language_code=None))
+            for answer in script(3)[:-1]:
                 await user.say(bases[0], answer)
             mark = len(fake.messages[uid])
-            update = user.update_for(script(4)[-1])
+            update = user.update_for(script(3)[-1])
             await asyncio.gather(user.post(bases[0], update), user.post(bases[1], update))
             return fake.sent_texts(uid)[mark:]
 

@@ -46,7 +46,8 @@ from conversations.i18n import N_, translator
 from conversations.messages import TELEGRAM, Incoming, Outgoing, command_of
 from handlers import webhooks
 from handlers.channel_context import ChannelContext
-from handlers.channels.telegram.ordering import MAX_RUNNING, PerUserProcessor
+from handlers.channels.telegram.albums import AlbumProcessor, Albums
+from handlers.channels.telegram.ordering import MAX_RUNNING
 from handlers.channels.telegram.registration import (
     SECRET_HEADER,
     TelegramConfig,
@@ -114,6 +115,7 @@ class TelegramChannel:
         self._routes_attached = False
         self._in_flight = 0  # webhook updates being handled
         self._idle = asyncio.Event()
+        self.albums = Albums()  # an album's photos are one message (albums.py)
         # httpx logs every request URL at INFO, and a Bot API URL contains the token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         builder = (
@@ -121,7 +123,7 @@ class TelegramChannel:
             .token(token)
             .base_url(config.telegram_api_base_url)
             .base_file_url(config.telegram_file_base_url)
-            .concurrent_updates(PerUserProcessor(pipeline, max_running))
+            .concurrent_updates(AlbumProcessor(pipeline, self.albums, max_running))
             .connection_pool_size(CONNECTIONS)
             .pool_timeout(POOL_TIMEOUT)
             .job_queue(None)  # reminders are database rows swept by the scheduler, not PTB jobs
@@ -272,12 +274,13 @@ class TelegramChannel:
                 command_args=command[1] if command else "",
             )
         else:
-            file = file_of(self.application.bot, message)
+            files = [f for m in await self.albums.gather(message) if (f := file_of(self.application.bot, m))]
+            file = files[0] if files else None
             if file is None:  # a sticker, a location, a contact...: say what we can read
                 locale = await self.pipeline.locale_of(TELEGRAM, user_id, user.language_code)
                 await self._send(user_id, message.chat.id, Outgoing(text=translator(locale)(UNSUPPORTED)))
                 return
-            incoming = Incoming(**common, file=file)
+            incoming = Incoming(**common, file=file, more_files=tuple(files[1:]))
         replies = await self._engine(incoming)
         for reply in replies:  # [] for a redelivered update: it was answered the first time
             await self._send(user_id, message.chat.id, reply)
