@@ -859,3 +859,18 @@ async def test_a_text_sent_right_after_an_album_is_answered_after_it(
     assert "Received “Product photos”" in replies[0]
     assert "Received “Product photos”" not in replies[1]
     assert await _product_photos(sessions) == 3
+
+
+async def test_the_running_channel_keeps_nothing_per_user_after_answering(
+    start_bot: BotFactory, fake: FakeTelegram
+) -> None:
+    """A season's owners must not each leave an id behind in PTB for the life of the process."""
+    bot = await start_bot()
+    users = [FakeUser(9_100 + n) for n in range(20)]
+    updates = [fake.message_update(user, "/start") for user in users]
+    fake.enqueue(*updates)
+    await bot.settle(updates[-1]["update_id"])
+    assert all(fake.messages[user.id] for user in users)  # every owner was answered...
+    application = bot.channel.application
+    assert not application._user_ids_to_be_updated_in_persistence  # ...and nothing kept for them
+    assert not application._chat_ids_to_be_updated_in_persistence

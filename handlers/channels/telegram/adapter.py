@@ -47,6 +47,7 @@ from conversations.messages import TELEGRAM, Incoming, Outgoing, command_of
 from handlers import webhooks
 from handlers.channel_context import ChannelContext
 from handlers.channels.telegram.albums import AlbumProcessor, Albums
+from handlers.channels.telegram.lean_application import LeanApplication
 from handlers.channels.telegram.ordering import MAX_RUNNING
 from handlers.channels.telegram.registration import (
     SECRET_HEADER,
@@ -120,6 +121,7 @@ class TelegramChannel:
         logging.getLogger("httpx").setLevel(logging.WARNING)
         builder = (
             ApplicationBuilder()
+            .application_class(LeanApplication)  # keeps nothing per user for ever (its docstring)
             .token(token)
             .base_url(config.telegram_api_base_url)
             .base_file_url(config.telegram_file_base_url)
