@@ -167,7 +167,7 @@ async def test_eligibility_check_gives_verdict_with_reasons_and_notice(
 async def test_vietnamese_is_the_default_language_and_menu_answers_by_number(chat: Chat) -> None:
     await chat.send("xin chào")
     assert chat.buttons[0] == "Tôi đồng ý"  # no language told: Vietnamese, no language question
-    assert chat.buttons[-1] == "I agree — continue in English"
+    assert chat.buttons[-2:] == ["I agree — continue in English", "🌐 English"]
     await chat.send("1")  # typed number instead of tapping
     assert "cơ sở" in chat.text.lower()
 
@@ -405,3 +405,19 @@ async def test_personal_data_stays_out_of_the_logs_when_an_update_fails(
     async with sessions() as s:
         letter = await s.scalar(select(DeadLetter))
     assert letter is not None and "0912345678" in letter.error  # kept where it can be looked at
+
+
+async def test_english_typed_at_the_notice_shows_it_in_english_and_agrees_to_nothing(
+    chat: Chat, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Consent is explicit: the word "English" (inside "I agree — continue in English") only
+    switches the language of the notice."""
+    await chat.send("xin chào")  # no language told (as on Zalo): the notice in Vietnamese
+    await chat.send("English")
+    assert "Do you agree?" in chat.text and chat.buttons[0] == "I agree"
+    assert "🌐 Tiếng Việt" in chat.buttons  # and the way back
+    async with sessions() as session:
+        account = (await session.execute(select(Account))).scalar_one()
+    assert account.locale == "en" and account.consent_at is None
+    await chat.tap("I agree")
+    assert "facility" in chat.text.lower()

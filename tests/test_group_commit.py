@@ -83,11 +83,11 @@ async def test_one_users_updates_are_applied_in_the_order_they_arrived_among_oth
 ) -> None:
     pipeline = _pipeline(sessions, tmp_path)
     others = [pipeline.handle(_update(f"other{i}", 1, command="start")) for i in range(5)]
-    # Three of one user's updates in flight at once, between other users' updates: a language
+    # Three of one user's updates in flight at once, between other users' updates: the language
     # chosen before /start existed would be lost, consent before the language refused.
     mine = [
         pipeline.handle(_update("me", 1, command="start")),
-        pipeline.handle(_update("me", 2, choice="language:en")),
+        pipeline.handle(_update("me", 2, choice="consent:en")),
         pipeline.handle(_update("me", 3, choice="consent:agree")),
     ]
     results = await asyncio.gather(mine[0], *others[:3], mine[1], *others[3:], mine[2])

@@ -325,6 +325,7 @@ async def test_a_vietnamese_app_starts_in_vietnamese_and_no_hint_starts_in_vietn
         "Tôi không đồng ý",
         "📄 Đọc đầy đủ",
         "I agree — continue in English",
+        "🌐 English",
     ]
     await silent.tap("continue in English")
     assert "name of your facility" in silent.text

@@ -160,6 +160,7 @@ async def test_signed_events_are_answered_and_forged_ones_refused(
         "Tôi không đồng ý",
         "📄 Đọc đầy đủ",
         "I agree — continue in English",
+        "🌐 English",
     ]
     assert all(b["type"] == "oa.query.show" for b in fake.buttons())
     # The start-up log names the URL to paste into the OA console; no user id or text is logged.

@@ -127,14 +127,17 @@ async def _first_language(run: Run) -> Transition:
 
 
 def _consent_options(run: Run) -> tuple[Option, ...]:
-    """Where the platform told a language, a switch to the other one (the language came from the
-    platform, not from the owner); where none was told, the notice is in Vietnamese and "I agree
-    — continue in English" stands beside "Đồng ý"."""
+    """A switch to the other language (it came from the platform or was guessed, not chosen by
+    the owner); where none was told, the notice is in Vietnamese and "I agree — continue in
+    English" also stands beside "Đồng ý", consent and language in one input."""
     options = (*CONSENT_OPTIONS, FULL_NOTICE)
-    if normalise_locale(run.incoming.locale_hint) is None:
-        return options if run.account.locale == "en" else (*options, AGREE_IN_ENGLISH)
     other = next(o for o in LANGUAGES if o.value != run.account.locale)
-    return (*options, Option(other.value, f"🌐 {other.label}", literal=True))
+    switch = Option(other.value, f"🌐 {other.label}", literal=True)
+    if normalise_locale(run.incoming.locale_hint) is None and run.account.locale != "en":
+        # The switch stays beside it: "English" typed alone must read the notice in English, not
+        # agree to it (it is a word of "I agree — continue in English", and consent is explicit).
+        return (*options, AGREE_IN_ENGLISH, switch)
+    return (*options, switch)
 
 
 def _consent_prompt(run: Run) -> str:
