@@ -14,8 +14,9 @@ and the owner types that number. Button labels count as characters read.
 Files are sent in the chat on every channel (on Zalo a PDF would go through the upload page; the
 count of inputs is the same). On the web the photos an item needs are picked together, one
 message (the page's file input takes several), and likewise a Telegram album (one update per
-photo, gathered into one message by handlers/channels/telegram/albums.py); Zalo sends one image
-per message, so there they go one by one. Web and Telegram tell the owner's
+photo, gathered into one message by handlers/channels/telegram/albums.py); the Zalo app sends the
+photos picked together one image per message, back to back, and the Zalo adapters gather them
+(handlers/bursts.py; `Owner.burst` gathers them the same way). Web and Telegram tell the owner's
 language (Accept-Language, language_code, in `Incoming.locale_hint`); Zalo does not, so there the
 notice comes in Vietnamese and B answers it with "I agree — continue in English". The driver
 reads the waiting step from the database and answers it, so a question asked twice is answered
@@ -46,6 +47,10 @@ Measured on this machine (issue 11), messages / characters / inputs:
     gives consent and language in one input. Zalo's remaining 2 over the web are B's and A's
     product photos, three messages where an album or the web's picker is one: Zalo sends one
     image per message with nothing tying them together.)
+    after  (issue-11g) A: web 29/7,284/29,  Telegram 29/7,284/29,  Zalo 29/7,629/29
+                       B: web 29/6,807/29,  Telegram 29/6,807/29,  Zalo 29/7,091/29
+    (Zalo's photos sent together are one message: handlers/bursts.py gathers consecutive images
+    of a chat, one reply for three, as albums.py does for Telegram. Goal met on every channel.)
 One reply is now one message, so fewer messages now means fewer questions and uploads. What
 issue-11c took away: the type of facility and the commune kind when the names say them ("Hợp tác
 xã …", "Xã …"); the stop to confirm a new profile (it is saved with its last answer and shown
@@ -81,6 +86,7 @@ from conversations import documents
 from conversations.dialogue import Dialogue
 from conversations.messages import FileRef, Incoming, Outgoing, command_of
 from conversations.programmes import load_programmes
+from handlers.bursts import BURST_QUIET, Bursts
 from handlers.channels.zalo.client import render as zalo_render
 from handlers.render import split_text
 from handlers.runtime import Pipeline
@@ -169,8 +175,11 @@ class Channel:
     # Accept-Language; the adapters put it in Incoming.locale_hint); Zalo does not
     tells_language: bool = True
     # several files in one message: the web chat's file input, a Telegram album (one update per
-    # photo, gathered by handlers/channels/telegram/albums.py); Zalo sends one image per message
+    # photo, gathered by handlers/channels/telegram/albums.py)
     several_files: bool = False
+    # photos picked together arrive one message each, gathered by the adapter (handlers/bursts.py):
+    # Zalo, Bot Platform and OA
+    image_bursts: bool = False
 
 
 def _labels(out: list[Outgoing]) -> int:
@@ -194,7 +203,7 @@ def _zalo(out: list[Outgoing]) -> tuple[int, int]:
 CHANNELS = (
     Channel("web", True, _web, several_files=True),
     Channel("telegram", True, _telegram, several_files=True),
-    Channel("zalo", False, _zalo, tells_language=False),
+    Channel("zalo", False, _zalo, tells_language=False, image_bursts=True),
 )
 
 
@@ -258,6 +267,16 @@ class Owner:
         refs = [_file_ref(*f) for f in files]
         await self._go(file=refs[0], more_files=tuple(refs[1:]))
 
+    async def burst(self, *files: tuple[str, bytes, str]) -> None:
+        """Photos sent as the Zalo app sends those picked together: one message each, back to back,
+        gathered as the Zalo adapters gather them (the same `Bursts`, the same quiet window)."""
+        bursts: Bursts[str, FileRef] = Bursts(BURST_QUIET)
+        refs = [_file_ref(*f) for f in files]
+        for ref in refs:
+            bursts.join(self.user_id, ref)
+        gathered = await bursts.gather(self.user_id, refs[0])
+        await self._go(file=gathered[0], more_files=tuple(gathered[1:]))
+
     def offered(self, step: str) -> list[str]:
         return [c.payload for m in self.last for c in m.choices if c.payload.startswith(f"{step}:")]
 
@@ -319,6 +338,8 @@ async def _answer_until(owner: Owner, dialogue: Dialogue, flow_done: str) -> Non
                 files = [(f"{item.id}.pdf", PDF + item.id.encode(), "application/pdf")]
             if owner.channel.several_files:
                 await owner.upload(*files)
+            elif owner.channel.image_bursts and all(f[2].startswith("image/") for f in files):
+                await owner.burst(*files)
             else:
                 for file in files:
                     await owner.upload(file)

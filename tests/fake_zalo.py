@@ -113,9 +113,11 @@ class FakeZalo:
         }
         return {"event_name": name, "message": message}
 
-    def push(self, event: dict[str, Any]) -> None:
-        """Queue an event for getUpdates (polling mode)."""
-        self.events.put_nowait(event)
+    def push(self, *events: dict[str, Any]) -> None:
+        """Queue events for getUpdates (polling mode), handed out one per call in this order: several
+        at once are a burst, as the Zalo app sends the photos picked together."""
+        for event in events:
+            self.events.put_nowait(event)
 
     async def deliver(self, event: dict[str, Any], server: str, *, secret: str | None = None) -> int:
         """POST an event to the registered webhook as Zalo does; `server` stands for the public
@@ -133,6 +135,10 @@ class FakeZalo:
             http.post(url, data=body.encode(), headers=headers) as resp,
         ):
             return resp.status
+
+    async def deliver_together(self, events: list[dict[str, Any]], server: str) -> list[int]:
+        """POST several events at once, one request each, as Zalo delivers a burst of photos."""
+        return list(await asyncio.gather(*(self.deliver(event, server) for event in events)))
 
     def texts(self, chat_id: str) -> list[str]:
         return [m["text"] for m in self.sent if m["chat_id"] == chat_id]

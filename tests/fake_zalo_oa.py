@@ -157,6 +157,11 @@ class FakeZaloOa:
             await resp.read()
             return resp.status
 
+    async def deliver_together(self, events: list[dict[str, Any]], url: str) -> list[int]:
+        """POST several events at once, one request each, as Zalo delivers the photos a user
+        picked together (the order they reach the bot is not promised)."""
+        return list(await asyncio.gather(*(self.deliver(event, url) for event in events)))
+
     # --- the platform -------------------------------------------------------------------------
 
     @staticmethod

@@ -8,7 +8,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
@@ -467,6 +467,83 @@ async def test_photos_are_stored_as_documents_and_oversized_ones_refused_unread(
     async with webhook_system.sessions() as session:
         docs = list(await session.scalars(select(StoredDocument)))
     assert [(d.doc_type, d.content_type) for d in docs] == [("product_photos", "image/jpeg")]
+
+
+class Owner(Protocol):
+    """A person in a Zalo chat, Bot Platform (`ZaloUser`) or OA (test_zalo_oa.py's `OaUser`)."""
+
+    system: System
+    last: list[str]
+
+    async def say(self, text: str) -> list[str]: ...
+    def number_of(self, label_part: str) -> str: ...
+
+
+async def at_product_photos(user: Owner, channel: str, user_id: str) -> None:
+    """An owner onboarded in English whose checklist waits for the product photos."""
+    await prepare_draft_at_documents(user.system.pipeline, channel, user_id)
+    await user.say("/documents")
+    if "Product photos" not in "\n".join(user.last):  # the bot asked for the first missing document itself
+        await user.say(user.number_of("Back to the list"))
+    await user.say(user.number_of("Product photos"))  # onboarded in English
+
+
+async def product_photos(system: System) -> int:
+    """How many product photos are filed."""
+    async with system.sessions() as session:
+        query = (
+            select(func.count())
+            .select_from(StoredDocument)
+            .where(StoredDocument.doc_type == "product_photos")
+        )
+        return await session.scalar(query) or 0
+
+
+async def send_together(user: ZaloUser, events: list[dict[str, Any]]) -> list[str]:
+    """Events sent at once, as the Zalo app sends the photos picked together: queued for
+    getUpdates in this order, or POSTed to the webhook side by side."""
+    before = len(user.fake.texts(user.chat_id))
+    channel = user.channel
+    if channel.webhook_mode:
+        assert await user.fake.deliver_together(events, user.local) == [200] * len(events)
+    else:
+        taken = channel.received
+        user.fake.push(*events)
+        await until(lambda: channel.received >= taken + len(events), "getUpdates to take the events")
+        await channel.drain()
+    user.last = user.fake.texts(user.chat_id)[before:]
+    return user.last
+
+
+@pytest.mark.parametrize("webhook", [False, True], ids=["polling", "webhook"])
+async def test_three_photos_sent_at_once_get_one_reply_and_all_are_filed(
+    webhook: bool, tmp_path: Path, fake: FakeZalo
+) -> None:
+    system = await start_system(tmp_path, fake, webhook=webhook)
+    try:
+        user = ZaloUser(fake, system)
+        await at_product_photos(user, ZALO, CHAT)
+        photos = [
+            fake.image_event(CHAT, fake.host_photo(f"anh{i}.jpg", JPEG_BYTES + bytes([i]))) for i in range(3)
+        ]
+        replies = await send_together(user, photos)
+        assert len(replies) == 1 and "Received “Product photos”" in replies[0], replies
+        assert await product_photos(system) == 3
+    finally:
+        await system.stop()
+
+
+async def test_a_text_sent_right_after_a_photo_is_answered_after_it(
+    polling_system: System, fake: FakeZalo
+) -> None:
+    user = ZaloUser(fake, polling_system)
+    await at_product_photos(user, ZALO, CHAT)
+    photo = fake.image_event(CHAT, fake.host_photo("anh.jpg", JPEG_BYTES))
+    replies = await send_together(user, [photo, fake.text_event(CHAT, "/status")])
+    assert len(replies) == 2, replies
+    assert "Received 1/3 for “Product photos”" in replies[0]  # one photo: its own reply, first
+    assert "Product photos" not in replies[1]
+    assert await product_photos(polling_system) == 1
 
 
 async def test_polling_removes_a_leftover_webhook_and_a_wrong_token_fails_at_start(

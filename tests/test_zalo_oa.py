@@ -4,6 +4,7 @@ set, driven by signed webhook events, with assertions on the consultation messag
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ from bot.config import Config
 from conversations.i18n import translator
 from conversations.messages import ZALO_OA, Choice, Outgoing
 from conversations.phone_match import ANSWER, CODE_SENT
-from handlers.channels.zalo_oa.channel import CANNOT_READ, FOLLOW_LINK, webhook_path
+from handlers.channels.zalo_oa.channel import CANNOT_READ, FOLLOW_LINK, ZaloOaChannel, webhook_path
 from handlers.channels.zalo_oa.render import render
 from storage import accounts, zalo_oa
 from storage.models import Application, ConversationState, ProcessedUpdate, StoredDocument
@@ -28,7 +29,7 @@ from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
 from tests.fake_zalo import number_in
 from tests.fake_zalo_oa import APP_ID, APP_SECRET, FIRST_REFRESH, SECRET_KEY, FakeZaloOa
 from tests.test_flows import onboard_english
-from tests.test_zalo import CHOICES, PROFILE_VI
+from tests.test_zalo import CHOICES, PROFILE_VI, at_product_photos, product_photos, until
 
 PUBLIC = "https://bot.example.vn"
 USER = "2512345678901234567"
@@ -288,6 +289,35 @@ async def test_whole_journey_from_follow_to_submitted_dossier_with_a_pdf_in_chat
         assert app is not None and app.status == "submitted"
         docs = list(await session.scalars(select(StoredDocument)))
     assert any(d.content_type == "application/pdf" and d.filename == "giay-to.pdf" for d in docs)
+
+
+async def test_three_photos_sent_at_once_get_one_reply_and_all_are_filed(
+    system: System, fake: FakeZaloOa
+) -> None:
+    user = OaUser(fake, system)
+    await at_product_photos(user, ZALO_OA, USER)
+    before = len(fake.texts(USER))
+    photos = [fake.image_event(USER, fake.host(f"anh{i}.jpg", JPEG_BYTES + bytes([i]))) for i in range(3)]
+    assert await fake.deliver_together(photos, user.url) == [200] * 3
+    replies = fake.texts(USER)[before:]
+    assert len(replies) == 1 and "Received “Product photos”" in replies[0], replies
+    assert await product_photos(system) == 3
+
+
+async def test_a_text_sent_right_after_a_photo_is_answered_after_it(system: System, fake: FakeZaloOa) -> None:
+    user = OaUser(fake, system)
+    await at_product_photos(user, ZALO_OA, USER)
+    before = len(fake.texts(USER))
+    channel = next(c for c in system.components if isinstance(c, ZaloOaChannel))
+    photo = asyncio.create_task(user.send(fake.image_event(USER, fake.host("anh.jpg", JPEG_BYTES))))
+    await until(lambda: channel.bursts.gathering(USER), "the photo to reach the bot")
+    await user.say("/status")  # arrives while the photo's burst is open: it ends it, and waits
+    await photo
+    replies = fake.texts(USER)[before:]
+    assert len(replies) == 2, replies
+    assert "Received 1/3 for “Product photos”" in replies[0]  # one photo: its own reply, first
+    assert "Product photos" not in replies[1]
+    assert await product_photos(system) == 1
 
 
 async def test_an_oa_user_links_to_a_web_identity_with_link(system: System, fake: FakeZaloOa) -> None:

@@ -11,6 +11,8 @@ but smaller, and this adapter bridges the gaps:
   checklist answers with a one-time link to our upload page (handlers/channels/webchat/upload_page.py), attached
   here, whose links are made absolute with PUBLIC_BASE_URL.
 - No update id: events are deduplicated on `message_id` by the pipeline, like Telegram's.
+- Photos picked together arrive one event each, with no album id: consecutive images of a chat
+  are gathered into one `Incoming` (handlers/bursts.py, `BURST_QUIET`), one reply for all.
 - Stickers, voice and withheld content ("message.unsupported.received", sent instead of what a
   protected user wrote) get a short reply saying what the bot can read.
 
@@ -42,6 +44,7 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO, FileRef, Incoming, Outgoing, command_of
 from handlers import webhooks
+from handlers.bursts import BURST_QUIET, Bursts
 from handlers.channel_context import ChannelContext
 from handlers.channels.webchat.upload_page import UploadPage
 from handlers.channels.zalo.client import ZaloClient, ZaloError, ZaloSender, render, send_error
@@ -152,6 +155,7 @@ class ZaloChannel:
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._accepting = False
+        self.bursts: Bursts[str, dict[str, Any]] = Bursts(BURST_QUIET)  # images sent together
         self.received = 0  # events taken from getUpdates so far (tests wait on it)
 
     @property
@@ -262,7 +266,9 @@ class ZaloChannel:
         chat_id = str(chat_id)
         if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
             return  # a facility talks to the bot in a private chat; groups (beta) are not served
-        async with self.pipeline.turn(ZALO, chat_id):
+        if self.bursts.arrive(chat_id, message, joins=name == IMAGE):
+            return  # handled with the burst's first image
+        async with self.pipeline.turn(ZALO, chat_id), self.bursts.held(chat_id, message):
             try:
                 await self._handle(name, message, chat_id, update_id)
             except Gone:
@@ -274,7 +280,8 @@ class ZaloChannel:
         async with self.sessions() as session:
             first_time = await accounts.find_identity(session, ZALO, chat_id) is None
         # A sticker is how many people say hello on Zalo: the first one gets the greeting.
-        incoming = self._incoming(name, message, chat_id, update_id, greet=first_time)
+        burst = await self.bursts.gather(chat_id, message) if name == IMAGE else [message]
+        incoming = self._incoming(name, message, chat_id, update_id, greet=first_time, burst=burst)
         await self.pipeline.set_reachable(ZALO, chat_id)  # they wrote: we may write back
         if incoming is None:
             await self._cannot_read(name, chat_id, update_id)
@@ -285,7 +292,14 @@ class ZaloChannel:
         await self._reply(chat_id, replies)  # [] for a redelivered event: answered the first time
 
     def _incoming(
-        self, name: str, message: dict[str, Any], chat_id: str, update_id: str, *, greet: bool = False
+        self,
+        name: str,
+        message: dict[str, Any],
+        chat_id: str,
+        update_id: str,
+        *,
+        greet: bool = False,
+        burst: list[dict[str, Any]] | None = None,
     ) -> Incoming | None:
         raw_sender = message.get("from")
         sender = raw_sender if isinstance(raw_sender, dict) else {}
@@ -308,9 +322,13 @@ class ZaloChannel:
                 command=command[0] if command else None,
                 command_args=command[1] if command else "",
             )
-        photo = message.get("photo")
-        if name == IMAGE and isinstance(photo, str) and photo.lower().startswith(("https://", "http://")):
-            return Incoming(**common, file=self._photo(photo, update_id))
+        photos = [
+            self._photo(url, _update_id(IMAGE, part))
+            for part in burst or [message]
+            if isinstance(url := part.get("photo"), str) and url.lower().startswith(("https://", "http://"))
+        ]
+        if name == IMAGE and photos:
+            return Incoming(**common, file=photos[0], more_files=tuple(photos[1:]))
         if name == STICKER and greet:
             return Incoming(**common, command="start")
         return None

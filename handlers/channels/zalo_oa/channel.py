@@ -9,7 +9,8 @@ or missing signature gets 401 and nothing happens. An event is handled before th
 and a redelivery is dropped by the pipeline's dedupe on `message.msg_id`.
 
 Events: text (commands too), image and file (a PDF lands in the checklist as a Telegram document
-does), sticker and anything unknown (a short hint), follow (the greeting, and how to link an
+does; images sent together, one event each, are gathered into one message by handlers/bursts.py),
+sticker and anything unknown (a short hint), follow (the greeting, and how to link an
 existing profile) and unfollow (the user becomes unreachable). Every event a user makes restarts
 their 7-day consultation window (storage.zalo_oa). Nothing here logs a user id, text or token.
 """
@@ -30,6 +31,7 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import N_, translator
 from conversations.messages import ZALO_OA, FileRef, Incoming, Outgoing, command_of
 from handlers import webhooks
+from handlers.bursts import BURST_QUIET, Bursts
 from handlers.channel_context import ChannelContext
 from handlers.channels.zalo_oa import webhook
 from handlers.channels.zalo_oa.client import OaApiError, OaClient, OaError
@@ -45,6 +47,7 @@ from storage import accounts, zalo_oa
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BODY = 256 * 1024
+USER_EVENTS = ("user_send", "user_submit", "follow")  # what a user does; not receipts, not the OA's own
 INTERACTION_STEP = timedelta(minutes=10)
 
 CANNOT_READ = N_(
@@ -129,6 +132,7 @@ class ZaloOaChannel:
         self.path = webhook_path(app_id, secret_key)
         self.webhook_url = config.public_base.rstrip("/") + self.path
         self._accepting = False
+        self.bursts: Bursts[str, dict[str, Any]] = Bursts(BURST_QUIET)  # images sent together
 
     def attach_routes(self, web_app: web.Application) -> None:
         web_app.router.add_post(self.path, self._webhook, name="zalo_oa.webhook")
@@ -180,8 +184,11 @@ class ZaloOaChannel:
         if user_id is None or not isinstance(name, str):
             return
         update_id = webhook.update_id_of(event)
+        if name.startswith(USER_EVENTS) and self.bursts.arrive(user_id, event, joins=name == webhook.IMAGE):
+            return  # handled with the burst's first image
         # across_processes: the interaction record and the replies are transactions of their own
-        async with self.pipeline.turn(ZALO_OA, user_id, across_processes=True):
+        turn = self.pipeline.turn(ZALO_OA, user_id, across_processes=True)
+        async with turn, self.bursts.held(user_id, event):
             try:
                 await self._handle(name, event, user_id, update_id)
             except Gone:
@@ -198,10 +205,11 @@ class ZaloOaChannel:
                 await zalo_oa.record_interaction(session, user_id, self.clock(), following=False)
             await self.pipeline.set_unreachable(ZALO_OA, user_id, "unfollowed the OA")
             return
-        if not name.startswith(("user_send", "user_submit", "follow")):
+        if not name.startswith(USER_EVENTS):
             return  # seen / received receipts and the OA's own messages: nothing to answer
         await self._interacted(user_id, follow=name == webhook.FOLLOW)
-        incoming = self._incoming(name, event, user_id, update_id)
+        burst = await self.bursts.gather(user_id, event) if name == webhook.IMAGE else [event]
+        incoming = self._incoming(name, event, user_id, update_id, burst)
         if incoming is None:
             await self._cannot_read(user_id, update_id)
             return
@@ -240,7 +248,9 @@ class ZaloOaChannel:
             await zalo_oa.record_interaction(session, user_id, now, following=True if follow else None)
             await accounts.mark_reachable(session, ZALO_OA, user_id)
 
-    def _incoming(self, name: str, event: dict[str, Any], user_id: str, update_id: str) -> Incoming | None:
+    def _incoming(
+        self, name: str, event: dict[str, Any], user_id: str, update_id: str, burst: list[dict[str, Any]]
+    ) -> Incoming | None:
         common: dict[str, Any] = {
             "channel": ZALO_OA,
             "user_id": user_id,
@@ -258,9 +268,13 @@ class ZaloOaChannel:
                 command=command[0] if command else None,
                 command_args=command[1] if command else "",
             )
-        attachment = webhook.attachment_of(event)
-        if name in (webhook.IMAGE, webhook.FILE) and attachment is not None:
-            return Incoming(**common, file=self._file(name, attachment, update_id))
+        files = [
+            self._file(name, attachment, webhook.update_id_of(part))
+            for part in burst
+            if (attachment := webhook.attachment_of(part)) is not None
+        ]
+        if name in (webhook.IMAGE, webhook.FILE) and files:
+            return Incoming(**common, file=files[0], more_files=tuple(files[1:]))
         return None
 
     def _file(self, name: str, attachment: webhook.Attachment, update_id: str) -> FileRef:
