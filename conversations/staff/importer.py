@@ -25,9 +25,9 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -289,8 +289,6 @@ class CheckedList:
     filename: str = ""
     values: list[dict[str, Any]] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # each value's row number in the file
-    statement: str = ""  # the INSERT as the database driver takes it
-    parameters: list[tuple[Any, ...]] = field(default_factory=list)  # each row's, as the driver takes them
 
     def __len__(self) -> int:
         return len(self.values)
@@ -383,34 +381,12 @@ async def check_certificates(
     facilities = await certificates.facilities_by_tax_code(session, {r.tax_code for r in rows if r.tax_code})
     batch = f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     checked = CheckedList(report, filename, rows=[row.row for row in rows])
-    statement, order, processors = _driver_insert(session)
-    checked.statement = statement
     for start in range(0, len(rows), SLICE):  # about 10 ms a slice: the loop turns between two
-        part = [_values(row, programme, facilities, batch, actor, now) for row in rows[start : start + SLICE]]
-        checked.values += part
-        checked.parameters += [
-            tuple(
-                v[key] if process is None else process(v[key])
-                for key, process in zip(order, processors, strict=True)
-            )
-            for v in part
+        checked.values += [
+            _values(row, programme, facilities, batch, actor, now) for row in rows[start : start + SLICE]
         ]
         await asyncio.sleep(0)
     return checked
-
-
-def _driver_insert(session: AsyncSession) -> tuple[str, list[str], list[Any]]:
-    """The registry's INSERT compiled for this database, its parameters' order, and how each value
-    is converted for the driver (a date into SQLite's text, a time into UTC): what SQLAlchemy
-    would do for every row while the lock is held (a third of its time), done here instead."""
-    dialect = session.get_bind().dialect
-    table = cast(Table, Certificate.__table__)
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(INSERTED))
-    order = list(compiled.positiontup or ())
-    if set(order) != set(INSERTED):  # a column given a default since: insert it here too
-        raise RuntimeError(f"the certificates INSERT takes {order}")
-    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in order]
-    return str(compiled), order, processors
 
 
 async def _recorded_already(session: AsyncSession, rows: list[tuple[int, str, str]]) -> list[RowError]:
@@ -424,13 +400,6 @@ async def _recorded_already(session: AsyncSession, rows: list[tuple[int, str, st
         for row, body, number in rows
         if (body, number) in taken
     ]
-
-
-# The registry's columns an import fills, in `_values`.
-INSERTED = tuple(
-    "programme facility_id facility_name tax_code province product level number number_key issue_date"
-    " valid_until issuing_body issuing_body_key source import_batch recorded_by recorded_at".split()
-)
 
 
 def _values(
@@ -459,8 +428,8 @@ def _values(
 
 async def save_checked(session: AsyncSession, checked: CheckedList) -> ImportReport:
     """Insert a checked list, all of it or nothing, in a savepoint of the caller's transaction:
-    plain multi-row INSERTs of values computed beforehand, so the write lock is held about as long
-    as the database takes to insert. A certificate of the list recorded by someone else since the
+    multi-row INSERTs (SQLAlchemy Core's executemany) of values computed beforehand, so the write
+    lock is held only while inserting. A certificate of the list recorded by someone else since the
     check (the registry's unique index refuses it) makes nothing saved and that row listed."""
     if not checked.report.ok or not checked.values:
         return checked.report
@@ -468,10 +437,8 @@ async def save_checked(session: AsyncSession, checked: CheckedList) -> ImportRep
     batch, actor, now = first["import_batch"], first["recorded_by"], first["recorded_at"]
     try:
         async with session.begin_nested():
-            connection = await session.connection()
-            for start in range(0, len(checked.parameters), SAVE_SLICE):
-                part = checked.parameters[start : start + SAVE_SLICE]
-                await connection.exec_driver_sql(checked.statement, part)
+            for start in range(0, len(checked.values), SAVE_SLICE):
+                await session.execute(insert(Certificate), checked.values[start : start + SAVE_SLICE])
                 await asyncio.sleep(0)  # the loop serves others between two slices
             ids = list(
                 await session.scalars(
