@@ -100,7 +100,7 @@ class GroupCommit:
         self.batches += 1
         try:
             async with self._slot(), self._sessions() as session, session.begin():
-                await claim_writer(session)
+                await claim_writer(session, on_loop=True)
                 outcomes = await self._apply(session, [waiting.incoming for waiting in batch])
         except Exception as exc:
             if len(batch) == 1:

@@ -292,7 +292,7 @@ class Pipeline:
                 if self.writer is not None and not (self._postgres and incoming.file is not None):
                     return await self.writer.submit(incoming)
                 async with self._slot(), self.sessions() as session, session.begin():
-                    await claim_writer(session)
+                    await claim_writer(session, on_loop=True)
                     return await self._apply(session, incoming)
             except accounts.DuplicateUpdate:
                 return []

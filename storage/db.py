@@ -1,7 +1,8 @@
 """Engines and sessions for SQLite (the embedded default) and PostgreSQL.
 
 SQLite is tuned for a chatbot's many small writes: WAL so readers never wait for the writer, a
-busy timeout so two writers queue instead of failing, foreign keys on.
+busy timeout so two writers queue instead of failing, foreign keys on; its connections come from
+storage/sqlite_driver.py, which runs the hot path's transactions on the loop's thread.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Executable
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+from storage import sqlite_driver
+
+SQLITE_BUSY_TIMEOUT_MS = sqlite_driver.BUSY_TIMEOUT_MS
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
 IMMEDIATE = "kc_sqlite_immediate"
+ON_LOOP = "kc_sqlite_on_loop"
 
 
 def is_sqlite(url: str) -> bool:
@@ -38,22 +43,23 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
         # hide_parameters: a database error never puts a phone number or a name into a log line.
-        engine = create_async_engine(url, echo=echo, hide_parameters=True)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            async_creator=sqlite_driver.connector(make_url(url).database or "", SQLITE_PRAGMAS),
+        )
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
             # Otherwise the driver's own behaviour: reads in autocommit, BEGIN before the first
             # write, which then waits for the lock under busy_timeout.
-            if conn.get_execution_options().get(IMMEDIATE, False):
+            options = conn.get_execution_options()
+            if options.get(IMMEDIATE, False):
+                if options.get(ON_LOOP, False):
+                    driver = conn.connection.driver_connection
+                    if isinstance(driver, sqlite_driver.Connection):
+                        driver.begin_inline()
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
@@ -66,15 +72,22 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def claim_writer(session: AsyncSession) -> None:
+async def claim_writer(session: AsyncSession, *, on_loop: bool = False) -> None:
     """Call first in a transaction that reads and then writes (handling an update).
 
     On SQLite such a transaction, begun deferred, can fail at once with SQLITE_BUSY when another
     writer committed in between (two linked channels of one account, the upload page and the
     chat); BEGIN IMMEDIATE takes the write lock up front so it queues under busy_timeout
     instead. On PostgreSQL it changes nothing: row locks do that work there.
+
+    `on_loop`: the transaction's statements run on the event loop's thread, without a hand-off
+    each (storage/sqlite_driver.py); only for short transactions of point reads and writes by
+    key (the hot path), never for an import or a report, which would hold up the loop.
     """
-    await session.connection(execution_options={IMMEDIATE: True})
+    options: dict[str, Any] = {IMMEDIATE: True}
+    if on_loop:
+        options[ON_LOOP] = True
+    await session.connection(execution_options=options)
 
 
 async def execute_dml(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
