@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select, text
+from sqlalchemy import Row, Select, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql import Executable
 
 from storage.db import execute_dml, insert_for
 from storage.models import (
@@ -211,6 +215,20 @@ def _keep(
     return row[1], row[0], row[2]
 
 
+@functools.cache
+def _senders_by_ids() -> Select[Identity, Account, ConversationState, Application, datetime | None]:
+    """`_senders` of a channel's external ids, built once (the hot path's one SELECT: building it
+    again each time cost more than running it)."""
+    return (
+        _senders()
+        .where(
+            Identity.channel == bindparam("channel"),
+            Identity.external_id.in_(bindparam("external_ids", expanding=True)),
+        )
+        .with_for_update(of=ConversationState)
+    )
+
+
 async def load_for_update(session: AsyncSession, channel: str, external_id: str) -> Sender:
     """Everything an update needs about its sender, in one query for a known user (`_senders`):
     the open draft is left in the session, where `session.get` finds it without asking again,
@@ -218,11 +236,7 @@ async def load_for_update(session: AsyncSession, channel: str, external_id: str)
     saw last. The state row is locked on PostgreSQL (FOR UPDATE OF that table only). A newcomer
     gets their rows created."""
     row = (
-        await session.execute(
-            _senders()
-            .where(Identity.channel == channel, Identity.external_id == external_id)
-            .with_for_update(of=ConversationState)
-        )
+        await session.execute(_senders_by_ids(), {"channel": channel, "external_ids": [external_id]})
     ).first()
     if row is not None:
         return _keep(session, row)
@@ -234,20 +248,30 @@ async def load_many(
     session: AsyncSession, senders: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], Sender]:
     """`load_for_update` for the known users among many (channel, external id), one query per
-    channel, their state rows locked on PostgreSQL, for a group commit. Newcomers are missing from the answer; `load_for_update` creates them."""
+    channel, their state rows locked on PostgreSQL, for a group commit. Newcomers are missing
+    from the answer; `load_for_update` creates them."""
     by_channel: dict[str, set[str]] = {}
     for channel, external_id in senders:
         by_channel.setdefault(channel, set()).add(external_id)
     found: dict[tuple[str, str], Sender] = {}
     for channel, ids in by_channel.items():
-        rows = await session.execute(
-            _senders()
-            .where(Identity.channel == channel, Identity.external_id.in_(sorted(ids)))
-            .with_for_update(of=ConversationState)
-        )
+        rows = await session.execute(_senders_by_ids(), {"channel": channel, "external_ids": sorted(ids)})
         for row in rows:
             found[(channel, row[0].external_id)] = _keep(session, row)
     return found
+
+
+@functools.cache
+def _record_updates(dialect: str) -> Executable:
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING for processed updates, built once per dialect;
+    given several rows, SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues")."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = ProcessedUpdate.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+        .returning(table.c.channel, table.c.update_id)
+    )
 
 
 async def mark_processed_many(
@@ -258,13 +282,9 @@ async def mark_processed_many(
     if not updates:
         return set()
     at = utcnow()
-    stmt = (
-        insert_for(session)(ProcessedUpdate)
-        .values([{"channel": c, "update_id": u, "at": at} for c, u in dict.fromkeys(updates)])
-        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
-        .returning(ProcessedUpdate.channel, ProcessedUpdate.update_id)
-    )
-    return {(c, u) for c, u in (await session.execute(stmt)).all()}
+    rows = [{"channel": c, "update_id": u, "at": at} for c, u in dict.fromkeys(updates)]
+    result = await session.execute(_record_updates(_dialect(session)), rows)
+    return {(c, u) for c, u in result.all()}
 
 
 async def locked_state(session: AsyncSession, account_id: int) -> ConversationState:
