@@ -16,19 +16,27 @@ benchmarks/engine_answers.py):
    the same users wait; two batches never deadlock); the batch's dedupe in one INSERT ..
    RETURNING; the known senders in one SELECT (identity, account, profile, state locked on
    PostgreSQL, open draft, when the newest outbox message was sent); each update through the
-   dialogue in turn (a newcomer's rows created then); one flush whose UPDATEs of states and
-   drafts go out as one executemany per table; one COMMIT. About 1 statement per update with
-   50 users writing (5 alone). A failure rolls the batch back and applies its updates one by
-   one, so only the broken one is dead-lettered and apologised to.
+   dialogue in turn (a newcomer's account, identity and state created then, in two INSERT
+   flushes); one flush whose UPDATEs of states and drafts go out as one executemany per table;
+   one COMMIT. About 1 statement per update with 50 users writing, 3 alone (dedupe, sender,
+   state) plus BEGIN and COMMIT. The hot path's statements are built once (storage/accounts.py)
+   and only bound to each update's values. A failure rolls the batch back and applies its
+   updates one by one, so only the broken one is dead-lettered and apologised to.
 3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
    would hold up its batch; `_apply`): lock, dedupe, the same sender SELECT, dialogue,
    UPDATEs, COMMIT. Either way the newest-menu query runs only when a notice came after the
    menu the user saw, and the draft's SELECT never (it came with the state).
-4. After COMMIT, the replies go out: an answer the user sees is already durable.
-On SQLite each statement is 3 or 4 hand-offs to aiosqlite's worker thread (cursor, execute,
-fetch, close), on PostgreSQL a round trip: the main cost per update, hence the batch. Running
-statements on the loop's thread was tried and left out (it relied on aiosqlite's private API
-and would block the loop on a long statement).
+4. After COMMIT, the replies go out: an answer the user sees is already durable (WAL,
+   synchronous=NORMAL: a kill -9 loses nothing committed; tests/trials/test_crash.py).
+On SQLite these transactions (`claim_writer(on_loop=True)`) run on the event loop's thread,
+without a hand-off per statement (storage/sqlite_driver.py; aiosqlite's 3 or 4 hand-offs per
+statement were most of an update's cost). They cannot block the loop: the BEGIN IMMEDIATE runs
+with busy_timeout=0 and, when another connection or process holds the write lock (a console
+import, a CLI), it waits on the connection's thread instead; once it has the lock nothing else
+in the transaction waits, its statements are point reads and writes by key, and the WAL
+checkpoint's fsync runs on a thread of its own. Everything else (reads outside these
+transactions, console queries, imports, exports) takes one hand-off per statement. On
+PostgreSQL each statement is a round trip: the main cost per update there, hence the batch.
 
 Logging policy, for every channel: a log line names the channel, the update id and the type and
 place of an exception; never what a user wrote, their name, their platform id or an exception's
@@ -327,7 +335,7 @@ class Pipeline:
             fresh.discard(key)  # the same update twice in one batch: the second is a redelivery
             sender = known.get((incoming.channel, incoming.user_id))
             if sender is None:  # a newcomer: their rows created now
-                sender = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
+                sender = await accounts.create_sender(session, incoming.channel, incoming.user_id)
             account, _, state = sender
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
         return outcomes

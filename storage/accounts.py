@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import Executable
 
@@ -145,42 +146,63 @@ async def identities_of(session: AsyncSession, account_id: int) -> list[Identity
     return list(await session.scalars(select(Identity).where(Identity.account_id == account_id)))
 
 
+@functools.cache
+def _identity_and_account() -> Select[Identity, Account]:
+    """Identity, account and profile in one query, built once: this runs for every newcomer."""
+    return (
+        select(Identity, Account)
+        .join(Account, Identity.account_id == Account.id)
+        .options(joinedload(Account.facility))
+        .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+    )
+
+
 async def get_or_create_account(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[Account, Identity]:
-    # Identity, account and profile in one query: this runs for every update.
+    account, identity, _ = await _get_or_create_account(session, channel, external_id)
+    return account, identity
+
+
+async def _get_or_create_account(
+    session: AsyncSession, channel: str, external_id: str, *rows: Any
+) -> tuple[Account, Identity, bool]:
+    """The account and identity, and whether they were created just now (with `rows`, see
+    `_create_account`; not saved when the account was there)."""
     row = (
-        await session.execute(
-            select(Identity, Account)
-            .join(Account, Identity.account_id == Account.id)
-            .options(joinedload(Account.facility))
-            .where(Identity.channel == channel, Identity.external_id == external_id)
-        )
+        await session.execute(_identity_and_account(), {"channel": channel, "external_id": external_id})
     ).first()
     if row is not None:
-        return row[1], row[0]
+        return row[1], row[0], False
     if _dialect(session) != "postgresql":  # one writer at a time: nobody can come in between
-        return await _create_account(session, channel, external_id)
+        return *(await _create_account(session, channel, external_id, *rows)), True
     try:
         # A worker that did not take `lock_user` (the upload page, linking) may create the same
         # identity at the same moment: the loser reads the winner's rows instead of failing.
         async with session.begin_nested():
-            return await _create_account(session, channel, external_id)
+            return *(await _create_account(session, channel, external_id, *rows)), True
     except IntegrityError:
         found = await find_identity(session, channel, external_id)
         if found is None:
             raise
         account = await session.get(Account, found.account_id, options=[joinedload(Account.facility)])
         assert account is not None
-        return account, found
+        return account, found, False
 
 
-async def _create_account(session: AsyncSession, channel: str, external_id: str) -> tuple[Account, Identity]:
+async def _create_account(
+    session: AsyncSession, channel: str, external_id: str, *rows: Any
+) -> tuple[Account, Identity]:
+    """A new account and its identity; `rows`, given the account's id, saved in the same flush."""
     account = Account()
     session.add(account)
     await session.flush()
+    set_committed_value(account, "facility", None)  # a new account has no profile: never asked
     identity = Identity(channel=channel, external_id=external_id, account_id=account.id)
     session.add(identity)
+    for row in rows:
+        row.account_id = account.id
+        session.add(row)
     await session.flush()
     return account, identity
 
@@ -240,7 +262,16 @@ async def load_for_update(session: AsyncSession, channel: str, external_id: str)
     ).first()
     if row is not None:
         return _keep(session, row)
-    account, identity = await get_or_create_account(session, channel, external_id)
+    return await create_sender(session, channel, external_id)
+
+
+async def create_sender(session: AsyncSession, channel: str, external_id: str) -> Sender:
+    """`load_for_update` for a sender its query did not find (a group commit's `load_many`
+    asked already): a newcomer's rows created, or a state for an account that has none."""
+    state = ConversationState(data={})
+    account, identity, created = await _get_or_create_account(session, channel, external_id, state)
+    if created:  # saved with the account: nothing could be there before
+        return account, identity, state
     return account, identity, await locked_state(session, account.id)
 
 
@@ -287,12 +318,24 @@ async def mark_processed_many(
     return {(c, u) for c, u in result.all()}
 
 
+@functools.cache
+def _state_of() -> Select[ConversationState]:
+    return (
+        select(ConversationState)
+        .where(ConversationState.account_id == bindparam("account_id"))
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _facility_of() -> Select[Facility]:
+    return select(Facility).where(Facility.account_id == bindparam("account_id"))
+
+
 async def locked_state(session: AsyncSession, account_id: int) -> ConversationState:
     """The account's conversation state, locked for this transaction on PostgreSQL so two workers
     never advance one conversation at once (SQLite serialises writers anyway)."""
-    state = await session.scalar(
-        select(ConversationState).where(ConversationState.account_id == account_id).with_for_update()
-    )
+    state = await session.scalar(_state_of(), {"account_id": account_id})
     if state is None:
         state = ConversationState(account_id=account_id, data={})
         session.add(state)
@@ -304,7 +347,7 @@ async def facility_of(session: AsyncSession, account_id: int) -> Facility | None
     account = session.identity_map.get(identity_key(Account, account_id))
     if account is not None and "facility" in account.__dict__:
         return account.facility  # loaded with the account already, see get_or_create_account
-    return await session.scalar(select(Facility).where(Facility.account_id == account_id))
+    return await session.scalar(_facility_of(), {"account_id": account_id})
 
 
 async def delete_personal_data(session: AsyncSession, account: Account) -> None:

@@ -6,9 +6,10 @@ scoped to one province, except an admin with no province, who is national.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Boolean, ForeignKey, Select, String, UniqueConstraint, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,14 +37,18 @@ class StaffMember(Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
 
 
-async def roles_of(session: AsyncSession, channel: str, external_id: str) -> list[StaffMember]:
-    rows = await session.scalars(
-        select(StaffMember).where(
-            StaffMember.channel == channel,
-            StaffMember.external_id == external_id,
-            StaffMember.active.is_(True),
-        )
+@functools.cache
+def _roles_of() -> Select[StaffMember]:
+    """Built once: every menu shown to an owner asks (is this person staff too?)."""
+    return select(StaffMember).where(
+        StaffMember.channel == bindparam("channel"),
+        StaffMember.external_id == bindparam("external_id"),
+        StaffMember.active.is_(True),
     )
+
+
+async def roles_of(session: AsyncSession, channel: str, external_id: str) -> list[StaffMember]:
+    rows = await session.scalars(_roles_of(), {"channel": channel, "external_id": external_id})
     return list(rows)
 
 
