@@ -144,7 +144,9 @@ class Cursor:
 class Connection:
     """The part of aiosqlite's Connection that SQLAlchemy's aiosqlite dialect calls."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, checkpoints: Checkpointer | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, checkpoints: Checkpointer | None
+    ) -> None:
         self.sqlite = conn
         # The dialect reads `_connection` (aiosqlite's name) to see whether the connection is
         # still open before a commit or rollback.

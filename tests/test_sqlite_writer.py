@@ -46,7 +46,9 @@ async def test_an_import_holding_the_write_lock_neither_freezes_the_bot_nor_lose
     # would be) takes SQLite's write lock and keeps it.
     importer = sqlite3.connect(_database(db_engine), isolation_level=None, check_same_thread=False)
     importer.execute("BEGIN IMMEDIATE")
-    importer.execute("INSERT INTO dead_letters (channel, update_id, error, at) VALUES ('cli', 'x', 'import', '2026-01-01')")
+    importer.execute(
+        "INSERT INTO dead_letters (channel, update_id, error, at) VALUES ('cli', 'x', 'import', '2026-01-01')"
+    )
 
     answering = asyncio.create_task(
         pipeline.handle(Incoming(channel="web", user_id="owner", update_id="2", choice="consent:agree"))
@@ -73,7 +75,9 @@ async def test_an_import_holding_the_write_lock_neither_freezes_the_bot_nor_lose
     assert errors == ["cli"]  # the import's own row, and no dead letter for the owner
 
 
-async def test_answers_are_checkpointed_into_the_database_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_answers_are_checkpointed_into_the_database_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sqlite_driver, "CHECKPOINT_ROWS", 5)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
     await migrate(engine)
