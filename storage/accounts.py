@@ -76,6 +76,12 @@ def _user_key(channel: str, external_id: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+_LOCK_ONE = text("select pg_advisory_xact_lock(:k)")
+_LOCK_MANY = text(
+    "select pg_advisory_xact_lock(k) from (select unnest(cast(:keys as bigint[])) as k order by 1) as ordered"
+)
+
+
 async def lock_users(session: AsyncSession, users: Iterable[tuple[str, str]]) -> None:
     """`lock_user` for the users of a group commit, in one statement and in the order of their
     keys: two workers' batches sharing users then wait for each other instead of deadlocking."""
@@ -83,15 +89,9 @@ async def lock_users(session: AsyncSession, users: Iterable[tuple[str, str]]) ->
         return
     keys = sorted({_user_key(channel, external_id) for channel, external_id in users})
     if len(keys) == 1:
-        await session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+        await session.execute(_LOCK_ONE, {"k": keys[0]})
     elif keys:
-        await session.execute(
-            text(
-                "select pg_advisory_xact_lock(k) from "
-                "(select unnest(cast(:keys as bigint[])) as k order by 1) as ordered"
-            ),
-            {"keys": keys},
-        )
+        await session.execute(_LOCK_MANY, {"keys": keys})
 
 
 def _turn_key(channel: str, external_id: str) -> int:

@@ -31,8 +31,9 @@ import collections
 import functools
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
@@ -51,20 +52,31 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 class Checkpointer:
     """One per database file: counts rows written by its connections and runs a PASSIVE
-    checkpoint on a thread of its own (and a connection of its own) when enough have been."""
+    checkpoint on a thread of its own (and a connection of its own) when enough have been;
+    rows written while one runs are checkpointed by the next, started as soon as it ends."""
 
     def __init__(self, path: str) -> None:
         self._path = path
+        self._lock = threading.Lock()
         self._rows = 0
-        self._running: Future[None] | None = None
-        self.done = 0  # checkpoints run, for tests
+        self._running = False
 
     def wrote(self, rows: int) -> None:
-        self._rows += rows
-        if self._rows < CHECKPOINT_ROWS or (self._running is not None and not self._running.done()):
-            return
-        self._rows = 0
-        self._running = _CHECKPOINTS.submit(self._checkpoint)
+        with self._lock:
+            self._rows += rows
+            if self._rows < CHECKPOINT_ROWS or self._running:
+                return
+            self._rows, self._running = 0, True
+        _CHECKPOINTS.submit(self._run)
+
+    def _run(self) -> None:
+        while True:
+            self._checkpoint()
+            with self._lock:
+                if self._rows < CHECKPOINT_ROWS:
+                    self._running = False
+                    return
+                self._rows = 0
 
     def _checkpoint(self) -> None:
         try:
@@ -73,7 +85,6 @@ class Checkpointer:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             finally:
                 conn.close()
-            self.done += 1
         except sqlite3.Error as exc:  # the next one will catch up
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
 

@@ -18,9 +18,8 @@ from conversations.messages import Incoming
 from conversations.programmes import load_programmes
 from handlers.runtime import APOLOGY, Pipeline
 from storage import sqlite_driver
-from storage.db import create_engine, session_factory
+from storage.db import session_factory
 from storage.files import FileStore
-from storage.migrate import migrate
 from storage.models import Account, DeadLetter, Identity
 
 
@@ -76,20 +75,18 @@ async def test_an_import_holding_the_write_lock_neither_freezes_the_bot_nor_lose
 
 
 async def test_answers_are_checkpointed_into_the_database_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_driver, "CHECKPOINT_ROWS", 5)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    await migrate(engine)
-    pipeline = _pipeline(engine, tmp_path)
+    database = Path(_database(db_engine))
+    pipeline = _pipeline(db_engine, tmp_path)
     for n in range(10):
         await pipeline.handle(Incoming(channel="web", user_id=f"owner{n}", update_id=f"{n}", command="start"))
-    for _ in range(200):  # the checkpoint runs on its own thread
-        if len(_identities_in_file(tmp_path / "bot.db")) == 10:
+    for _ in range(500):  # the checkpoint runs on its own thread
+        if len(_identities_in_file(database)) == 10:
             break
         await asyncio.sleep(0.01)
-    await engine.dispose()
-    assert len(_identities_in_file(tmp_path / "bot.db")) == 10
+    assert len(_identities_in_file(database)) == 10
 
 
 def _identities_in_file(path: Path) -> list[str]:
