@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, delete, func, select, text
+from sqlalchemy import Row, Select, String, Table, any_, bindparam, delete, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -238,15 +239,20 @@ def _keep(
 
 
 @functools.cache
-def _senders_by_ids() -> Select[Identity, Account, ConversationState, Application, datetime | None]:
+def _senders_by_ids(
+    dialect: str,
+) -> Select[Identity, Account, ConversationState, Application, datetime | None]:
     """`_senders` of a channel's external ids, built once (the hot path's one SELECT: building it
-    again each time cost more than running it)."""
+    again each time cost more than running it). On PostgreSQL the ids go as one array, so the
+    statement's text is the same for any number of them and stays prepared (asyncpg keeps 100
+    statements; "IN (?, ?, ..)" would be a new one for every batch size)."""
+    if dialect == "postgresql":
+        among = Identity.external_id == any_(bindparam("external_ids", type_=ARRAY(String)))
+    else:
+        among = Identity.external_id.in_(bindparam("external_ids", expanding=True))
     return (
         _senders()
-        .where(
-            Identity.channel == bindparam("channel"),
-            Identity.external_id.in_(bindparam("external_ids", expanding=True)),
-        )
+        .where(Identity.channel == bindparam("channel"), among)
         .with_for_update(of=ConversationState)
     )
 
@@ -258,7 +264,9 @@ async def load_for_update(session: AsyncSession, channel: str, external_id: str)
     saw last. The state row is locked on PostgreSQL (FOR UPDATE OF that table only). A newcomer
     gets their rows created."""
     row = (
-        await session.execute(_senders_by_ids(), {"channel": channel, "external_ids": [external_id]})
+        await session.execute(
+            _senders_by_ids(_dialect(session)), {"channel": channel, "external_ids": [external_id]}
+        )
     ).first()
     if row is not None:
         return _keep(session, row)
@@ -286,7 +294,9 @@ async def load_many(
         by_channel.setdefault(channel, set()).add(external_id)
     found: dict[tuple[str, str], Sender] = {}
     for channel, ids in by_channel.items():
-        rows = await session.execute(_senders_by_ids(), {"channel": channel, "external_ids": sorted(ids)})
+        rows = await session.execute(
+            _senders_by_ids(_dialect(session)), {"channel": channel, "external_ids": sorted(ids)}
+        )
         for row in rows:
             found[(channel, row[0].external_id)] = _keep(session, row)
     return found
@@ -294,12 +304,25 @@ async def load_many(
 
 @functools.cache
 def _record_updates(dialect: str) -> Executable:
-    """INSERT .. ON CONFLICT DO NOTHING RETURNING for processed updates, built once per dialect;
-    given several rows, SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues")."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING for processed updates, built once per dialect.
+    On PostgreSQL the rows go as two arrays (one statement text for any batch size, see
+    `_senders_by_ids`); on SQLite as a list of rows, which SQLAlchemy sends as one multi-row
+    INSERT ("insertmanyvalues")."""
     table = cast(Table, ProcessedUpdate.__table__)  # Core, not the ORM bulk insert: less work per row
+    if dialect == "postgresql":
+        rows = select(
+            func.unnest(bindparam("channels", type_=ARRAY(String))),
+            func.unnest(bindparam("update_ids", type_=ARRAY(String))),
+            bindparam("at", type_=table.c.at.type),
+        )
+        return (
+            pg_insert(table)
+            .from_select(["channel", "update_id", "at"], rows)
+            .on_conflict_do_nothing(index_elements=["channel", "update_id"])
+            .returning(table.c.channel, table.c.update_id)
+        )
     return (
-        insert(table)
+        sqlite_insert(table)
         .on_conflict_do_nothing(index_elements=["channel", "update_id"])
         .returning(table.c.channel, table.c.update_id)
     )
@@ -313,8 +336,13 @@ async def mark_processed_many(
     if not updates:
         return set()
     at = utcnow()
-    rows = [{"channel": c, "update_id": u, "at": at} for c, u in dict.fromkeys(updates)]
-    result = await session.execute(_record_updates(_dialect(session)), rows)
+    unique = list(dict.fromkeys(updates))
+    dialect = _dialect(session)
+    if dialect == "postgresql":
+        params: Any = {"channels": [c for c, _ in unique], "update_ids": [u for _, u in unique], "at": at}
+    else:
+        params = [{"channel": c, "update_id": u, "at": at} for c, u in unique]
+    result = await session.execute(_record_updates(dialect), params)
     return {(c, u) for c, u in result.all()}
 
 
