@@ -59,6 +59,7 @@ from handlers.channels.telegram.registration import (
     webhook_target,
 )
 from handlers.channels.telegram.render import send_outgoing
+from handlers.channels.telegram.request import AiohttpRequest, env_proxy
 from handlers.channels.telegram.sender import classify_any
 from handlers.channels.telegram.updates import file_of, well_formed
 from handlers.runtime import Gone, Malformed, Runtime, log_failure, skip_malformed
@@ -117,8 +118,7 @@ class TelegramChannel:
         self._in_flight = 0  # webhook updates being handled
         self._idle = asyncio.Event()
         self.albums = Albums()  # an album's photos are one message (albums.py)
-        # httpx logs every request URL at INFO, and a Bot API URL contains the token.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        proxy = env_proxy(config.telegram_api_base_url)
         builder = (
             ApplicationBuilder()
             .application_class(LeanApplication)  # keeps nothing per user for ever (its docstring)
@@ -126,8 +126,9 @@ class TelegramChannel:
             .base_url(config.telegram_api_base_url)
             .base_file_url(config.telegram_file_base_url)
             .concurrent_updates(AlbumProcessor(pipeline, self.albums, max_running))
-            .connection_pool_size(CONNECTIONS)
-            .pool_timeout(POOL_TIMEOUT)
+            # aiohttp rather than PTB's httpx client: a third less CPU per reply (request.py)
+            .request(AiohttpRequest(CONNECTIONS, pool_timeout=POOL_TIMEOUT, proxy=proxy))
+            .get_updates_request(AiohttpRequest(1, proxy=proxy))
             .job_queue(None)  # reminders are database rows swept by the scheduler, not PTB jobs
         )
         if self.webhook_mode:

@@ -29,11 +29,11 @@ from typing import Any, Protocol
 
 from telegram import Bot, Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
 from handlers.channels.telegram.render import keyboard, send_outgoing
+from handlers.channels.telegram.request import AiohttpRequest, env_proxy
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ class TelegramSender:
     def from_config(cls, config: SenderConfig, files: FileStore | None = None) -> TelegramSender:
         if not config.telegram_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-        request = HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=20.0, connect_timeout=10.0)
+        request = AiohttpRequest(
+            POOL_SIZE, read_timeout=20.0, connect_timeout=10.0, proxy=env_proxy(config.telegram_api_base_url)
+        )
         bot = Bot(
             config.telegram_token,
             base_url=config.telegram_api_base_url,
