@@ -1,12 +1,19 @@
 """How an `Outgoing` looks on Telegram: inline keyboards, texts split at 4096 characters,
 documents with captions. Shared by the interactive channel (handlers/channels/telegram/adapter.py) and the outbox's
 sender (handlers/channels/telegram/sender.py), so a reminder looks exactly like a reply.
+
+A text goes out through `Bot.do_api_request("sendMessage", ...)` rather than `Bot.send_message`:
+nothing reads the `Message` PTB would build from Telegram's answer (only the outbox's sender
+wants the new message's id, which the answer's JSON holds), and building it, with the parameters
+send_message fills in for options we never set, was 0.12 of 1.7 ms CPU per reply (measured at 50
+owners writing at once). Errors are PTB's own either way, so `classify` reads them unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -16,12 +23,15 @@ from urllib.parse import urlsplit
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest
+from telegram.warnings import PTBUserWarning
 
 from conversations.messages import Document, Outgoing
 from handlers.render import split_text
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
+# PTB suggests send_message whenever do_api_request names a method it has; here that is the point.
+warnings.filterwarnings("ignore", r"Please use 'Bot\.sendMessage'", PTBUserWarning)
 
 MAX_CALLBACK_BYTES = 64
 SHORT_LABEL = 16  # characters: two such buttons share a row (Có / Không), longer ones get their own
@@ -75,7 +85,18 @@ async def _send_text(
     parts = split_text(text, MessageLimit.MAX_TEXT_LENGTH)
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        await call(partial(bot.send_message, chat_id, part, reply_markup=markup if last else None))
+        await call(partial(send_text, bot, chat_id, part, markup if last else None))
+
+
+async def send_text(
+    bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+) -> dict[str, Any]:
+    """sendMessage, answered with the new message as Telegram's JSON (the module says why)."""
+    params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+    if markup is not None:
+        params["reply_markup"] = markup
+    message: dict[str, Any] = await bot.do_api_request("sendMessage", params)
+    return message
 
 
 async def _document_bytes(document: Document, files: FileStore | None) -> bytes | None:

@@ -119,8 +119,10 @@ class TelegramSender:
                 result = await make()
             except TelegramError as exc:
                 raise classify(exc) from exc
-            if isinstance(result, Message):
+            if isinstance(result, Message):  # a document
                 created.append(str(result.message_id))
+            elif isinstance(result, dict) and "message_id" in result:  # a text: render.send_text
+                created.append(str(result["message_id"]))
             return result
 
         for out in messages:
