@@ -18,7 +18,7 @@ What it keeps of HTTPXRequest's contract:
   upload still ends. Uploads get `media_write_timeout` for writing, as in PTB.
 - Errors: a timeout is `TimedOut`, anything else the network does is `NetworkError`; both are
   `Transient` to `classify`. A connect or pool timeout says the request was not sent.
-- Uploads (`InputFile`: the PDFs and photos we send) go as multipart/form-data, the other
+- Uploads (`InputFile`: the documents we send, a PDF or a photo) go as multipart/form-data, the other
   parameters as form fields beside them, exactly as HTTPXRequest sends them. Other calls send
   their parameters as one JSON body (the Bot API takes both; one `json.dumps` is cheaper than
   PTB's encoding of each parameter on its own, then the form's).
@@ -42,6 +42,10 @@ from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# A file's name in its part's header as browsers and httpx write it (HTML5): UTF-8 as it is, `"` and
+# control characters percent-encoded (aiohttp escapes the backslash). aiohttp's default would
+# percent-encode every non-ASCII letter, and Telegram would show the owner "Bi%C3%AAn nh%E1...".
+HTML5_FILENAME = {ord('"'): "%22", **{c: f"%{c:02X}" for c in range(0x20) if c != 0x1B}}
 NOT_SENT = "connection timed out (no free connection, or the server did not accept one): not sent"
 
 
@@ -173,9 +177,9 @@ def _timeout(
 
 def _form(request_data: RequestData) -> aiohttp.FormData:
     """An upload as HTTPXRequest sends it: the files as parts, the other parameters as fields."""
-    form = aiohttp.FormData()
+    form = aiohttp.FormData(quote_fields=False)
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
-        form.add_field(name, content, filename=filename, content_type=mimetype)
+        form.add_field(name, content, filename=filename.translate(HTML5_FILENAME), content_type=mimetype)
     return form
