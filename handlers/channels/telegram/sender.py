@@ -32,7 +32,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
-from handlers.channels.telegram.render import keyboard, send_outgoing
+from handlers.channels.telegram.render import keyboard, ptb_keyboard, send_outgoing
 from handlers.channels.telegram.request import AiohttpRequest, env_proxy
 from storage.files import FileStore
 
@@ -136,7 +136,7 @@ class TelegramSender:
                 out.text[:4096],
                 chat_id=int(external_id),
                 message_id=int(message_ref),
-                reply_markup=keyboard(out),
+                reply_markup=ptb_keyboard(keyboard(out)),
             )
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
