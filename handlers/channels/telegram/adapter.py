@@ -4,19 +4,25 @@ Everything Telegram-specific lives here and nowhere else. The conversation itsel
 drafts) is in our database through handlers/runtime.py, never in python-telegram-bot's
 ConversationHandler or persistence: PTB keeps those in one process's memory (PTB #4452, #5225),
 so a second worker or a restart would lose the thread. PTB is used for what it is good at: the
-HTTP client, the Bot API types, long polling and running updates concurrently.
+Bot API's methods, errors and types, long polling and running updates concurrently. Its HTTP
+requests go through our aiohttp client (request.py) instead of httpx, which was a third of the
+CPU per answered message.
 
-How an update travels:
+How an update travels (CPU per update at 50 owners writing at once, SQLite, the whole process:
+1.6 ms, of which ~0.35 is Telegram's side: getUpdates and PTB's `Update` 0.09, dispatch and the
+per-user turn 0.04, the reply's request 0.2; the rest is the runtime, engine and database):
 - Long polling or a webhook (registration.py says which and how). A webhook update is processed
-  before the 200 goes back, so a crash before the answer makes Telegram deliver it again. Either way, `(telegram, update_id)` is recorded in the same transaction as the
-  update's effects, so a redelivery is never applied twice.
+  before the 200 goes back, so a crash before the answer makes Telegram deliver it again. Either
+  way, `(telegram, update_id)` is recorded in the same transaction as the update's effects, so a
+  redelivery is never applied twice.
 - ordering.py's `PerUserProcessor` runs one user's updates one at a time in arrival order and
   different users concurrently, in the runtime's per-user turn, held while the replies go out
   (handling alone would not keep the order of a quick tap-then-type).
-- Replies: choices become an inline keyboard (one button per row, two when both are short); a
-  tapped keyboard is answered (answerCallbackQuery) and removed, the choice appended as "✓ label",
-  so an old button cannot be pressed twice into a finished step. Texts over 4096 characters are
-  split with the keyboard on the last part.
+- Replies (render.py): choices become an inline keyboard (one button per row, two when both are
+  short), and a text goes out as the Bot API's JSON, keyboard included, without the PTB objects
+  nobody reads; a tapped keyboard is answered (answerCallbackQuery) and removed, the choice
+  appended as "✓ label", so an old button cannot be pressed twice into a finished step. Texts over
+  4096 characters are split with the keyboard on the last part.
 - What a Bot API error means is read once, in sender.py's `classify`; the runtime acts on it
   (429: wait and retry twice at most; 403 "blocked" or a `my_chat_member` "kicked": the identity
   is marked unreachable). Anything else that breaks is recorded as a dead letter and the user
