@@ -25,6 +25,10 @@ What it keeps of HTTPXRequest's contract:
 - A proxy from HTTPS_PROXY / HTTP_PROXY (httpx honoured them): read once when the request is
   made, for the Bot API's host (`env_proxy`), not on every call as aiohttp's `trust_env` does.
 
+handlers/api_session.py, the Zalo clients' session, answers parsed JSON under one total timeout
+and raises each client's own errors; PTB wants the status and the raw bytes, its four timeouts
+and its own errors, so this is a class of its own (one session per `Bot` request, as PTB expects).
+
 Never in a log or an error's text: the URL (it holds the bot's token) or what aiohttp says about
 a failure (its messages carry the URL), so errors name the exception type only, and an answer
 that is not JSON is not quoted (PTB's own parser logs it whole).
