@@ -64,7 +64,7 @@ from handlers.channels.telegram.registration import (
     webhook_path,
     webhook_target,
 )
-from handlers.channels.telegram.render import send_outgoing
+from handlers.channels.telegram.render import edit_text, remove_keyboard, send_outgoing
 from handlers.channels.telegram.request import AiohttpRequest, env_proxy
 from handlers.channels.telegram.sender import classify_any
 from handlers.channels.telegram.updates import file_of, well_formed
@@ -365,7 +365,7 @@ class TelegramChannel:
         message = query.message
         if message is None:
             return
-        bot = self.application.bot
+        bot, chat_id, message_id = self.application.bot, message.chat.id, message.message_id
         label = None
         if isinstance(message, Message) and message.reply_markup is not None:
             for row in message.reply_markup.inline_keyboard:
@@ -376,19 +376,9 @@ class TelegramChannel:
         try:
             if text and label and len(text) + len(label) + 4 <= MessageLimit.MAX_TEXT_LENGTH:
                 new_text = f"{text}\n\n{PRESSED} {label}"
-                await self._api(
-                    user_id,
-                    lambda: bot.edit_message_text(
-                        new_text, chat_id=message.chat.id, message_id=message.message_id
-                    ),
-                )
+                await self._api(user_id, lambda: edit_text(bot, chat_id, message_id, new_text))
             else:
-                await self._api(
-                    user_id,
-                    lambda: bot.edit_message_reply_markup(
-                        chat_id=message.chat.id, message_id=message.message_id
-                    ),
-                )
+                await self._api(user_id, lambda: remove_keyboard(bot, chat_id, message_id))
         except BadRequest as exc:  # already edited ("not modified"), or too old to edit
             log.info("telegram: tapped keyboard not removed: %s", exc)
 

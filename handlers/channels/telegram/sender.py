@@ -32,7 +32,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
-from handlers.channels.telegram.render import keyboard, ptb_keyboard, send_outgoing
+from handlers.channels.telegram.render import edit_text, keyboard, send_outgoing
 from handlers.channels.telegram.request import AiohttpRequest, env_proxy
 from storage.files import FileStore
 
@@ -132,12 +132,7 @@ class TelegramSender:
     async def edit(self, external_id: str, message_ref: str, out: Outgoing) -> None:
         """Replace a message's text and keyboard (a broadcast's progress)."""
         try:
-            await self.bot.edit_message_text(
-                out.text[:4096],
-                chat_id=int(external_id),
-                message_id=int(message_ref),
-                reply_markup=ptb_keyboard(keyboard(out)),
-            )
+            await edit_text(self.bot, int(external_id), int(message_ref), out.text[:4096], keyboard(out))
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 return
