@@ -4,8 +4,8 @@ The real sender and the delivery worker run against the fake Bot API: a request 
 is retried and the message arrives once, an upload arrives whole with its Vietnamese name, a
 429's `retry_after` is waited out, a 403 marks the owner unreachable, a burst larger than the
 connection pool waits for connections instead of failing, and a network failure is retried
-without the bot's token in any error or log line. (The interactive channel runs on the same
-client through every test in tests/test_telegram.py.)
+without the bot's token in any error or log line, and a proxy named in the environment is used.
+(The interactive channel runs on the same client through every test in tests/test_telegram.py.)
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ def config_for(fake: FakeTelegram) -> Config:
 
 
 async def started(sender: TelegramSender) -> TelegramSender:
-    await sender.start()
+    try:
+        await sender.start()  # getMe
+    except BaseException:
+        await sender.stop()
+        raise
     return sender
 
 
@@ -201,3 +205,25 @@ async def test_no_free_connection_is_a_transient_failure_that_never_shows_the_to
 def logged(error: BaseException) -> str:
     """What `log.exception` would write about `error`: its message and traceback, causes included."""
     return "".join(traceback.format_exception(error))
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_requests(
+    fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A province server that reaches the internet only through a proxy (HTTPS_PROXY, as httpx
+    honoured it). The fake server stands in for the proxy: the Bot API's host does not exist, so
+    a message arrives only if the request went through it."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{fake.port}")
+    config = Config(
+        telegram_token=TOKEN,
+        telegram_api_base_url="http://api.telegram.invalid/bot",
+        telegram_file_base_url="http://api.telegram.invalid/file/bot",
+    )
+    sender = await started(TelegramSender.from_config(config))
+    try:
+        await sender.send("700", [Outgoing(text="Hồ sơ đã được duyệt")])
+    finally:
+        await sender.stop()
+    assert fake.sent_texts(700) == ["Hồ sơ đã được duyệt"]
