@@ -150,12 +150,15 @@ class AiohttpRequest(BaseRequest):
 
 
 def env_proxy(url: str) -> str | None:
-    """The proxy the environment names for `url`'s scheme (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY),
-    unless NO_PROXY exempts its host; None when there is none."""
+    """The HTTP proxy the environment names for `url`'s scheme (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY),
+    unless NO_PROXY exempts its host; None when there is none. aiohttp speaks no SOCKS, so a
+    socks5:// proxy is not taken (httpx needed an extra PTB never installed for it either)."""
     parts = urlsplit(url)
     proxies = getproxies()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or (parts.hostname and proxy_bypass(parts.hostname)):
+    if not proxy or not proxy.startswith(("http://", "https://")):
+        return None
+    if parts.hostname and proxy_bypass(parts.hostname):
         return None
     return proxy
 
