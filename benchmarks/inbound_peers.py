@@ -39,6 +39,8 @@ from benchmarks.telegram_throughput import (
     Settings,
     _postgres_database,
     _server_main,
+    check_arrival,
+    expected_position,
     journey,
 )
 
@@ -124,7 +126,14 @@ class OursBot:
         dialogue = Dialogue(programmes=load_programmes(), files=self.files)
         slots = ENGINE_SLOTS if self.database_url else ENGINE_SLOTS_SQLITE
         self.pipeline = Pipeline(self.sessions, dialogue, engine_slots=slots)
-        return (await journey(self.pipeline, self.sessions))[:MESSAGES]
+        script = (await journey(self.pipeline, self.sessions))[:MESSAGES]
+        self.expected = await expected_position(self.pipeline, self.sessions, script)
+        return script
+
+    async def check(self, first_id: int, users: int) -> None:
+        """Every user of the run walked the probe's journey (a benchmark of re-asked questions
+        would flatter us)."""
+        await check_arrival(self.sessions, self.expected, first_id, users)
 
     async def start(self) -> None:
         from handlers.channels.telegram.adapter import TelegramChannel
@@ -211,11 +220,14 @@ async def _run() -> list[Figure]:
                             parent.send(("run", lines, WARMUP_USERS, next(ids)))
                             await receive()
                             cpu_before = _cpu_seconds(bot)
-                            parent.send(("run", lines, USERS, next(ids)))
+                            first_id = next(ids)
+                            parent.send(("run", lines, USERS, first_id))
                             result = await receive()
                             cpu_used = _cpu_seconds(bot) - cpu_before
                         finally:
                             await bot.stop()
+                        if isinstance(bot, OursBot):
+                            await bot.check(first_id, USERS)
                         if result["failed_calls"]:
                             raise RuntimeError(f"{label}: {result['failed_calls']} Bot API calls failed")
                         rate = result["updates"] / result["elapsed"]

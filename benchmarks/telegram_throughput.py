@@ -42,6 +42,10 @@ WARMUP_USERS = 10
 ROUNDS = 2  # measured runs per bot; the best counts
 LIGHT_USERS = 4  # a light load, for the latency of one reply rather than of a queue
 TIMEOUT = 600.0  # seconds for one measured run; a stall (a missing reply) fails loudly
+# The load driver's people have Telegram set to English; the probe that writes their script must
+# speak with the same hint, or the bot's first menus differ and every "4" or "1" of the script
+# picks something else (it once left every user re-asked the province question from message 4 on).
+LANGUAGE_CODE = "en"
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ async def _drive(fake: Any, script: list[tuple[str, int]], users: int, first_id:
     """Play `script` for `users` users at once; each line is (text, messages the answer has)."""
     from tests.fake_telegram import FakeUser
 
-    people = {first_id + i: FakeUser(first_id + i, language_code="en") for i in range(users)}
+    people = {first_id + i: FakeUser(first_id + i, language_code=LANGUAGE_CODE) for i in range(users)}
     position = dict.fromkeys(people, 0)
     seen = dict.fromkeys(people, 0)
     sent_at: dict[int, float] = {}
@@ -197,6 +201,7 @@ class Ours:
         slots = ENGINE_SLOTS if self.database_url else ENGINE_SLOTS_SQLITE
         pipeline = Pipeline(self.sessions, dialogue, engine_slots=slots)
         script = await journey(pipeline, self.sessions)
+        self.expected = await expected_position(pipeline, self.sessions, script)
         self.channel = TelegramChannel(self.settings, pipeline, self.sessions, self.files)
         return script
 
@@ -207,13 +212,61 @@ class Ours:
         await self.channel.stop()
 
 
+def _typed(user_id: str, update_id: str, text: str) -> Any:
+    """What the Telegram channel makes of `text` typed by one of the driver's people."""
+    from conversations.messages import TELEGRAM, Incoming, command_of
+
+    command = command_of(text)
+    return Incoming(
+        channel=TELEGRAM,
+        user_id=user_id,
+        update_id=update_id,
+        text=None if command else text,
+        command=command[0] if command else None,
+        command_args=command[1] if command else "",
+        locale_hint=LANGUAGE_CODE,
+    )
+
+
+async def _position(sessions: Any, user_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """(flow, step) of each of these Telegram users, as stored."""
+    from sqlalchemy import select
+
+    from storage.models import ConversationState, Identity
+
+    async with sessions() as s:
+        rows = await s.execute(
+            select(Identity.external_id, ConversationState.flow, ConversationState.step)
+            .join(ConversationState, ConversationState.account_id == Identity.account_id)
+            .where(Identity.external_id.in_(user_ids))
+        )
+        return {external_id: (flow, step) for external_id, flow, step in rows}
+
+
+async def expected_position(
+    pipeline: Any, sessions: Any, script: list[tuple[str, int]]
+) -> tuple[str | None, str | None]:
+    """Where a user stands after typing `script` (a second probe replays it): a measured run is
+    only the journey if every one of its users stands there too (`check_arrival`)."""
+    for number, (text, _) in enumerate(script):
+        await pipeline.handle(_typed("probe-replay", f"replay-{number}", text))
+    return (await _position(sessions, ["probe-replay"]))["probe-replay"]
+
+
+async def check_arrival(
+    sessions: Any, expected: tuple[str | None, str | None], first_id: int, users: int
+) -> None:
+    """Fail the benchmark when a user of the run did not walk the probe's journey."""
+    ids = [str(first_id + i) for i in range(users)]
+    found = await _position(sessions, ids)
+    astray = [found.get(i) for i in ids if found.get(i) != expected]
+    if astray:
+        raise RuntimeError(f"{len(astray)} of {users} users ended at {astray[0]}, not at {expected}")
+
+
 async def journey(pipeline: Any, sessions: Any) -> list[tuple[str, int]]:
     """Walk a probe user through the journey with the real pipeline, typing every answer; return
     what to type at each step and how many messages the answer has (every user gets the same)."""
-    from sqlalchemy import select
-
-    from conversations.messages import TELEGRAM, Incoming, command_of
-    from storage.models import ConversationState, Identity
     from tests.test_flows import FORM_ANSWERS, PROFILE_EN, SELECTION_ANSWERS
 
     answers = {**dict(PROFILE_EN), **SELECTION_ANSWERS, **FORM_ANSWERS}
@@ -222,25 +275,16 @@ async def journey(pipeline: Any, sessions: Any) -> list[tuple[str, int]]:
     counter = iter(range(1, 10_000))
 
     async def say(text: str) -> list[Any]:
-        command = command_of(text)
-        incoming = Incoming(
-            channel=TELEGRAM,
-            user_id="probe",
-            update_id=f"probe-{next(counter)}",
-            text=None if command else text,
-            command=command[0] if command else None,
-            command_args=command[1] if command else "",
-        )
-        outs = await pipeline.handle(incoming)
+        outs = await pipeline.handle(_typed("probe", f"probe-{next(counter)}", text))
         script.append((text, len(outs)))
         return outs
 
-    async def state() -> ConversationState:
-        async with sessions() as s:
-            identity = await s.scalar(select(Identity).where(Identity.external_id == "probe"))
-            found = await s.get(ConversationState, identity.account_id)
-            assert found is not None
-            return found
+    class State:
+        def __init__(self, flow: str | None, step: str | None) -> None:
+            self.flow, self.step = flow, step
+
+    async def state() -> State:
+        return State(*(await _position(sessions, ["probe"]))["probe"])
 
     outs = await say("/start")
     applied = False
@@ -354,8 +398,11 @@ async def _run() -> list[Figure]:
                     await receive()
                     best: dict[str, Any] | None = None
                     for _ in range(ROUNDS):
-                        parent.send(("run", lines, USERS, next(ids)))
+                        first_id = next(ids)
+                        parent.send(("run", lines, USERS, first_id))
                         result = await receive()
+                        if isinstance(bot, Ours):  # every user walked the probe's journey
+                            await check_arrival(bot.sessions, bot.expected, first_id, USERS)
                         if best is None or result["elapsed"] < best["elapsed"]:
                             best = result
                     assert best is not None
