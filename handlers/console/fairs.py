@@ -10,7 +10,7 @@ everything typed kept. A fair's registrations export as XLSX (`exports.fair_xlsx
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -28,6 +28,7 @@ from storage.outreach import Fair, Round
 
 ALL = "all"  # the province select's value for "every province"
 PROGRAMME_IDS = managing.PROGRAMMES
+Managed = TypeVar("Managed", Fair, Round)
 
 
 def _days(form: MultiMapping[Any], keys: tuple[str, ...]) -> dict[str, TypedDay]:
@@ -67,6 +68,15 @@ def _province_choices(desk: Desk) -> list[tuple[str, str]]:
 
 def _province(value: str) -> str | None:
     return None if value in ("", ALL) else value
+
+
+async def _in_scope(desk: Desk, model: type[Managed]) -> Managed:
+    """The fair or round the URL names, if this staff member may change it; another province's
+    is not found, never "forbidden" (its existence is not theirs to learn)."""
+    found = await desk.session.get(model, int(desk.request.match_info["id"]))
+    if found is None or not managing.may_manage(desk.member.scope(OUTREACH_ROLES), found.province):
+        raise web.HTTPNotFound()
+    return found
 
 
 # --- the list ------------------------------------------------------------------------------------
@@ -129,13 +139,6 @@ FAIR_FIELDS = (
 )
 
 
-async def _fair_in_scope(desk: Desk) -> Fair:
-    fair = await desk.session.get(Fair, int(desk.request.match_info["id"]))
-    if fair is None or not managing.may_manage(desk.member.scope(OUTREACH_ROLES), fair.province):
-        raise web.HTTPNotFound()  # another province's fair is not found, never "forbidden"
-    return fair
-
-
 def _fair_form(
     desk: Desk, fair: Fair | None, shown: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> web.Response:
@@ -178,13 +181,13 @@ async def new_fair(desk: Desk) -> web.StreamResponse:
 
 @desk_page(OUTREACH_ROLES)
 async def edit_fair(desk: Desk) -> web.StreamResponse:
-    fair = await _fair_in_scope(desk)
+    fair = await _in_scope(desk, Fair)
     return _fair_form(desk, fair, _fair_shown(fair, desk), {})
 
 
 @desk_page(OUTREACH_ROLES)
 async def save_fair(desk: Desk) -> web.StreamResponse:
-    fair = await _fair_in_scope(desk) if "id" in desk.request.match_info else None
+    fair = await _in_scope(desk, Fair) if "id" in desk.request.match_info else None
     form = await desk.request.post()
     days = _days(form, ("starts_on", "ends_on", "registration_deadline"))
     shown = _shown(form, FAIR_FIELDS, days)
@@ -211,13 +214,6 @@ async def save_fair(desk: Desk) -> web.StreamResponse:
 # --- rounds --------------------------------------------------------------------------------------
 
 ROUND_FIELDS = ("programme", "level", "province", "name", "opens_on", "deadline")
-
-
-async def _round_in_scope(desk: Desk) -> Round:
-    rnd = await desk.session.get(Round, int(desk.request.match_info["id"]))
-    if rnd is None or not managing.may_manage(desk.member.scope(OUTREACH_ROLES), rnd.province):
-        raise web.HTTPNotFound()
-    return rnd
 
 
 def _round_form(
@@ -261,13 +257,13 @@ async def new_round(desk: Desk) -> web.StreamResponse:
 
 @desk_page(OUTREACH_ROLES)
 async def edit_round(desk: Desk) -> web.StreamResponse:
-    rnd = await _round_in_scope(desk)
+    rnd = await _in_scope(desk, Round)
     return _round_form(desk, rnd, _round_shown(rnd, desk), {})
 
 
 @desk_page(OUTREACH_ROLES)
 async def save_round(desk: Desk) -> web.StreamResponse:
-    rnd = await _round_in_scope(desk) if "id" in desk.request.match_info else None
+    rnd = await _in_scope(desk, Round) if "id" in desk.request.match_info else None
     form = await desk.request.post()
     days = _days(form, ("opens_on", "deadline"))
     shown = _shown(form, ROUND_FIELDS, days)
