@@ -36,7 +36,7 @@ from storage.models import (
     StoredDocument,
 )
 from tests.burst_clock import hand_clock
-from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
+from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat, sqlite_url
 from tests.fake_zalo import FakeZalo, number_in
 from tests.test_flows import FORM_ANSWERS, SELECTION_ANSWERS, onboard_english
 from tests.test_linking import answer_until, prepare_draft_at_documents
@@ -78,7 +78,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 async def start_system(tmp_path: Path, fake: FakeZalo, *, webhook: bool) -> System:
     config = Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=sqlite_url(tmp_path / "bot.db"),
         http_host="127.0.0.1",
         http_port=0,
         files_dir=tmp_path / "files",
@@ -577,7 +577,7 @@ async def test_polling_removes_a_leftover_webhook_and_a_wrong_token_fails_at_sta
     wrong = FakeZalo(token="999:another-token")
     wrong.base = fake.base  # our token is not the one this server knows
     config = Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'other.db'}",
+        database_url=sqlite_url(tmp_path / "other.db"),
         http_port=0,
         files_dir=tmp_path / "files",
         zalo_token="999:another-token",

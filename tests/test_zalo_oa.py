@@ -26,7 +26,7 @@ from storage import accounts, zalo_oa
 from storage.models import Application, ConversationState, ProcessedUpdate, StoredDocument
 from storage.outbox import OutboxMessage
 from tests.burst_clock import hand_clock
-from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
+from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat, sqlite_url
 from tests.fake_zalo import number_in
 from tests.fake_zalo_oa import APP_ID, APP_SECRET, FIRST_REFRESH, SECRET_KEY, FakeZaloOa
 from tests.test_flows import onboard_english
@@ -39,7 +39,7 @@ vi = translator("vi")
 
 def oa_config(tmp_path: Path, fake: FakeZaloOa, **extra: Any) -> Config:
     return Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=sqlite_url(tmp_path / "bot.db"),
         http_host="127.0.0.1",
         http_port=0,
         files_dir=tmp_path / "files",
