@@ -9,7 +9,10 @@ the whole answer to the previous one has arrived). Our bot plays the real onboar
 (the first MESSAGES steps telegram_throughput's probe types); the peers answer each text once.
 
 The machine is shared, so absolute rates are noisy: what counts is the ratio of medians over
-ROUNDS interleaved rounds, printed with the load average at the start and the end.
+ROUNDS interleaved rounds, printed with the load average at the start and the end. Beside the
+rate, each bot's CPU time per update (its own process: this one for PTB and ours, the peer's for
+aiogram, read from /proc) says what the rate would be on an idle core; it moves far less with the
+load than the rate does.
 
 aiogram and redis live only in benchmarks/.peers-venv (gitignored), created here on first use
 with `python -m venv` and pip; they are never a dependency of the project.
@@ -24,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -88,6 +92,12 @@ class AiogramPeer:
         self.process.terminate()
         await asyncio.wait_for(self.process.wait(), 30)
 
+    def cpu_seconds(self) -> float:
+        """The peer process's CPU time so far (user + system), from /proc."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 class OursBot:
     """Our bot as `python -m bot run` builds it (bot.assembly's engine slots), a fresh
@@ -142,6 +152,11 @@ def run() -> list[Figure]:
     return asyncio.run(_run())
 
 
+def _cpu_seconds(bot: Any) -> float:
+    """CPU time of the process the bot runs in: its own for an aiogram peer, else this one."""
+    return bot.cpu_seconds() if isinstance(bot, AiogramPeer) else time.process_time()
+
+
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"load {one:.1f}/{five:.1f}"
@@ -166,6 +181,7 @@ async def _run() -> list[Figure]:
         return parent.recv()
 
     rates: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}  # ms of CPU per update
     ids = iter(range(10_000, 100_000_000, 10_000))
     try:
         port = await receive()
@@ -194,15 +210,22 @@ async def _run() -> list[Figure]:
                         try:
                             parent.send(("run", lines, WARMUP_USERS, next(ids)))
                             await receive()
+                            cpu_before = _cpu_seconds(bot)
                             parent.send(("run", lines, USERS, next(ids)))
                             result = await receive()
+                            cpu_used = _cpu_seconds(bot) - cpu_before
                         finally:
                             await bot.stop()
                         if result["failed_calls"]:
                             raise RuntimeError(f"{label}: {result['failed_calls']} Bot API calls failed")
                         rate = result["updates"] / result["elapsed"]
+                        per_update = cpu_used / result["updates"] * 1000
                         rates.setdefault(label, []).append(rate)
-                        print(f"  {label:<22} {rate:8.1f} updates/s  ({_load()})", flush=True)
+                        cpu.setdefault(label, []).append(per_update)
+                        print(
+                            f"  {label:<22} {rate:8.1f} updates/s  {per_update:5.2f} ms CPU/update  ({_load()})",
+                            flush=True,
+                        )
                 await sqlite.engine.dispose()
                 if pg_url is not None:
                     await pg.engine.dispose()
@@ -218,6 +241,11 @@ async def _run() -> list[Figure]:
         Figure(f"{label}: updates/s (median)", value, "/s", " ".join(f"{r:.0f}" for r in rates[label]))
         for label, value in median.items()
     ]
+    figures += [
+        Figure(f"{label}: ms CPU per update (median)", statistics.median(values), "ms",
+               " ".join(f"{v:.2f}" for v in values))
+        for label, values in cpu.items()
+    ]  # fmt: skip
     for ours in ("ours, SQLite", "ours, PostgreSQL"):
         if ours not in median:
             continue

@@ -29,11 +29,11 @@ from typing import Any, Protocol
 
 from telegram import Bot, Message
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 
 from conversations.messages import TELEGRAM, Outgoing
 from handlers import senders
-from handlers.channels.telegram.render import keyboard, send_outgoing
+from handlers.channels.telegram.render import edit_text, keyboard, send_outgoing
+from handlers.channels.telegram.request import AiohttpRequest, env_proxy
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ class TelegramSender:
     def from_config(cls, config: SenderConfig, files: FileStore | None = None) -> TelegramSender:
         if not config.telegram_token:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
-        request = HTTPXRequest(connection_pool_size=POOL_SIZE, read_timeout=20.0, connect_timeout=10.0)
+        request = AiohttpRequest(
+            POOL_SIZE, read_timeout=20.0, connect_timeout=10.0, proxy=env_proxy(config.telegram_api_base_url)
+        )
         bot = Bot(
             config.telegram_token,
             base_url=config.telegram_api_base_url,
@@ -117,8 +119,10 @@ class TelegramSender:
                 result = await make()
             except TelegramError as exc:
                 raise classify(exc) from exc
-            if isinstance(result, Message):
+            if isinstance(result, Message):  # a document
                 created.append(str(result.message_id))
+            elif isinstance(result, dict) and "message_id" in result:  # a text: render.send_text
+                created.append(str(result["message_id"]))
             return result
 
         for out in messages:
@@ -128,12 +132,7 @@ class TelegramSender:
     async def edit(self, external_id: str, message_ref: str, out: Outgoing) -> None:
         """Replace a message's text and keyboard (a broadcast's progress)."""
         try:
-            await self.bot.edit_message_text(
-                out.text[:4096],
-                chat_id=int(external_id),
-                message_id=int(message_ref),
-                reply_markup=keyboard(out),
-            )
+            await edit_text(self.bot, int(external_id), int(message_ref), out.text[:4096], keyboard(out))
         except BadRequest as exc:
             if "not modified" in exc.message.lower():
                 return
