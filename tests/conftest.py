@@ -40,31 +40,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_tls_context_for_httpx() -> Iterator[None]:
-    """Every httpx client (python-telegram-bot makes two per Telegram channel, and the suite
-    starts well over a hundred channels) builds a TLS context from certifi's bundle, ~17 ms of
-    CPU each. The tests speak plain HTTP to 127.0.0.1 only, so one context, made the same way,
-    is shared by all of them; a client asking for another kind of context still gets its own."""
-    import ssl
-
-    from httpx._transports import default
-
-    made = default.create_ssl_context
-    shared: dict[bool, ssl.SSLContext] = {}
-
-    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
-        if verify is not True or cert is not None:
-            return made(verify=verify, cert=cert, trust_env=trust_env)
-        if trust_env not in shared:
-            shared[trust_env] = made(verify=verify, cert=cert, trust_env=trust_env)
-        return shared[trust_env]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(default, "create_ssl_context", create_ssl_context)
-        yield
-
-
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
