@@ -30,7 +30,7 @@ import asyncio
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 P = TypeVar("P")
@@ -44,10 +44,37 @@ requests, one getUpdates or webhook call each. Short enough that a single photo'
 feel slow; a text or a file ends the window at once."""
 
 
+class BurstClock(Protocol):
+    """The time a burst's quiet window is measured in. The event loop's clock in the running bot;
+    tests give a clock they move by hand, so "sent together" and "the window has passed" are
+    decided by the test, not by how fast a loaded machine happens to be."""
+
+    def now(self) -> float: ...
+
+    async def wait(self, event: asyncio.Event, deadline: float) -> bool:
+        """Wait for `event` until `deadline` (a `now()` value): True if it was set first."""
+        ...
+
+
+class LoopClock:
+    """The event loop's monotonic clock: the running bot's `BurstClock`."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def wait(self, event: asyncio.Event, deadline: float) -> bool:
+        try:
+            async with asyncio.timeout_at(deadline):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
 @dataclass
 class _Burst(Generic[P]):
     parts: list[P]
-    last: float  # loop time the newest part arrived
+    last: float  # the clock's time the newest part arrived
     arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set by each later part, or a close
     closed: bool = False
 
@@ -55,15 +82,16 @@ class _Burst(Generic[P]):
 class Bursts(Generic[K, P]):
     """The bursts being gathered, per key (a chat, or a chat and an album id); one per channel."""
 
-    def __init__(self, quiet: float) -> None:
+    def __init__(self, quiet: float, clock: BurstClock | None = None) -> None:
         self.quiet = quiet
+        self.clock: BurstClock = clock or LoopClock()
         self._open: dict[K, _Burst[P]] = {}  # the burst a part with this key joins
         self._held: dict[int, _Burst[P]] = {}  # every burst not yet gathered, by id of its first part
 
     def join(self, key: K, part: P) -> bool:
         """True when `part` joined the open burst of `key`: it must not be handled on its own. A
         first part opens a burst and returns False (it is handled, and `gather`s the rest)."""
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         burst = self._open.get(key)
         if burst is None:
             burst = self._open[key] = _Burst([part], now)
@@ -93,20 +121,22 @@ class Bursts(Generic[K, P]):
         """Whether a burst of `key` is open (a part arriving now joins it)."""
         return key in self._open
 
+    def parts(self, key: K) -> int:
+        """How many parts the open burst of `key` holds so far (0 when none is open)."""
+        burst = self._open.get(key)
+        return len(burst.parts) if burst is not None else 0
+
     async def gather(self, key: K, first: P) -> list[P]:
         """All parts of the burst `first` opened, in arrival order, once no part has come for the
         quiet window or the burst was closed; just `first` when it opened none."""
         burst = self._held.get(id(first))
         if burst is None or burst.parts[0] is not first:
             return [first]
-        loop = asyncio.get_running_loop()
-        while not burst.closed and (wait := burst.last + self.quiet - loop.time()) > 0:
+        while not burst.closed and (deadline := burst.last + self.quiet) > self.clock.now():
             burst.arrived.clear()
-            try:
-                async with asyncio.timeout(wait):
-                    await burst.arrived.wait()  # another part (the window starts again), or a close
-            except TimeoutError:
+            if not await self.clock.wait(burst.arrived, deadline):
                 break  # quiet for the whole window: the burst is complete
+            # else another part (the window starts again), or a close
         self._forget(key, first)  # a part arriving from now on starts a new burst
         return list(burst.parts)
 

@@ -49,6 +49,7 @@ class FakeZalo:
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()  # set by stop(): a getUpdates waiting here answers at once
         self.base = ""
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -62,6 +63,9 @@ class FakeZalo:
         return self.base
 
     async def stop(self) -> None:
+        # The bot's stop() drops its long poll, but aiohttp lets the handler run on to its end,
+        # and cleanup() waits for it: wake it instead of waiting out `max_wait`.
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -179,11 +183,14 @@ class FakeZalo:
         if self.webhook is not None:
             return _answer({"ok": False, "error_code": 409, "description": "Conflict: webhook is set"}, 409)
         wait = min(float(body.get("timeout") or 30), self.max_wait)
-        try:
-            event = await asyncio.wait_for(self.events.get(), timeout=wait)
-        except TimeoutError:
+        getting = asyncio.ensure_future(self.events.get())
+        closing = asyncio.ensure_future(self._closing.wait())
+        await asyncio.wait({getting, closing}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if not getting.done():
+            getting.cancel()
             return _answer({"ok": False, "error_code": 408, "description": "Request timeout"})
-        return _ok(event)
+        return _ok(getting.result())
 
     async def _m_setWebhook(self, body: dict[str, Any]) -> web.Response:
         url, secret = body.get("url"), body.get("secret_token")

@@ -17,7 +17,7 @@ from storage import staff
 from storage.handover import HandoverCase
 from storage.models import Account
 from storage.outbox import OutboxMessage
-from tests.conftest import Chat
+from tests.conftest import Chat, sqlite_url
 from tests.test_flows import onboard_english
 from tests.test_flows_vi import onboard_vietnamese
 
@@ -80,7 +80,7 @@ async def test_start_up_warns_when_no_staff_exist(tmp_path: Path, caplog: pytest
     from bot.config import Config
 
     config = Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=sqlite_url(tmp_path / "bot.db"),
         http_host="127.0.0.1",
         http_port=0,
         files_dir=tmp_path / "files",

@@ -13,7 +13,7 @@ import pytest
 
 from bot.assembly import System, build_system
 from bot.config import Config
-from tests.conftest import JPEG_BYTES, PDF_BYTES
+from tests.conftest import JPEG_BYTES, PDF_BYTES, sqlite_url
 from tests.test_flows import FORM_ANSWERS, PROFILE_EN, SELECTION_ANSWERS
 
 
@@ -90,7 +90,7 @@ class Browser:
 
 async def start_system(tmp_path: Path) -> System:
     config = Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=sqlite_url(tmp_path / "bot.db"),
         http_host="127.0.0.1",
         http_port=0,
         files_dir=tmp_path / "files",

@@ -12,7 +12,7 @@ from conversations.messages import Document, Outgoing
 from handlers.channels.zalo.client import render
 from handlers.file_links import LINK_LIFETIME, FileLinks, load_secret
 from storage.files import FileStore
-from tests.conftest import PDF_BYTES
+from tests.conftest import PDF_BYTES, sqlite_url
 
 
 class Clock:
@@ -100,9 +100,7 @@ async def test_the_running_system_serves_the_links(tmp_path: Path) -> None:
     from bot.assembly import build_system
     from bot.config import Config
 
-    config = Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", http_port=0, files_dir=tmp_path / "f"
-    )
+    config = Config(database_url=sqlite_url(tmp_path / "b.db"), http_port=0, files_dir=tmp_path / "f")
     system = await build_system(config)
     await system.start()
     try:

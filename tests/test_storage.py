@@ -115,6 +115,24 @@ async def test_draft_answers_persist_and_receipt_codes_are_unique(any_engine: As
         assert not await applications.receipt_code_free(s, code)
 
 
+async def until_blocked(engine: AsyncEngine) -> None:
+    """Until another transaction on this PostgreSQL database waits for a lock: the moment the
+    first may go on, known instead of guessed with a sleep."""
+    async with engine.connect() as conn:
+        for _ in range(1000):
+            waiting = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting:
+                return
+            await conn.rollback()  # pg_stat_activity is read once per transaction: look again
+            await asyncio.sleep(0.01)
+    raise AssertionError("the second transaction never waited for the lock")
+
+
 async def test_state_row_lock_serialises_two_workers(any_engine: AsyncEngine) -> None:
     """Two transactions advancing one conversation: the second waits for the first."""
     if any_engine.dialect.name != "postgresql":
@@ -130,7 +148,7 @@ async def test_state_row_lock_serialises_two_workers(any_engine: AsyncEngine) ->
         async with sessions() as s, s.begin():
             state = await accounts.locked_state(s, account.id)
             first_has_lock.set()
-            await asyncio.sleep(0.3)
+            await until_blocked(any_engine)  # the second is waiting for this lock
             state.strikes = 1
             order.append("first")
 
@@ -176,7 +194,7 @@ async def test_update_loading_locks_the_conversation_on_postgres(any_engine: Asy
         async with sessions() as s, s.begin():
             _, _, state = await accounts.load_for_update(s, "telegram", "77")
             held.set()
-            await asyncio.sleep(0.3)
+            await until_blocked(any_engine)  # the second is waiting for this lock
             state.step = "phone"
             order.append("first")
 

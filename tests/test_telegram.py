@@ -25,11 +25,13 @@ from conversations.dialogue import Dialogue
 from conversations.i18n import translator
 from conversations.messages import Choice, Outgoing
 from conversations.programmes import load_programmes
+from handlers import runtime
 from handlers.channels.telegram.adapter import TelegramChannel
 from handlers.channels.telegram.registration import COMMANDS, webhook_path
 from handlers.runtime import APOLOGY, Pipeline
 from storage.files import FileStore
 from storage.models import Account, Application, DeadLetter, Identity, ProcessedUpdate, StoredDocument
+from tests.burst_clock import hand_clock
 from tests.conftest import JPEG_BYTES, PDF_BYTES, Clock
 from tests.fake_telegram import TOKEN, BotMessage, FakeTelegram, FakeUser, RateLimits
 from tests.test_flows import (
@@ -40,6 +42,7 @@ from tests.test_flows import (
     state_of,
     upload_required,
 )
+from tests.test_zalo import until
 
 SECRET = "s3cret-Token_for-tests"
 DELIVERY_TIMEOUT = 15.0
@@ -111,6 +114,7 @@ async def start_bot(
             telegram_webhook_secret=SECRET if webhook_url else None,
         )
         channel = TelegramChannel(config, with_pipeline or pipeline, sessions, FileStore(tmp_path / "files"))
+        hand_clock(channel)  # an album's quiet window passes when the test says
         channel.attach_routes(web_app)
         if sock is not None:
             runner = web.AppRunner(web_app, access_log=None)
@@ -551,18 +555,43 @@ async def test_blocked_user_is_marked_unreachable_and_not_retried(
     assert len(fake.calls_of("sendMessage", 510)) == tries  # nothing was sent for either change
 
 
-async def test_flood_control_is_waited_out(start_bot: BotFactory, fake: FakeTelegram) -> None:
+@pytest.fixture
+def waits(fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The runtime's flood-control waits (`asyncio.sleep(retry_after)`), recorded and taken in the
+    fake's time instead of real seconds: the fake's clock moves on by each wait, so its limits
+    and the calls' timestamps see the bot having waited, and no test sleeps a real second."""
+    waited: list[float] = []
+
+    class SkippingAsyncio:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        async def sleep(self, seconds: float) -> None:
+            waited.append(seconds)
+            fake.skipped += seconds
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(runtime, "asyncio", SkippingAsyncio())
+    return waited
+
+
+async def test_flood_control_is_waited_out(
+    start_bot: BotFactory, fake: FakeTelegram, waits: list[float]
+) -> None:
     bot = await start_bot()
     chat = TelegramChat(bot, FakeUser(511))
     fake.fail_next("sendMessage", chat_id=511, code=429, retry_after=1)
     await chat.send("/start")
     calls = fake.calls_of("sendMessage", 511)
     assert [c.status for c in calls] == [429, 200]
-    assert calls[1].at - calls[0].at >= 1.0  # waited retry_after before trying again
+    assert waits == [1]  # waited retry_after before trying again...
+    assert calls[1].at - calls[0].at >= 1.0  # ...between the two calls
     assert "🌐 Tiếng Việt" in chat.buttons
 
 
-async def test_per_chat_rate_limit_of_the_fake_is_honoured(start_bot: BotFactory, fake: FakeTelegram) -> None:
+async def test_per_chat_rate_limit_of_the_fake_is_honoured(
+    start_bot: BotFactory, fake: FakeTelegram, waits: list[float]
+) -> None:
     bot = await start_bot()
     chat = TelegramChat(bot, FakeUser(512))
     await chat.send("/start")  # in English, as the app says
@@ -571,6 +600,7 @@ async def test_per_chat_rate_limit_of_the_fake_is_honoured(start_bot: BotFactory
     assert fake.rejected_429 == 1
     assert len(chat.last_messages) == 1 and "name of your facility" in chat.text
     sent = [c.at for c in fake.calls_of("sendMessage", 512, ok=True)]
+    assert waits == [1]
     assert sent[-1] - sent[-2] >= 1.0  # never two in one second: the bot waited retry_after
 
 
@@ -833,10 +863,17 @@ async def test_an_album_of_three_photos_gets_one_reply_and_all_are_filed(
     await _at_product_photos(chat, sessions)
     mark = len(fake.messages[chat.user.id])
     album = fake.album_updates(chat.user, [JPEG_BYTES + bytes([i]) for i in range(3)])
-    if mode == "webhook":  # one request per photo, as Telegram sends them
-        assert await asyncio.gather(*(fake.post_webhook(u) for u in album)) == [200] * 3
+    key = (chat.user.id, album[0]["message"]["media_group_id"])
+    sending = None
+    async with hand_clock(bot.channel).held():  # all three arrive within the quiet window
+        if mode == "webhook":  # one request per photo, as Telegram sends them
+            sending = asyncio.gather(*(fake.post_webhook(u) for u in album))
+        else:
+            fake.enqueue(*album)  # one getUpdates batch
+        await until(lambda: bot.channel.albums.bursts.parts(key) == 3, "every photo to join the album")
+    if sending is not None:
+        assert await sending == [200] * 3
     else:
-        fake.enqueue(*album)  # one getUpdates batch
         await bot.settle(album[-1]["update_id"])
     replies = fake.messages[chat.user.id][mark:]
     assert len(replies) == 1 and "Received “Product photos”" in (replies[0].text or "")
@@ -853,7 +890,12 @@ async def test_a_text_sent_right_after_an_album_is_answered_after_it(
     mark = len(fake.messages[chat.user.id])
     album = fake.album_updates(chat.user, [JPEG_BYTES + bytes([i]) for i in range(3)])
     text = fake.message_update(chat.user, "/status")
-    fake.enqueue(*album, text)  # the text arrives while the album is still being gathered
+    key = (chat.user.id, album[0]["message"]["media_group_id"])
+    queue = bot.channel.application.update_queue
+    async with hand_clock(bot.channel).held():  # the text arrives while the album is still being gathered
+        fake.enqueue(*album, text)
+        await fake.wait_confirmed(text["update_id"])
+        await until(lambda: bot.channel.albums.bursts.parts(key) == 3 and queue.empty(), "the text to arrive")
     await bot.settle(text["update_id"])
     replies = [m.text or "" for m in fake.messages[chat.user.id][mark:]]
     assert len(replies) == 2, replies

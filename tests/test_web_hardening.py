@@ -15,12 +15,12 @@ import pytest
 from bot.assembly import System, build_system
 from bot.config import Config
 from conversations.messages import Document
-from tests.conftest import PDF_BYTES
+from tests.conftest import PDF_BYTES, sqlite_url
 
 
 async def running(tmp_path: Path, **settings: Any) -> System:
     config = Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+        database_url=sqlite_url(tmp_path / "b.db"),
         http_port=0,
         files_dir=tmp_path / "f",
         **settings,

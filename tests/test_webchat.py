@@ -19,8 +19,8 @@ from conversations.messages import Choice, Document, Incoming, Outgoing
 from handlers.channels.webchat.chat import COOKIE, setup_webchat
 from handlers.runtime import UserTurns
 from storage import transcripts
-from storage.db import create_engine, session_factory
-from storage.models import Base
+from storage.db import session_factory
+from tests.conftest import migrated_sqlite
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 64 * 1024  # a small upload limit keeps the oversized-file tests fast
@@ -60,10 +60,9 @@ class FakePipeline:
 
 
 @pytest.fixture
-async def sessions(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
+async def sessions(tmp_path, sqlite_template):
+    # A copy of the migrated template (tests/conftest.py): building the schema per test cost more.
+    engine = migrated_sqlite(sqlite_template, tmp_path / "bot.db")
     yield session_factory(engine)
     await engine.dispose()
 

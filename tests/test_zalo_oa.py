@@ -25,7 +25,8 @@ from handlers.channels.zalo_oa.render import render
 from storage import accounts, zalo_oa
 from storage.models import Application, ConversationState, ProcessedUpdate, StoredDocument
 from storage.outbox import OutboxMessage
-from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat
+from tests.burst_clock import hand_clock
+from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat, sqlite_url
 from tests.fake_zalo import number_in
 from tests.fake_zalo_oa import APP_ID, APP_SECRET, FIRST_REFRESH, SECRET_KEY, FakeZaloOa
 from tests.test_flows import onboard_english
@@ -38,7 +39,7 @@ vi = translator("vi")
 
 def oa_config(tmp_path: Path, fake: FakeZaloOa, **extra: Any) -> Config:
     return Config(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        database_url=sqlite_url(tmp_path / "bot.db"),
         http_host="127.0.0.1",
         http_port=0,
         files_dir=tmp_path / "files",
@@ -65,9 +66,14 @@ async def fake() -> AsyncIterator[FakeZaloOa]:
 @pytest.fixture
 async def system(tmp_path: Path, fake: FakeZaloOa) -> AsyncIterator[System]:
     system = await build_system(oa_config(tmp_path, fake))
+    hand_clock(oa_channel(system))  # the photo bursts' quiet window passes when the test says
     await system.start()
     yield system
     await system.stop()
+
+
+def oa_channel(system: System) -> ZaloOaChannel:
+    return next(c for c in system.components if isinstance(c, ZaloOaChannel))
 
 
 class OaUser:
@@ -298,7 +304,11 @@ async def test_three_photos_sent_at_once_get_one_reply_and_all_are_filed(
     await at_product_photos(user, ZALO_OA, USER)
     before = len(fake.texts(USER))
     photos = [fake.image_event(USER, fake.host(f"anh{i}.jpg", JPEG_BYTES + bytes([i]))) for i in range(3)]
-    assert await fake.deliver_together(photos, user.url) == [200] * 3
+    channel = oa_channel(system)
+    async with hand_clock(channel).held():  # all three arrive within the quiet window
+        sending = asyncio.create_task(fake.deliver_together(photos, user.url))
+        await until(lambda: channel.bursts.parts(USER) == 3, "every photo to join")
+    assert await sending == [200] * 3
     replies = fake.texts(USER)[before:]
     assert len(replies) == 1 and "Received “Product photos”" in replies[0], replies
     assert await product_photos(system) == 3
@@ -308,11 +318,12 @@ async def test_a_text_sent_right_after_a_photo_is_answered_after_it(system: Syst
     user = OaUser(fake, system)
     await at_product_photos(user, ZALO_OA, USER)
     before = len(fake.texts(USER))
-    channel = next(c for c in system.components if isinstance(c, ZaloOaChannel))
-    photo = asyncio.create_task(user.send(fake.image_event(USER, fake.host("anh.jpg", JPEG_BYTES))))
-    await until(lambda: channel.bursts.gathering(USER), "the photo to reach the bot")
-    await user.say("/status")  # arrives while the photo's burst is open: it ends it, and waits
-    await photo
+    channel = oa_channel(system)
+    async with hand_clock(channel).held():  # the text arrives within the photo's quiet window
+        photo = asyncio.create_task(user.send(fake.image_event(USER, fake.host("anh.jpg", JPEG_BYTES))))
+        await until(lambda: channel.bursts.gathering(USER), "the photo to reach the bot")
+        await user.say("/status")  # arrives while the photo's burst is open: it ends it, and waits
+        await photo
     replies = fake.texts(USER)[before:]
     assert len(replies) == 2, replies
     assert "Received 1/3 for “Product photos”" in replies[0]  # one photo: its own reply, first

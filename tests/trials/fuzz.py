@@ -38,6 +38,7 @@ from bot.assembly import System, build_system
 from bot.config import Config
 from handlers.channels.telegram.registration import webhook_path as telegram_path
 from handlers.channels.zalo.adapter import webhook_path as zalo_path
+from tests.burst_clock import hand_clock
 from tests.fake_telegram import TOKEN as TELEGRAM_TOKEN
 from tests.fake_telegram import FakeTelegram
 from tests.fake_zalo import TOKEN as ZALO_TOKEN
@@ -245,6 +246,11 @@ class Running:
             public_base_url="https://bot.example.vn",
         )
         self.system = await build_system(config)
+        for component in self.system.components:
+            if hasattr(component, "bursts") or hasattr(component, "albums"):
+                # Inputs go one at a time, so every photo is a burst of one: its quiet window
+                # passes at once instead of holding each image's request a real second.
+                hand_clock(component)
         await self.system.start()
 
     def stop(self) -> None:

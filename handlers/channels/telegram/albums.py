@@ -18,7 +18,7 @@ from typing import Any
 
 from telegram import Message, Update
 
-from handlers.bursts import Bursts
+from handlers.bursts import BurstClock, Bursts
 from handlers.channels.telegram.ordering import PerUserProcessor
 from handlers.runtime import Runtime
 
@@ -32,15 +32,16 @@ short enough that the owner does not notice the wait before the one reply."""
 class Albums:
     """The albums being gathered, per (chat id, media_group_id); one instance per channel."""
 
-    def __init__(self, quiet: float = ALBUM_QUIET) -> None:
+    def __init__(self, quiet: float = ALBUM_QUIET, clock: BurstClock | None = None) -> None:
         self.quiet = quiet
-        self._bursts: Bursts[tuple[int, str], Message] = Bursts(quiet)
+        # Public for its `clock`: tests move the quiet window's time by hand (handlers/bursts.py).
+        self.bursts: Bursts[tuple[int, str], Message] = Bursts(quiet, clock)
 
     def join(self, update: Update) -> bool:
         """True when `update` is a later part of an album being gathered: it has been added and
         must not be handled on its own. The first part opens the album and returns False."""
         key = _key(update.message)
-        return key is not None and update.message is not None and self._bursts.join(key, update.message)
+        return key is not None and update.message is not None and self.bursts.join(key, update.message)
 
     async def gather(self, message: Message) -> list[Message]:
         """All parts of `message`'s album in the owner's order, once no part has come for the
@@ -48,14 +49,14 @@ class Albums:
         key = _key(message)
         if key is None:
             return [message]
-        return sorted(await self._bursts.gather(key, message), key=lambda m: m.message_id)
+        return sorted(await self.bursts.gather(key, message), key=lambda m: m.message_id)
 
     def drop(self, update: Update) -> None:
         """Forget the album `update` opened if its handling ended before gathering it (a group
         chat, a malformed update, a failure): its later parts must not wait for ever."""
         key = _key(update.message)
         if key is not None and update.message is not None:
-            self._bursts.drop(key, update.message)
+            self.bursts.drop(key, update.message)
 
 
 def _key(message: Message | None) -> tuple[int, str] | None:
