@@ -22,14 +22,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.messages import Incoming, Outgoing
 from storage.accounts import DuplicateUpdate
-from storage.db import claim_writer
+from storage.db import claim_writer, dropped
 
 MAX_BATCH = 64  # updates in one transaction: a long batch delays its first user's reply
+T = TypeVar("T")
+DROPPED_RETRIES = 1  # a connection found broken: a second one is new (the pool replaced them all)
 
 # Applies updates of different users in the caller's transaction, in order; for each, its replies
 # or `DuplicateUpdate` (a redelivery, which wrote nothing). Anything else raised breaks the batch.
@@ -99,9 +102,7 @@ class GroupCommit:
     async def _commit(self, batch: list[_Waiting]) -> None:
         self.batches += 1
         try:
-            async with self._slot(), self._sessions() as session, session.begin():
-                await claim_writer(session, on_loop=True)
-                outcomes = await self._apply(session, [waiting.incoming for waiting in batch])
+            outcomes = await self._transaction([waiting.incoming for waiting in batch])
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].settle(exc)
@@ -112,3 +113,31 @@ class GroupCommit:
             return
         for waiting, outcome in zip(batch, outcomes, strict=True):
             waiting.settle(outcome)
+
+    async def _transaction(self, batch: list[Incoming]) -> list[list[Outgoing] | DuplicateUpdate]:
+        return await write_retrying(self._sessions, self._slot, lambda session: self._apply(session, batch))
+
+
+async def write_retrying(
+    sessions: async_sessionmaker[AsyncSession],
+    slot: Callable[[], AbstractAsyncContextManager[None]],
+    work: Callable[[AsyncSession], Awaitable[T]],
+) -> T:
+    """`work` in one hot-path transaction (the writer claimed); once more on a new connection
+    when the connection broke before COMMIT (a database restart, a terminated backend: nothing
+    of it was committed, and the users need not hear an apology for it). A break during COMMIT
+    is not retried: whether it committed is unknown (a batch then applies each update alone,
+    and a committed one shows as a redelivery)."""
+    for attempt in range(DROPPED_RETRIES + 1):
+        committing = False
+        try:
+            async with slot(), sessions() as session, session.begin():
+                await claim_writer(session, on_loop=True)
+                outcome = await work(session)
+                await session.flush()  # what is left to write, while a retry is still safe
+                committing = True
+            return outcome
+        except Exception as exc:
+            if committing or attempt == DROPPED_RETRIES or not dropped(exc):
+                raise
+    raise AssertionError("unreachable")

@@ -61,10 +61,9 @@ from conversations import filecheck
 from conversations.dialogue import Dialogue
 from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
 from conversations.messages import Incoming, Outgoing
-from handlers.group_commit import GroupCommit
+from handlers.group_commit import GroupCommit, write_retrying
 from handlers.senders import Refused, RetryAfter, SendError, Unreachable
 from storage import accounts
-from storage.db import claim_writer
 
 log = logging.getLogger(__name__)
 
@@ -299,9 +298,9 @@ class Pipeline:
                 # beside the batches, rather than holding up every user batched with it.
                 if self.writer is not None and not (self._postgres and incoming.file is not None):
                     return await self.writer.submit(incoming)
-                async with self._slot(), self.sessions() as session, session.begin():
-                    await claim_writer(session, on_loop=True)
-                    return await self._apply(session, incoming)
+                return await write_retrying(
+                    self.sessions, self._slot, lambda session: self._apply(session, incoming)
+                )
             except accounts.DuplicateUpdate:
                 return []
             except Exception as exc:
@@ -323,8 +322,9 @@ class Pipeline:
         """A group commit's updates (different users, SQLite's one writer): their dedupe in one
         statement and their senders in one query, then each through the dialogue in turn."""
         # Before anything is read, as in `_apply`: other workers' updates of these users wait.
-        await accounts.lock_users(session, [(i.channel, i.user_id) for i in batch])
-        fresh = await accounts.mark_processed_many(session, [(i.channel, i.update_id) for i in batch])
+        fresh = await accounts.lock_and_mark_processed(
+            session, [(i.channel, i.user_id) for i in batch], [(i.channel, i.update_id) for i in batch]
+        )
         known = await accounts.load_many(session, [(i.channel, i.user_id) for i in batch])
         outcomes: list[list[Outgoing] | accounts.DuplicateUpdate] = []
         for incoming in batch:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, String, Table, any_, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, Row, Select, String, Table, any_, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -326,6 +326,43 @@ def _record_updates(dialect: str) -> Executable:
         .on_conflict_do_nothing(index_elements=["channel", "update_id"])
         .returning(table.c.channel, table.c.update_id)
     )
+
+
+# `_record_updates` on PostgreSQL with `lock_users` folded in, one round trip instead of two: the
+# uncorrelated sub-select is a one-time filter, evaluated (its locks taken, in key order) before
+# the INSERT reads or writes a row, so dedupe and everything after run under the locks.
+_LOCK_AND_RECORD = text(
+    "insert into processed_updates (channel, update_id, at) "
+    "select c, u, :at from unnest(cast(:channels as varchar[]), cast(:update_ids as varchar[])) as t(c, u) "
+    "where (select count(pg_advisory_xact_lock(k)) "
+    "from (select unnest(cast(:keys as bigint[])) as k order by 1) as ordered) >= 0 "
+    "on conflict (channel, update_id) do nothing returning channel, update_id"
+).bindparams(
+    bindparam("at", type_=ProcessedUpdate.__table__.c.at.type),
+    bindparam("channels", type_=ARRAY(String)),
+    bindparam("update_ids", type_=ARRAY(String)),
+    bindparam("keys", type_=ARRAY(BigInteger)),
+)
+
+
+async def lock_and_mark_processed(
+    session: AsyncSession, users: Iterable[tuple[str, str]], updates: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """`lock_users` then `mark_processed_many`, in one statement on PostgreSQL (a group commit's
+    first): every round trip of a batch counts, the more so when two workers split the load
+    and each batch is smaller. SQLite has nothing to lock."""
+    if _dialect(session) != "postgresql" or not updates:
+        await lock_users(session, users)
+        return await mark_processed_many(session, updates)
+    unique = list(dict.fromkeys(updates))
+    params = {
+        "at": utcnow(),
+        "channels": [c for c, _ in unique],
+        "update_ids": [u for _, u in unique],
+        "keys": sorted({_user_key(channel, external_id) for channel, external_id in users}),
+    }
+    result = await session.execute(_LOCK_AND_RECORD, params)
+    return {(c, u) for c, u in result.all()}
 
 
 async def mark_processed_many(

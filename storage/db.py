@@ -3,17 +3,28 @@
 SQLite is tuned for a chatbot's many small writes: WAL so readers never wait for the writer, a
 busy timeout so two writers queue instead of failing, foreign keys on; its connections come from
 storage/sqlite_driver.py, which runs the hot path's transactions on the loop's thread.
+
+PostgreSQL's pooled connections are checked only when they sat idle (`PING_AFTER_IDLE`), not at
+every checkout: SQLAlchemy's `pool_pre_ping` on asyncpg is three round trips (BEGIN, ";",
+ROLLBACK) before every transaction, as many as the rest of a group commit's batch together. A
+connection busy a moment ago is alive or was dropped mid-work, which a ping could not have
+foreseen either; the hot path retries a transaction that a dropped connection broke before its
+COMMIT (`dropped`, handlers/group_commit.py). After a database restart the first error marks
+every older pooled connection stale, so the pool opens new ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import time
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql import Executable
 
@@ -23,6 +34,8 @@ SQLITE_BUSY_TIMEOUT_MS = sqlite_driver.BUSY_TIMEOUT_MS
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
 IMMEDIATE = "kc_sqlite_immediate"
 ON_LOOP = "kc_sqlite_on_loop"
+PING_AFTER_IDLE = 2.0  # seconds in the pool after which a PostgreSQL connection is pinged at checkout
+_CHECKED_IN = "kc_checked_in"  # connection record info: when it went back to the pool
 
 
 def is_sqlite(url: str) -> bool:
@@ -63,9 +76,37 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
-        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10
-    )
+    engine = create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """`pool_pre_ping` for connections idle longer than PING_AFTER_IDLE only (module docstring)."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return  # new, or in use a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool drops this connection and checks out another (SQLAlchemy's own recipe).
+            raise DisconnectionError() from exc
+        if not alive:
+            raise DisconnectionError()
+
+
+def dropped(exc: BaseException) -> bool:
+    """The database connection broke under the statement (a restart, a terminated backend): the
+    transaction did not commit, and the pool has already replaced the connection."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
