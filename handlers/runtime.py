@@ -338,6 +338,7 @@ class Pipeline:
                 sender = await accounts.create_sender(session, incoming.channel, incoming.user_id)
             account, _, state = sender
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
+        accounts.write_states_together(session)
         return outcomes
 
     async def first_delivery(self, channel: str, update_id: str) -> bool:

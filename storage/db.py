@@ -76,7 +76,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_async_engine(url, echo=echo, hide_parameters=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, echo=echo, hide_parameters=True, pool_size=20, max_overflow=0)
     _ping_when_idle(engine)
     return engine
 

@@ -47,7 +47,17 @@ def _roles_of() -> Select[StaffMember]:
     )
 
 
+# session.info key: the (channel, external id) this transaction already knows hold no role (the hot
+# path's sender query says so, storage/accounts.py): `roles_of` answers them without a query.
+NOT_STAFF = "kc_not_staff"
+
+
 async def roles_of(session: AsyncSession, channel: str, external_id: str) -> list[StaffMember]:
+    """The active roles of a channel identity. Every menu shown to an owner asks twice (staff
+    entries, broadcasts); for a sender known not to be staff, no query: each one was a round trip
+    on PostgreSQL, and it flushed the batch's pending UPDATEs one by one (autoflush)."""
+    if (channel, external_id) in session.info.get(NOT_STAFF, ()):
+        return []
     rows = await session.scalars(_roles_of(), {"channel": channel, "external_id": external_id})
     return list(rows)
 
@@ -66,6 +76,7 @@ async def add_staff(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role != "admin" and not province:
         raise ValueError("reviewers and broadcasters work for one province: give --province")
+    session.info.get(NOT_STAFF, set()).discard((channel, external_id))
     existing = await session.scalar(
         select(StaffMember).where(
             StaffMember.channel == channel, StaffMember.external_id == external_id, StaffMember.role == role
