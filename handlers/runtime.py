@@ -12,19 +12,24 @@ benchmarks/engine_answers.py):
    updates one at a time, in arrival order; different users side by side).
 2. Group commit (handlers/group_commit.py): the update joins the users waiting for the writer,
    which takes all of them (up to 64) into one transaction: on SQLite BEGIN IMMEDIATE (its one
-   writer), on PostgreSQL the users' advisory locks in key order (other workers' updates of
-   the same users wait; two batches never deadlock); the batch's dedupe in one INSERT ..
-   RETURNING; the known senders in one SELECT (identity, account, profile, state locked on
-   PostgreSQL, open draft, when the newest outbox message was sent); each update through the
-   dialogue in turn (a newcomer's account, identity and state created then, in two INSERT
-   flushes); one flush whose UPDATEs of states and drafts go out as one executemany per table;
-   one COMMIT. About 1 statement per update with 50 users writing, 3 alone (dedupe, sender,
-   state) plus BEGIN and COMMIT. The hot path's statements are built once (storage/accounts.py)
+   writer); the batch's dedupe in one INSERT .. RETURNING, on PostgreSQL with the users'
+   advisory locks taken first in the same statement, in key order (other workers' updates of
+   the same users wait; two batches never deadlock); the known senders in one SELECT
+   (identity, account, profile, state locked on PostgreSQL, open draft, when the newest outbox
+   message was sent, whether the sender is staff: the menus' role checks then ask nothing);
+   each update through the dialogue in turn (a newcomer's account, identity and state created
+   then, in two INSERT flushes); one flush whose UPDATEs of states (written in full, so they
+   share one column list) and drafts go out as one executemany per table; one COMMIT. On
+   PostgreSQL: BEGIN, dedupe, senders, UPDATEs, COMMIT, five round trips for a batch of any
+   size, plus what a step of the journey asks of its own (a new profile, a draft); no ping
+   before it (storage/db.py). The hot path's statements are built once (storage/accounts.py)
    and only bound to each update's values. A failure rolls the batch back and applies its
-   updates one by one, so only the broken one is dead-lettered and apologised to.
+   updates one by one, so only the broken one is dead-lettered and apologised to; a
+   connection that broke before COMMIT (a database restart) has the batch tried once more on
+   a new one first (handlers/group_commit.py `write_retrying`), so nobody is apologised to.
 3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
    would hold up its batch; `_apply`): lock, dedupe, the same sender SELECT, dialogue,
-   UPDATEs, COMMIT. Either way the newest-menu query runs only when a notice came after the
+   UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a notice came after the
    menu the user saw, and the draft's SELECT never (it came with the state).
 4. After COMMIT, the replies go out: an answer the user sees is already durable (WAL,
    synchronous=NORMAL: a kill -9 loses nothing committed; tests/trials/test_crash.py).
