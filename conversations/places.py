@@ -11,7 +11,6 @@ new alias is a data edit.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Literal, cast, get_args
 
 import yaml
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
 
 from conversations.i18n import N_
 from conversations.validators import Invalid, Result, Valid, fold
@@ -40,10 +41,10 @@ Region = Literal["north", "central", "south"]
 
 DATA_FILE = Path(__file__).resolve().parent / "programmes" / "provinces.yaml"
 
-# Tolerant matching: a name counts as "close" to what was typed when difflib's ratio reaches
-# this, or when one letter is missing, extra, wrong or swapped. Short names (under 5 letters
+# Tolerant matching: a name counts as "close" to what was typed when rapidfuzz's ratio (the
+# share of letters the two have in common, in order) reaches this, or when one letter is missing, extra, wrong or swapped. Short names (under 5 letters
 # without spaces: "hue", "hn", "brvt") are matched exactly only; one typo there is another word.
-FUZZY_RATIO = 0.85
+FUZZY_SCORE = 85  # of 100
 FUZZY_MIN_LENGTH = 5
 
 # Words around a province name that carry no information: "tỉnh Thái Bình cũ", "TP. HCM",
@@ -106,21 +107,9 @@ def _compact(key: str) -> str:
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
-    """True when b is a with one letter inserted, deleted, replaced or two neighbours swapped."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-        if len(diffs) == 1:
-            return True
-        return (
-            len(diffs) == 2
-            and diffs[1] == diffs[0] + 1
-            and a[diffs[0]] == b[diffs[1]]
-            and a[diffs[1]] == b[diffs[0]]
-        )
-    shorter, longer = (a, b) if len(a) < len(b) else (b, a)
-    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
+    """True when b is a with one letter inserted, deleted, replaced or two neighbours swapped
+    (optimal string alignment distance 1)."""
+    return OSA.distance(a, b, score_cutoff=1) == 1
 
 
 class ProvinceDirectory:
@@ -195,22 +184,12 @@ class ProvinceDirectory:
         if len(typed) < FUZZY_MIN_LENGTH - 1:
             return None
         close: set[ProvinceMatch] = set()
-        # The cheap upper bounds of difflib's ratio rule out nearly every name before the real
-        # one runs (2-3 ms a lookup otherwise, on the event loop); same verdicts.
-        matcher = difflib.SequenceMatcher(None)
-        matcher.set_seq1(typed)
         for known, target in self._compact.items():
             if len(known) < FUZZY_MIN_LENGTH:
                 continue
             if len(typed) >= FUZZY_MIN_LENGTH and _one_edit_apart(typed, known):
                 close.add(target)
-                continue
-            matcher.set_seq2(known)
-            if (
-                matcher.real_quick_ratio() >= FUZZY_RATIO
-                and matcher.quick_ratio() >= FUZZY_RATIO
-                and matcher.ratio() >= FUZZY_RATIO
-            ):
+            elif fuzz.ratio(typed, known, score_cutoff=FUZZY_SCORE):
                 close.add(target)
         return close.pop() if len(close) == 1 else None
 
