@@ -50,7 +50,9 @@ class DroppingOnce(Dialogue):
         return replies
 
 
-def _pipeline(sessions: async_sessionmaker[AsyncSession], tmp_path: Path, dialogue: type = Dialogue) -> Pipeline:
+def _pipeline(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, dialogue: type = Dialogue
+) -> Pipeline:
     return Pipeline(sessions, dialogue(programmes=load_programmes(), files=FileStore(tmp_path / "files")))
 
 
