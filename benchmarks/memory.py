@@ -332,15 +332,14 @@ async def _web_users(base: str, users: int) -> None:
     bounds, and a saturated bot answering 1,000 users takes longer than that.)"""
     import aiohttp
 
-    from tests.test_flows import PROFILE_EN
-    from tests.two_workers import WebUser, script
+    from tests.two_workers import WebUser, onboarding
 
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as http:
 
         async def one() -> None:
             user = WebUser(http)
-            for answer in script(3 + len(PROFILE_EN)):
+            for answer in onboarding():  # the whole of it: its length changes with the journey
                 await user.say(base, answer)
 
         await asyncio.gather(*(one() for _ in range(users)))

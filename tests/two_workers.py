@@ -137,9 +137,14 @@ class WebUser:
         return data
 
 
+def onboarding() -> list[str]:
+    """A new user's messages from /start to a saved facility profile, as a facility owner types them."""
+    return ["/start", "I agree — continue in English", *(answer for _, answer in PROFILE_EN)]
+
+
 def script(length: int) -> list[str]:
-    """A new user's first `length` messages: onboarding, as a facility owner answers it."""
-    answers = ["/start", "I agree — continue in English", *(answer for _, answer in PROFILE_EN)]
+    """A new user's first `length` messages of `onboarding`."""
+    answers = onboarding()
     assert length <= len(answers)
     return answers[:length]
 
