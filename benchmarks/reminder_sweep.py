@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks import Figure
+from storage.text_keys import match_key
 
 DAY = date(2027, 3, 15)  # the morning measured
 FACILITIES = 100_000
@@ -69,14 +70,15 @@ def _fill(path: Path, certificates: int, drafts: int) -> None:
         ),
     )  # fmt: skip
     first = DAY - timedelta(days=730)
+    body_key = match_key("UBND tỉnh Hưng Yên")  # the keys the importer stores (duplicate checks)
     db.executemany(
         "insert into certificates (id, programme, facility_id, facility_name, tax_code, province, product, level, "
-        "number, issue_date, valid_until, issuing_body, source, recorded_by, recorded_at) values "
-        "(?, 'selection', ?, 'Cơ sở', '0100109106', 'Hưng Yên', ?, 'province', ?, '2024-01-01', ?, "
-        "'UBND tỉnh Hưng Yên', 'import', 'import', ?)",
+        "number, number_key, issue_date, valid_until, issuing_body, issuing_body_key, source, recorded_by, "
+        "recorded_at) values (?, 'selection', ?, 'Cơ sở', '0100109106', 'Hưng Yên', ?, 'province', ?, ?, "
+        "'2024-01-01', ?, 'UBND tỉnh Hưng Yên', ?, 'import', 'import', ?)",
         (
-            (i, (i - 1) % FACILITIES + 1, f"Sản phẩm {i}", f"{i}/QĐ-UBND",
-             (first + timedelta(days=(i * 1461) // certificates)).isoformat(), stamp)
+            (i, (i - 1) % FACILITIES + 1, f"Sản phẩm {i}", f"{i}/QĐ-UBND", match_key(f"{i}/QĐ-UBND"),
+             (first + timedelta(days=(i * 1461) // certificates)).isoformat(), body_key, stamp)
             for i in range(1, certificates + 1)
         ),
     )  # fmt: skip
