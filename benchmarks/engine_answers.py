@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conversations.dialogue import Dialogue
 from conversations.messages import Incoming
@@ -73,20 +74,32 @@ def _incoming(user: str, n: int, kind: str, value: str) -> Incoming:
     return Incoming(**base, text=value)
 
 
+class Counted:
+    """A migrated SQLite database with the real pipeline over it, counting the SQL statements the
+    driver runs (BEGIN/COMMIT are driver calls, not counted)."""
+
+    def __init__(self, engine: AsyncEngine, workdir: Path) -> None:
+        self.engine = engine
+        self.statements = 0
+        event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+        self.pipeline = Pipeline(
+            session_factory(engine),
+            Dialogue(programmes=load_programmes(), files=FileStore(workdir / "files")),
+        )
+
+    def _count(self, *_: object) -> None:
+        self.statements += 1
+
+    @classmethod
+    async def open(cls, workdir: Path, name: str) -> Counted:
+        engine = create_engine(f"sqlite+aiosqlite:///{workdir / name}")
+        await migrate(engine)
+        return cls(engine, workdir)
+
+
 async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
-    engine = create_engine(f"sqlite+aiosqlite:///{workdir / 'bench.db'}")
-    await migrate(engine)
-    statements = 0
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _count(*_: object) -> None:
-        nonlocal statements
-        statements += 1
-
-    statements_at_start = statements
-    pipeline = Pipeline(
-        session_factory(engine), Dialogue(programmes=load_programmes(), files=FileStore(workdir / "files"))
-    )
+    db = await Counted.open(workdir, "bench.db")
+    pipeline = db.pipeline
     timings: list[float] = []
     loop_cpu: list[float] = []  # CPU of the loop's thread per answer: the part the load does not add
     users = -(-total_answers // len(SCRIPT))
@@ -103,8 +116,8 @@ async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
             if not out or "sự cố" in out[0].text:
                 raise RuntimeError(f"step {n} of {user} failed: {out}")
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    counted = statements - statements_at_start
-    await engine.dispose()
+    counted = db.statements
+    await db.engine.dispose()
     quantiles = statistics.quantiles(timings, n=100)
     return {
         "answers": len(timings),
@@ -118,7 +131,6 @@ async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
         # CPU of this process (every thread) per answer: on a shared machine the wall-clock
         # figures above grow with the load, this one much less.
         "cpu_ms_per_answer": cpu / len(timings) * 1000,
-        # SQL statements the driver ran (BEGIN/COMMIT are driver calls, not counted here).
         "statements_per_answer": counted / len(timings),
     }
 
@@ -126,18 +138,8 @@ async def measure(total_answers: int, workdir: Path) -> dict[str, float]:
 async def measure_together(users: int, workdir: Path) -> dict[str, float]:
     """`users` owners answering at once, each their script in order: what an answer costs when
     SQLite's writer commits the users waiting together (handlers/group_commit.py)."""
-    engine = create_engine(f"sqlite+aiosqlite:///{workdir / 'together.db'}")
-    await migrate(engine)
-    statements = 0
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _count(*_: object) -> None:
-        nonlocal statements
-        statements += 1
-
-    pipeline = Pipeline(
-        session_factory(engine), Dialogue(programmes=load_programmes(), files=FileStore(workdir / "files"))
-    )
+    db = await Counted.open(workdir, "together.db")
+    pipeline = db.pipeline
 
     async def owner(user: str) -> None:
         for n, (kind, value) in enumerate(SCRIPT):
@@ -148,12 +150,12 @@ async def measure_together(users: int, workdir: Path) -> dict[str, float]:
     started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(owner(f"together{u}") for u in range(users)))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    await engine.dispose()
+    await db.engine.dispose()
     answers = users * len(SCRIPT)
     return {
         "together_answers_per_s": answers / elapsed,
         "together_cpu_ms_per_answer": cpu / answers * 1000,
-        "together_statements_per_answer": statements / answers,
+        "together_statements_per_answer": db.statements / answers,
     }
 
 
