@@ -42,6 +42,7 @@ from tests.test_flows import (
     state_of,
     upload_required,
 )
+from tests.test_several_files import photos_count
 from tests.test_zalo import until
 
 SECRET = "s3cret-Token_for-tests"
@@ -844,16 +845,6 @@ async def _at_product_photos(chat: TelegramChat, sessions: async_sessionmaker[As
     assert "photo" in chat.text
 
 
-async def _product_photos(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions() as s:
-        found = await s.scalar(
-            select(func.count())
-            .select_from(StoredDocument)
-            .where(StoredDocument.doc_type == "product_photos")
-        )
-    return found or 0
-
-
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_an_album_of_three_photos_gets_one_reply_and_all_are_filed(
     mode: str, start_bot: BotFactory, fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
@@ -877,7 +868,7 @@ async def test_an_album_of_three_photos_gets_one_reply_and_all_are_filed(
         await bot.settle(album[-1]["update_id"])
     replies = fake.messages[chat.user.id][mark:]
     assert len(replies) == 1 and "Received “Product photos”" in (replies[0].text or "")
-    assert await _product_photos(sessions) == 3
+    assert await photos_count(sessions) == 3
     ok_calls_only(fake)
 
 
@@ -901,7 +892,7 @@ async def test_a_text_sent_right_after_an_album_is_answered_after_it(
     assert len(replies) == 2, replies
     assert "Received “Product photos”" in replies[0]
     assert "Received “Product photos”" not in replies[1]
-    assert await _product_photos(sessions) == 3
+    assert await photos_count(sessions) == 3
 
 
 async def test_the_running_channel_keeps_nothing_per_user_after_answering(

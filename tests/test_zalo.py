@@ -40,6 +40,7 @@ from tests.conftest import JPEG_BYTES, PDF_BYTES, Chat, sqlite_url
 from tests.fake_zalo import FakeZalo, number_in
 from tests.test_flows import FORM_ANSWERS, SELECTION_ANSWERS, onboard_english
 from tests.test_linking import answer_until, prepare_draft_at_documents
+from tests.test_several_files import photos_count
 
 PUBLIC = "https://bot.example.vn"
 SECRET = "s3cret-webhook-token"
@@ -492,13 +493,7 @@ async def at_product_photos(user: Owner, channel: str, user_id: str) -> None:
 
 async def product_photos(system: System) -> int:
     """How many product photos are filed."""
-    async with system.sessions() as session:
-        query = (
-            select(func.count())
-            .select_from(StoredDocument)
-            .where(StoredDocument.doc_type == "product_photos")
-        )
-        return await session.scalar(query) or 0
+    return await photos_count(system.sessions)
 
 
 async def send_together(user: ZaloUser, events: list[dict[str, Any]]) -> list[str]:
