@@ -1,7 +1,7 @@
 """Inbound speed beside the peers a team would otherwise pick, in one invocation, rounds interleaved.
 
-Every round runs, one after the other on the same fake Bot API (tests/fake_telegram.py, in a
-child process with the load driver, flood control off): a bare python-telegram-bot echo bot, a
+Every round runs, one after the other on the same fake Bot API (benchmarks/_rig.py: the lean fake
+and the load driver in a child process, no flood control): a bare python-telegram-bot echo bot, a
 bare aiogram 3 echo bot, an aiogram 3 form bot keeping its FSM state and answers in Redis
 (127.0.0.1:6379), our bot on SQLite and our bot on PostgreSQL (when one answers locally). Each
 measured run is USERS users at once, MESSAGES messages each, closed loop (the next message when
@@ -12,7 +12,8 @@ The machine is shared, so absolute rates are noisy: what counts is the ratio of 
 ROUNDS interleaved rounds, printed with the load average at the start and the end. Beside the
 rate, each bot's CPU time per update (its own process: this one for PTB and ours, the peer's for
 aiogram, read from /proc) says what the rate would be on an idle core; it moves far less with the
-load than the rate does.
+load than the rate does. So does the rig's (the fake Bot API and the driver, shared by every bot
+measured): the CPU it takes per update is CPU the bot measured did not have.
 
 aiogram and redis live only in benchmarks/.peers-venv (gitignored), created here on first use
 with `python -m venv` and pip; they are never a dependency of the project.
@@ -21,7 +22,6 @@ with `python -m venv` and pip; they are never a dependency of the project.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -32,13 +32,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks import Figure
+from benchmarks import Figure, cpu_seconds
 from benchmarks.telegram_throughput import (
     TIMEOUT,
     EchoBot,
     Settings,
     _postgres_database,
-    _server_main,
     check_arrival,
     expected_position,
     journey,
@@ -95,10 +94,9 @@ class AiogramPeer:
         await asyncio.wait_for(self.process.wait(), 30)
 
     def cpu_seconds(self) -> float:
-        """The peer process's CPU time so far (user + system), from /proc."""
+        """The peer process's CPU time so far (user + system)."""
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
 
 class OursBot:
@@ -172,32 +170,20 @@ def _load() -> str:
 
 
 async def _run() -> list[Figure]:
-    from tests.fake_telegram import TOKEN
+    from benchmarks._rig import rig
 
     peers_python()
     load_before = _load()
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    server = context.Process(target=_server_main, args=(child,), daemon=True)
-    server.start()
-
-    async def receive() -> Any:
-        waited = 0.0
-        while not await asyncio.to_thread(parent.poll, 0.5):
-            waited += 0.5
-            if not server.is_alive() or waited > TIMEOUT:
-                raise RuntimeError("the fake Bot API server process died or stalled")
-        return parent.recv()
-
     rates: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}  # ms of CPU per update
+    rig_cpu: dict[str, list[float]] = {}  # ms of the rig's CPU per update
     ids = iter(range(10_000, 100_000_000, 10_000))
-    try:
-        port = await receive()
+    async with rig() as driver:
+        port, token = driver.port, driver.token
         settings = Settings(
-            telegram_token=TOKEN,
-            telegram_api_base_url=f"http://127.0.0.1:{port}/bot",
-            telegram_file_base_url=f"http://127.0.0.1:{port}/file/bot",
+            telegram_token=token,
+            telegram_api_base_url=driver.base_url,
+            telegram_file_base_url=driver.base_file_url,
         )
         with tempfile.TemporaryDirectory(prefix="kc-peers-") as directory:
             sqlite = OursBot(Path(directory) / "sqlite", settings)
@@ -206,8 +192,8 @@ async def _run() -> list[Figure]:
             async with _postgres_database() as pg_url:
                 bots: list[tuple[str, Any, list[tuple[str, int]]]] = [
                     ("PTB echo", PtbEcho(settings), one_each),
-                    ("aiogram echo", AiogramPeer("echo", port, TOKEN), one_each),
-                    ("aiogram form + Redis", AiogramPeer("form", port, TOKEN), one_each),
+                    ("aiogram echo", AiogramPeer("echo", port, token), one_each),
+                    ("aiogram form + Redis", AiogramPeer("form", port, token), one_each),
                     ("ours, SQLite", sqlite, script),
                 ]
                 if pg_url is not None:
@@ -217,13 +203,12 @@ async def _run() -> list[Figure]:
                     for label, bot, lines in bots:
                         await bot.start()
                         try:
-                            parent.send(("run", lines, WARMUP_USERS, next(ids)))
-                            await receive()
-                            cpu_before = _cpu_seconds(bot)
+                            await driver.poll(lines, WARMUP_USERS, next(ids), TIMEOUT)
+                            cpu_before, rig_before = _cpu_seconds(bot), driver.cpu_seconds()
                             first_id = next(ids)
-                            parent.send(("run", lines, USERS, first_id))
-                            result = await receive()
+                            result = await driver.poll(lines, USERS, first_id, TIMEOUT)
                             cpu_used = _cpu_seconds(bot) - cpu_before
+                            rig_used = driver.cpu_seconds() - rig_before
                         finally:
                             await bot.stop()
                         if isinstance(bot, OursBot):
@@ -232,20 +217,18 @@ async def _run() -> list[Figure]:
                             raise RuntimeError(f"{label}: {result['failed_calls']} Bot API calls failed")
                         rate = result["updates"] / result["elapsed"]
                         per_update = cpu_used / result["updates"] * 1000
+                        rig_per_update = rig_used / result["updates"] * 1000
                         rates.setdefault(label, []).append(rate)
                         cpu.setdefault(label, []).append(per_update)
+                        rig_cpu.setdefault(label, []).append(rig_per_update)
                         print(
-                            f"  {label:<22} {rate:8.1f} updates/s  {per_update:5.2f} ms CPU/update  ({_load()})",
+                            f"  {label:<22} {rate:8.1f} updates/s  {per_update:5.2f} ms CPU/update, "
+                            f"rig {rig_per_update:4.2f}  ({_load()})",
                             flush=True,
                         )
                 await sqlite.engine.dispose()
                 if pg_url is not None:
                     await pg.engine.dispose()
-        parent.send(("stop",))
-    finally:
-        server.join(timeout=10)
-        if server.is_alive():
-            server.terminate()
 
     load = f"{load_before} before, {_load()} after"
     median = {label: statistics.median(values) for label, values in rates.items()}
@@ -257,6 +240,11 @@ async def _run() -> list[Figure]:
         Figure(f"{label}: ms CPU per update (median)", statistics.median(values), "ms",
                " ".join(f"{v:.2f}" for v in values))
         for label, values in cpu.items()
+    ]  # fmt: skip
+    figures += [
+        Figure(f"{label}: rig's ms CPU per update (median)", statistics.median(values), "ms",
+               " ".join(f"{v:.2f}" for v in values))
+        for label, values in rig_cpu.items()
     ]  # fmt: skip
     for ours in ("ours, SQLite", "ours, PostgreSQL"):
         if ours not in median:

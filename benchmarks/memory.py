@@ -5,9 +5,8 @@ The database is seeded first, through the real migrations and models, with SEEDE
 owners who each have an account, a Telegram identity, a facility profile, a conversation stopped
 in the application form and one draft dossier, all copied (names, tax codes and phones varied)
 from a probe user who typed the real journey. Then `python -m bot run` starts as a deployment
-starts it: the web chat, and the Telegram channel polling the fake Bot API
-(tests/fake_telegram.py, in a child process with the load driver, as
-benchmarks/telegram_throughput.py runs it). Two waves of ACTIVE new users then answer at once,
+starts it: the web chat, and the Telegram channel polling the fake Bot API (benchmarks/_rig.py:
+the lean fake and the load driver in a child process, as every Telegram benchmark runs them). Two waves of ACTIVE new users then answer at once,
 each wave TELEGRAM_USERS on Telegram through the application journey up to the document
 checklist and WEB_USERS in the web chat through onboarding and the profile: the second wave shows
 whether memory held for users who went idle is given back (a per-user map that only grows would
@@ -22,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import random
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +70,14 @@ async def _measure(label: str, url: str, directory: Path) -> list[Figure]:
     script = await seed(url, directory, SEEDED)
     seeded_in = time.perf_counter() - started
     samples: list[tuple[str, dict[str, float]]] = []
-    async with _fake_server() as (command, port), _bot(url, directory, port) as (process, base):
+    from benchmarks._rig import rig
+
+    async with rig() as driver, _bot(url, directory, driver) as (process, base):
         samples.append(("idle, up", memory_of(process.pid)))
         for wave in range(WAVES):
             first = FIRST_ACTIVE_ID + wave * 100_000
             telegram, _ = await asyncio.gather(
-                command(("run", script, TELEGRAM_USERS, first)), _web_users(base, WEB_USERS)
+                driver.poll(script, TELEGRAM_USERS, first, WAVE_TIMEOUT), _web_users(base, WEB_USERS)
             )
             if telegram["failed_calls"] or telegram["updates"] != TELEGRAM_USERS * len(script):
                 raise RuntimeError(
@@ -220,44 +220,6 @@ async def seed(url: str, directory: Path, drafts: int) -> list[tuple[str, int]]:
 # --- the fake Bot API and the bot process ------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def _fake_server() -> AsyncIterator[tuple[Callable[[tuple[Any, ...]], Any], int]]:
-    """The fake Bot API and its load driver in a child process (benchmarks/telegram_throughput.py's);
-    yields a coroutine function sending it a command and its port."""
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    server = context.Process(target=_server_main, args=(child,), daemon=True)
-    server.start()
-
-    async def receive() -> Any:
-        while not await asyncio.to_thread(parent.poll, 0.5):
-            if not server.is_alive():
-                raise RuntimeError("the fake Bot API server process died")
-        return parent.recv()
-
-    async def command(message: tuple[Any, ...]) -> Any:
-        parent.send(message)
-        return await receive()
-
-    try:
-        port = await receive()
-        yield command, port
-        parent.send(("stop",))
-    finally:
-        server.join(timeout=10)
-        if server.is_alive():
-            server.terminate()
-
-
-def _server_main(conn: Any) -> None:
-    """telegram_throughput's server, allowing a wave the time a loaded machine needs (its own
-    deadline is for 50 users)."""
-    from benchmarks import telegram_throughput
-
-    telegram_throughput.TIMEOUT = WAVE_TIMEOUT
-    telegram_throughput._server_main(conn)
-
-
 def bot_env(url: str, directory: Path, http_port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of one `python -m bot run`: this database, this port, no other channel."""
     from tests.two_workers import ROOT
@@ -278,13 +240,12 @@ def bot_env(url: str, directory: Path, http_port: int, extra: dict[str, str] | N
     }
 
 
-def telegram_polling(port: int) -> dict[str, str]:
-    from tests.fake_telegram import TOKEN
-
+def telegram_env(driver: Any) -> dict[str, str]:
+    """The Telegram channel of a `python -m bot run` on the rig's fake Bot API."""
     return {
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{port}/bot",
-        "TELEGRAM_FILE_BASE_URL": f"http://127.0.0.1:{port}/file/bot",
+        "TELEGRAM_BOT_TOKEN": driver.token,
+        "TELEGRAM_API_BASE_URL": driver.base_url,
+        "TELEGRAM_FILE_BASE_URL": driver.base_file_url,
     }
 
 
@@ -318,10 +279,12 @@ async def bot_process(
 
 
 @contextlib.asynccontextmanager
-async def _bot(url: str, directory: Path, port: int) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+async def _bot(
+    url: str, directory: Path, driver: Any
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     from tests.two_workers import free_port
 
-    env = bot_env(url, directory, free_port(), telegram_polling(port))
+    env = bot_env(url, directory, free_port(), telegram_env(driver))
     async with bot_process(directory, env) as running:
         yield running
 

@@ -5,9 +5,12 @@ The same load against one `python -m bot run` and against two sharing one Postgr
 journey, the next as soon as the previous one is answered (closed loop). Several workers take
 Telegram by webhook (README, "Several workers"), so the load driver plays Telegram: it POSTs
 each update to a worker's webhook, in turn to each worker as a load balancer would (one user's
-consecutive messages reach different workers), and the request returns once the update is
-handled and its replies sent to the fake Bot API (tests/fake_telegram.py), which runs in this
-process beside the driver. One worker and two alternate over ROUNDS rounds; medians count.
+consecutive messages reach different workers), on keep-alive connections, and the request
+returns once the update is handled and its replies sent to the fake Bot API, which must then have
+received as many as the journey's step has. Driver and fake are benchmarks/_rig.py, a lean
+HTTP/1.1 server and client in a process of their own whose CPU is read apart (what it takes is the
+workers' and PostgreSQL's to lose: in production Telegram is not on our machine). One worker and
+two alternate over ROUNDS rounds; medians count.
 
 This machine has two cores, shared by the driver, the fake Bot API, PostgreSQL and the workers
 (and by whatever else runs). Each run says, so a reader can tell a ratio bounded by the machine
@@ -38,7 +41,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from benchmarks import Figure
+from benchmarks import TICKS, Figure, cpu_seconds
 
 USERS = 50
 LENGTH = 20  # messages per user
@@ -47,7 +50,6 @@ WARMUP_LENGTH = 3
 ROUNDS = 3
 GOAL = 1.5
 SECRET = "pg-workers-bench"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def run() -> list[Figure]:
@@ -55,9 +57,9 @@ def run() -> list[Figure]:
 
 
 async def _run() -> list[Figure]:
+    from benchmarks._rig import rig
     from benchmarks.memory import seed
     from benchmarks.telegram_throughput import _postgres_database
-    from tests.fake_telegram import FakeTelegram
 
     load_start = os.getloadavg()
     print(f"  load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}", flush=True)
@@ -74,12 +76,12 @@ async def _run() -> list[Figure]:
             script = (await seed(url, root, 0))[:LENGTH]
             assert len(script) == LENGTH, "the journey is shorter than LENGTH messages"
             ids = iter(range(70_000_000, 10**12, 100_000))
-            async with FakeTelegram() as fake:
+            async with rig() as driver:
                 for round_ in range(ROUNDS):
                     # Interleaved, the order swapped each round so a drift in the machine's load
                     # falls on both sides.
                     for workers in (1, 2) if round_ % 2 == 0 else (2, 1):
-                        result = await _one_run(fake, url, root, workers, script, ids)
+                        result = await _one_run(driver, url, root, workers, script, ids)
                         rates[workers].append(result["rate"])
                         shares[workers].append(result["cpu"])
                         costs[workers].append(result["cost"])
@@ -143,18 +145,18 @@ def _ceiling(costs: dict[int, list[dict[str, float]]]) -> Figure:
 
 
 async def _one_run(
-    fake: Any, url: str, root: Path, workers: int, script: list[tuple[str, int]], ids: Any
+    driver: Any, url: str, root: Path, workers: int, script: list[tuple[str, int]], ids: Any
 ) -> dict[str, Any]:
-    async with _workers(fake, url, root, workers) as (pids, bases):
-        await _drive(fake, bases, script[:WARMUP_LENGTH], WARMUP_USERS, next(ids))
+    async with _workers(driver, url, root, workers) as (pids, bases):
+        await _drive(driver, bases, script[:WARMUP_LENGTH], WARMUP_USERS, next(ids))
         processes = {f"worker {n + 1}": pid for n, pid in enumerate(pids)}
-        processes[_DRIVER] = os.getpid()
+        processes[_DRIVER] = driver.pid
         database = make_url(url).database or ""
         before, backends_before = _cpu(processes), _backends(database)
         stop = asyncio.Event()
         sampling = asyncio.create_task(_waits(url, database, stop))
         started = time.perf_counter()
-        updates = await _drive(fake, bases, script, USERS, next(ids))
+        updates = await _drive(driver, bases, script, USERS, next(ids))
         elapsed = time.perf_counter() - started
         after, backends_after = _cpu(processes), _backends(database)
         stop.set()
@@ -210,20 +212,11 @@ _DRIVER = "driver + fake Bot API"
 def _cpu(processes: dict[str, int]) -> dict[str, float]:
     """CPU seconds (user + system) of each named process and of the whole machine (from
     /proc/stat, every core)."""
-    found = {name: _cpu_of(pid) for name, pid in processes.items()}
+    found = {name: cpu_seconds(pid) for name, pid in processes.items()}
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # all but idle and iowait
     found[_ALL] = busy / TICKS
     return found
-
-
-def _cpu_of(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:  # a backend that ended in between
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15 of proc(5))
 
 
 def _backends(database: str) -> dict[int, float]:
@@ -235,15 +228,16 @@ def _backends(database: str) -> dict[int, float]:
             with contextlib.suppress(OSError):
                 title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 if title.startswith("postgres:") and f" {database} " in title:
-                    found[int(entry.name)] = _cpu_of(int(entry.name))
+                    found[int(entry.name)] = cpu_seconds(int(entry.name))
     return found
 
 
 @contextlib.asynccontextmanager
-async def _workers(fake: Any, url: str, root: Path, count: int) -> AsyncIterator[tuple[list[int], list[str]]]:
+async def _workers(
+    driver: Any, url: str, root: Path, count: int
+) -> AsyncIterator[tuple[list[int], list[str]]]:
     """`count` workers on the database, each taking Telegram by its own webhook."""
-    from benchmarks.memory import bot_env, bot_process
-    from tests.fake_telegram import TOKEN
+    from benchmarks.memory import bot_env, bot_process, telegram_env
     from tests.two_workers import free_port
 
     async with contextlib.AsyncExitStack() as stack:
@@ -255,9 +249,7 @@ async def _workers(fake: Any, url: str, root: Path, count: int) -> AsyncIterator
                 root,
                 port,
                 {
-                    "TELEGRAM_BOT_TOKEN": TOKEN,
-                    "TELEGRAM_API_BASE_URL": fake.base_url,
-                    "TELEGRAM_FILE_BASE_URL": fake.base_file_url,
+                    **telegram_env(driver),
                     "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}",
                     "TELEGRAM_WEBHOOK_SECRET": SECRET,
                 },
@@ -269,34 +261,13 @@ async def _workers(fake: Any, url: str, root: Path, count: int) -> AsyncIterator
 
 
 async def _drive(
-    fake: Any, bases: list[str], script: list[tuple[str, int]], users: int, first_id: int
+    driver: Any, bases: list[str], script: list[tuple[str, int]], users: int, first_id: int
 ) -> int:
     """`users` users at once, each typing `script` (text, messages of the answer), each message
     POSTed to the next worker's webhook once the previous one is answered; the updates sent."""
-    import aiohttp
+    from handlers.channels.telegram.adapter import webhook_path
 
-    from handlers.channels.telegram.adapter import SECRET_HEADER, webhook_path
-    from tests.fake_telegram import TOKEN, FakeUser
-    from tests.two_workers import REQUEST_TIMEOUT
-
-    path = webhook_path(TOKEN)
-    turn = 0
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector) as http:
-
-        async def one(user: Any) -> None:
-            nonlocal turn
-            for text, replies in script:
-                before = len(fake.messages[user.id])
-                base = bases[turn % len(bases)]
-                turn += 1
-                async with http.post(
-                    base + path, json=fake.message_update(user, text), headers={SECRET_HEADER: SECRET}
-                ) as resp:
-                    if resp.status != 200:
-                        raise RuntimeError(f"a worker answered {resp.status}")
-                if len(fake.messages[user.id]) - before != replies:
-                    raise RuntimeError("a worker answered otherwise than the journey expects")
-
-        await asyncio.gather(*(one(FakeUser(first_id + n, language_code="en")) for n in range(users)))
-    return users * len(script)
+    result = await driver.post(bases, webhook_path(driver.token), SECRET, script, users, first_id)
+    if result["failed_calls"]:
+        raise RuntimeError(f"{result['failed_calls']} Bot API calls failed")
+    return int(result["updates"])

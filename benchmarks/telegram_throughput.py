@@ -1,8 +1,8 @@
 """Telegram: updates per second and reply latency of our bot beside a bare python-telegram-bot echo bot.
 
-Both bots poll the same fake Bot API server (tests/fake_telegram.py) on loopback. The server runs
-in a child process with the load driver, so the bot under test has its own CPU and the server's
-work is not counted against it. The load is closed-loop, like people in a chat: USERS users at
+Both bots poll the same fake Bot API server on loopback (benchmarks/_rig.py: the lean fake of
+benchmarks/_fake_bot_api.py and the load driver, in a child process of their own), so the bot under
+test has its own CPU and the server's work is not counted against it. The load is closed-loop, like people in a chat: USERS users at
 once, each sending their next message as soon as the bot's whole answer to the previous one has
 arrived. Latency is measured at the server: from the moment an update is available to getUpdates
 to the moment the answer's last sendMessage arrives.
@@ -23,29 +23,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import statistics
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from benchmarks import Figure
+from benchmarks._rig import LANGUAGE_CODE
 
 USERS = 50  # people typing at the same time
 WARMUP_USERS = 10
 ROUNDS = 2  # measured runs per bot; the best counts
 LIGHT_USERS = 4  # a light load, for the latency of one reply rather than of a queue
 TIMEOUT = 600.0  # seconds for one measured run; a stall (a missing reply) fails loudly
-# The load driver's people have Telegram set to English; the probe that writes their script must
-# speak with the same hint, or the bot's first menus differ and every "4" or "1" of the script
-# picks something else (it once left every user re-asked the province question from message 4 on).
-LANGUAGE_CODE = "en"
 
 
 @dataclass(frozen=True)
@@ -57,83 +51,6 @@ class Settings:
     telegram_file_base_url: str
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
-
-
-# --- the server process ---------------------------------------------------------------------------------
-
-
-def _server_main(conn: Connection) -> None:
-    asyncio.run(_serve(conn))
-
-
-async def _serve(conn: Connection) -> None:
-    from tests.fake_telegram import FakeTelegram
-
-    fake = FakeTelegram()
-    await fake.start()
-    conn.send(fake.port)
-    while True:
-        command = await asyncio.to_thread(conn.recv)
-        if command[0] == "stop":
-            break
-        _, script, users, first_id = command
-        conn.send(await _drive(fake, script, users, first_id))
-    await fake.stop()
-
-
-async def _drive(fake: Any, script: list[tuple[str, int]], users: int, first_id: int) -> dict[str, Any]:
-    """Play `script` for `users` users at once; each line is (text, messages the answer has)."""
-    from tests.fake_telegram import FakeUser
-
-    people = {first_id + i: FakeUser(first_id + i, language_code=LANGUAGE_CODE) for i in range(users)}
-    position = dict.fromkeys(people, 0)
-    seen = dict.fromkeys(people, 0)
-    sent_at: dict[int, float] = {}
-    latencies: list[float] = []
-    done = asyncio.Event()
-    finished = 0
-    calls_before = len(fake.calls)
-
-    def send_next(chat_id: int) -> None:
-        text = script[position[chat_id]][0]
-        sent_at[chat_id] = time.perf_counter()
-        fake.enqueue(fake.message_update(people[chat_id], text))
-
-    def on_call(call: Any) -> None:
-        nonlocal finished
-        chat_id = call.chat_id
-        if call.method != "sendMessage" or not call.ok or chat_id not in people:
-            return
-        seen[chat_id] += 1
-        if seen[chat_id] < script[position[chat_id]][1]:
-            return
-        latencies.append(time.perf_counter() - sent_at[chat_id])
-        seen[chat_id] = 0
-        position[chat_id] += 1
-        if position[chat_id] < len(script):
-            send_next(chat_id)
-        else:
-            finished += 1
-            if finished == users:
-                done.set()
-
-    fake.on_call = on_call
-    started = time.perf_counter()
-    for chat_id in people:
-        send_next(chat_id)
-    try:
-        await asyncio.wait_for(done.wait(), TIMEOUT)
-    finally:
-        fake.on_call = None
-    elapsed = time.perf_counter() - started
-    calls = fake.calls[calls_before:]
-    return {
-        "updates": len(latencies),
-        "elapsed": elapsed,
-        "latencies": latencies,
-        "api_calls": len(calls),
-        "failed_calls": sum(1 for c in calls if not c.ok),
-    }
 
 
 # --- the bots -------------------------------------------------------------------------------------------
@@ -364,25 +281,13 @@ def run() -> list[Figure]:
 
 
 async def _run() -> list[Figure]:
-    from tests.fake_telegram import TOKEN
+    from benchmarks._rig import rig
 
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    server = context.Process(target=_server_main, args=(child,), daemon=True)
-    server.start()
-
-    async def receive() -> Any:
-        while not await asyncio.to_thread(parent.poll, 0.5):
-            if not server.is_alive():
-                raise RuntimeError("the fake Bot API server process died")
-        return parent.recv()
-
-    try:
-        port = await receive()
+    async with rig() as driver:
         settings = Settings(
-            telegram_token=TOKEN,
-            telegram_api_base_url=f"http://127.0.0.1:{port}/bot",
-            telegram_file_base_url=f"http://127.0.0.1:{port}/file/bot",
+            telegram_token=driver.token,
+            telegram_api_base_url=driver.base_url,
+            telegram_file_base_url=driver.base_file_url,
         )
         with tempfile.TemporaryDirectory(prefix="kc-bench-") as directory:
             ours = Ours(Path(directory), settings)
@@ -394,20 +299,17 @@ async def _run() -> list[Figure]:
                 """Warm up, then the best of ROUNDS runs (other work on the machine only slows)."""
                 await bot.start()
                 try:
-                    parent.send(("run", lines, WARMUP_USERS, next(ids)))
-                    await receive()
+                    await driver.poll(lines, WARMUP_USERS, next(ids), TIMEOUT)
                     best: dict[str, Any] | None = None
                     for _ in range(ROUNDS):
                         first_id = next(ids)
-                        parent.send(("run", lines, USERS, first_id))
-                        result = await receive()
+                        result = await driver.poll(lines, USERS, first_id, TIMEOUT)
                         if isinstance(bot, Ours):  # every user walked the probe's journey
                             await check_arrival(bot.sessions, bot.expected, first_id, USERS)
                         if best is None or result["elapsed"] < best["elapsed"]:
                             best = result
                     assert best is not None
-                    parent.send(("run", lines, LIGHT_USERS, next(ids)))
-                    best["light"] = await receive()
+                    best["light"] = await driver.poll(lines, LIGHT_USERS, next(ids), TIMEOUT)
                     return best
                 finally:
                     await bot.stop()
@@ -427,11 +329,6 @@ async def _run() -> list[Figure]:
                     pg_script = await pg.prepare()
                     on_postgres = await measure(pg, pg_script)
                     await pg.engine.dispose()
-        parent.send(("stop",))
-    finally:
-        server.join(timeout=10)
-        if server.is_alive():
-            server.terminate()
 
     replies = sum(n for _, n in script) / len(script)
     figures: list[Figure] = []
