@@ -27,6 +27,7 @@ import multiprocessing
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,6 +39,15 @@ from benchmarks._fake_bot_api import TOKEN, UPDATE_HEAD, LeanBotApi, update_rest
 # something else (it once left every user re-asked the province question from message 4 on).
 LANGUAGE_CODE = "en"
 Script = list[tuple[str, int]]  # (text typed, messages the answer has)
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """Where `post` sends updates: `base + path` of each base in turn, with the secret header."""
+
+    bases: list[str]
+    path: str
+    secret: str
 
 
 class Rig:
@@ -63,17 +73,10 @@ class Rig:
         return await self._command(("poll", script, users, first_id, within), within)
 
     async def post(
-        self,
-        bases: list[str],
-        path: str,
-        secret: str,
-        script: Script,
-        users: int,
-        first_id: int,
-        within: float = 600.0,
+        self, webhooks: Webhooks, script: Script, users: int, first_id: int, within: float = 600.0
     ) -> dict[str, Any]:
-        """`users` users typing `script`, each update POSTed to `base + path` of the next base."""
-        return await self._command(("post", bases, path, secret, script, users, first_id, within), within)
+        """`users` users typing `script`, each update POSTed to the next of `webhooks`."""
+        return await self._command(("post", webhooks, script, users, first_id, within), within)
 
     async def _command(self, command: tuple[Any, ...], within: float) -> Any:
         self._conn.send(command)
@@ -209,14 +212,7 @@ async def _poll(api: LeanBotApi, script: Script, users: int, first_id: int, with
 
 
 async def _post(
-    api: LeanBotApi,
-    bases: list[str],
-    path: str,
-    secret: str,
-    script: Script,
-    users: int,
-    first_id: int,
-    within: float,
+    api: LeanBotApi, webhooks: Webhooks, script: Script, users: int, first_id: int, within: float
 ) -> dict[str, Any]:
     updates = _scripts(script, range(first_id, first_id + users))
     sent: dict[int, int] = dict.fromkeys(updates, 0)
@@ -230,7 +226,7 @@ async def _post(
 
     async def one(chat_id: int) -> None:
         nonlocal turn
-        connections = [_Keepalive(base, path, secret) for base in bases]
+        connections = [_Keepalive(base, webhooks.path, webhooks.secret) for base in webhooks.bases]
         try:
             for rest, (_, replies) in zip(updates[chat_id], script, strict=True):
                 connection = connections[turn % len(connections)]

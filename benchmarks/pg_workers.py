@@ -265,9 +265,10 @@ async def _drive(
 ) -> int:
     """`users` users at once, each typing `script` (text, messages of the answer), each message
     POSTed to the next worker's webhook once the previous one is answered; the updates sent."""
+    from benchmarks._rig import Webhooks
     from handlers.channels.telegram.adapter import webhook_path
 
-    result = await driver.post(bases, webhook_path(driver.token), SECRET, script, users, first_id)
+    result = await driver.post(Webhooks(bases, webhook_path(driver.token), SECRET), script, users, first_id)
     if result["failed_calls"]:
         raise RuntimeError(f"{result['failed_calls']} Bot API calls failed")
     return int(result["updates"])
