@@ -53,11 +53,20 @@ class Webhooks:
 class Rig:
     """The parent's handle on the rig process."""
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection, port: int) -> None:
-        self.process, self._conn, self.port = process, conn, port
-        self.token = TOKEN
-        self.base_url = f"http://127.0.0.1:{port}/bot"
-        self.base_file_url = f"http://127.0.0.1:{port}/file/bot"
+    token = TOKEN
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+        self.process, self._conn = process, conn
+        self.port = 0  # the fake Bot API's, once the process has said it
+
+    @property
+    def base_url(self) -> str:
+        """What TELEGRAM_API_BASE_URL should be (the Bot API client appends the token)."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
 
     @property
     def pid(self) -> int:
@@ -102,8 +111,8 @@ async def rig() -> AsyncIterator[Rig]:
     process = context.Process(target=_main, args=(child,), daemon=True)
     process.start()
     try:
-        handle = Rig(process, parent, 0)
-        handle = Rig(process, parent, await handle._receive(60))
+        handle = Rig(process, parent)
+        handle.port = await handle._receive(60)
         yield handle
         parent.send(("stop",))
     finally:
