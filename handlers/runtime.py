@@ -69,6 +69,7 @@ from conversations.messages import Incoming, Outgoing
 from handlers.group_commit import GroupCommit, write_retrying
 from handlers.senders import Refused, RetryAfter, SendError, Unreachable
 from storage import accounts
+from storage.models import Identity
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,15 @@ def clean_incoming(incoming: Incoming) -> Incoming:
         command_args=clean_text(incoming.command_args),
         display_name=clean(incoming.display_name),
     )
+
+
+def _reachable_again(identity: Identity, incoming: Incoming) -> None:
+    """The sender marked reachable in their update's transaction when the update says they can be
+    written to again (`Incoming.reachable_again`): no transaction of its own, and no write at all
+    when they were reachable (the identity came with the update's sender SELECT)."""
+    if incoming.reachable_again and not identity.reachable:
+        identity.reachable = True
+        identity.unreachable_reason = None
 
 
 class Gone(Exception):
@@ -310,6 +320,11 @@ class Pipeline:
                 return []
             except Exception as exc:
                 await self.failed(incoming.channel, incoming.update_id, exc)
+                if incoming.reachable_again:  # rolled back with the update; the next message must reach them
+                    try:
+                        await self.set_reachable(incoming.channel, incoming.user_id)
+                    except Exception as second:
+                        log_failure(log, f"{incoming.channel}: marking a user reachable", second)
                 return [Outgoing(text=await self.apology(incoming.channel, incoming.user_id))]
 
     async def _apply(self, session: AsyncSession, incoming: Incoming) -> list[Outgoing]:
@@ -318,7 +333,8 @@ class Pipeline:
         # account creation and the state all see what it committed.
         await accounts.lock_user(session, incoming.channel, incoming.user_id)
         await accounts.mark_processed(session, incoming.channel, incoming.update_id)
-        account, _, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
+        account, identity, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
+        _reachable_again(identity, incoming)
         return await self.dialogue.handle(session, account, state, incoming)
 
     async def _apply_many(
@@ -341,7 +357,8 @@ class Pipeline:
             sender = known.get((incoming.channel, incoming.user_id))
             if sender is None:  # a newcomer: their rows created now
                 sender = await accounts.create_sender(session, incoming.channel, incoming.user_id)
-            account, _, state = sender
+            account, identity, state = sender
+            _reachable_again(identity, incoming)
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
         accounts.write_states_together(session)
         return outcomes
