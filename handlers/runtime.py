@@ -60,6 +60,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations import filecheck
@@ -347,6 +348,11 @@ class Pipeline:
             session, [(i.channel, i.user_id) for i in batch], [(i.channel, i.update_id) for i in batch]
         )
         known = await accounts.load_many(session, [(i.channel, i.user_id) for i in batch])
+        # At every flush of the batch, not only its last: a step that flushes on its own (a
+        # newcomer's rows, a new draft, a query's autoflush) writes the states of the updates
+        # before it too, and those, changed in different columns, went one UPDATE each
+        # (measured on PostgreSQL: 300 single UPDATEs per 1,000 updates, a round trip each).
+        event.listen(session.sync_session, "before_flush", lambda *_: accounts.write_states_together(session))
         outcomes: list[list[Outgoing] | accounts.DuplicateUpdate] = []
         for incoming in batch:
             key = (incoming.channel, incoming.update_id)
@@ -360,7 +366,6 @@ class Pipeline:
             account, identity, state = sender
             _reachable_again(identity, incoming)
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
-        accounts.write_states_together(session)
         return outcomes
 
     async def first_delivery(self, channel: str, update_id: str) -> bool:
