@@ -245,6 +245,7 @@ from handlers.channels.zalo_oa.zns import STATUS_WORDS
 from handlers.workers.delivery import DeliveryWorker
 from handlers.workers.pacing import ChannelLimits
 from storage.db import create_engine, session_factory
+from tests.test_outbox_delivery import VirtualTime
 
 async def main():
     sessions = session_factory(create_engine({db!r}))
@@ -253,7 +254,9 @@ async def main():
     now = datetime.fromisoformat({now!r})
     sender = OaSender(client, TokenKeeper(sessions, client, {refresh!r}, clock=lambda: now), sessions,
                       public_base="https://bot.example.vn", clock=lambda: now)
-    worker = DeliveryWorker(sessions, {{"zalo_oa": sender}}, limits={{"zalo_oa": ChannelLimits(1000.0, 0.0)}})
+    # The worker's own clock too: at night in Hà Nội ZNS waits for 06:00 and nothing would be sent.
+    worker = DeliveryWorker(sessions, {{"zalo_oa": sender}}, clock=VirtualTime(now),
+                            limits={{"zalo_oa": ChannelLimits(1000.0, 0.0)}})
     await worker.drain()
 
 asyncio.run(main())
