@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
-from storage.models import Application, ApplicationEvent
+from storage.models import Application, ApplicationEvent, StoredDocument
 
 # Letters and digits that cannot be misread on a phone screen or over the phone (no 0/O, 1/I/L).
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -25,23 +27,40 @@ async def receipt_code_free(session: AsyncSession, code: str) -> bool:
     return await session.scalar(select(Application.id).where(Application.receipt_code == code)) is None
 
 
+@contextmanager
+def _unflushed(session: AsyncSession) -> Iterator[None]:
+    """A read of dossiers without the flush SQLAlchemy does before every query, unless a dossier
+    changed in this transaction (then the read must see it). That flush wrote the conversation
+    state of a /apply or /status before the query, and the transaction's flush wrote it again
+    after: one statement for nothing, a round trip on PostgreSQL."""
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, Application | ApplicationEvent | StoredDocument) for obj in changed):
+        yield
+        return
+    with session.no_autoflush:
+        yield
+
+
 async def open_drafts(session: AsyncSession, facility_id: int) -> list[Application]:
-    rows = await session.scalars(
-        select(Application)
-        .where(Application.facility_id == facility_id, Application.status.in_(OPEN_STATUSES))
-        .order_by(Application.last_activity_at.desc())
-    )
-    return list(rows)
+    with _unflushed(session):
+        rows = await session.scalars(
+            select(Application)
+            .where(Application.facility_id == facility_id, Application.status.in_(OPEN_STATUSES))
+            .order_by(Application.last_activity_at.desc())
+        )
+        return list(rows)
 
 
 async def of_facility(session: AsyncSession, facility_id: int) -> list[Application]:
-    rows = await session.scalars(
-        select(Application)
-        .where(Application.facility_id == facility_id)
-        .options(selectinload(Application.events))
-        .order_by(Application.created_at.desc())
-    )
-    return list(rows)
+    """The facility's dossiers, newest first, with their history: in one query (/status)."""
+    with _unflushed(session):
+        rows = await session.scalars(
+            select(Application)
+            .where(Application.facility_id == facility_id)
+            .options(joinedload(Application.events))
+            .order_by(Application.created_at.desc())
+        )
+        return list(rows.unique())
 
 
 def record_event(
