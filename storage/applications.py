@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from storage.models import Application, ApplicationEvent, StoredDocument
+from storage.models import Application, ApplicationEvent
 
 # Letters and digits that cannot be misread on a phone screen or over the phone (no 0/O, 1/I/L).
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -28,13 +28,14 @@ async def receipt_code_free(session: AsyncSession, code: str) -> bool:
 
 
 @contextmanager
-def _unflushed(session: AsyncSession) -> Iterator[None]:
-    """A read of dossiers without the flush SQLAlchemy does before every query, unless a dossier
-    changed in this transaction (then the read must see it). That flush wrote the conversation
-    state of a /apply or /status before the query, and the transaction's flush wrote it again
-    after: one statement for nothing, a round trip on PostgreSQL."""
+def unflushed(session: AsyncSession, *read: type) -> Iterator[None]:
+    """A read of the rows of the models `read` without the flush SQLAlchemy does before every
+    query, unless a row of one of them changed in this transaction (then the read must see it).
+    That flush wrote the conversation state of a /apply, a /status or a checklist shown before
+    the query, and the transaction's flush wrote it again after: one statement for nothing, a
+    round trip on PostgreSQL."""
     changed = (*session.new, *session.dirty, *session.deleted)
-    if any(isinstance(obj, Application | ApplicationEvent | StoredDocument) for obj in changed):
+    if any(isinstance(obj, read) for obj in changed):
         yield
         return
     with session.no_autoflush:
@@ -42,7 +43,7 @@ def _unflushed(session: AsyncSession) -> Iterator[None]:
 
 
 async def open_drafts(session: AsyncSession, facility_id: int) -> list[Application]:
-    with _unflushed(session):
+    with unflushed(session, Application):
         rows = await session.scalars(
             select(Application)
             .where(Application.facility_id == facility_id, Application.status.in_(OPEN_STATUSES))
@@ -53,7 +54,7 @@ async def open_drafts(session: AsyncSession, facility_id: int) -> list[Applicati
 
 async def of_facility(session: AsyncSession, facility_id: int) -> list[Application]:
     """The facility's dossiers, newest first, with their history: in one query (/status)."""
-    with _unflushed(session):
+    with unflushed(session, Application, ApplicationEvent):
         rows = await session.scalars(
             select(Application)
             .where(Application.facility_id == facility_id)

@@ -26,7 +26,7 @@ from conversations.payloads import Doc
 from conversations.programmes import ChecklistItem
 from conversations.run import Run
 from conversations.steps import Checklist, Transition
-from storage import accounts, upload_links
+from storage import accounts, applications, upload_links
 from storage.models import StoredDocument
 from storage.returned import open_items
 
@@ -81,11 +81,12 @@ async def status(run: Run) -> list[ItemStatus]:
     watermark = changes.get("document_watermark", 0) if changes else 0
     counts: dict[str, int] = defaultdict(int)
     fresh: dict[str, int] = defaultdict(int)
-    rows = await run.session.execute(
-        select(StoredDocument.doc_type, StoredDocument.id).where(
-            StoredDocument.application_id == run.application.id
+    with applications.unflushed(run.session, StoredDocument):
+        rows = await run.session.execute(
+            select(StoredDocument.doc_type, StoredDocument.id).where(
+                StoredDocument.application_id == run.application.id
+            )
         )
-    )
     for doc_type, doc_id in rows:
         counts[doc_type] += 1
         fresh[doc_type] += doc_id > watermark
