@@ -182,11 +182,13 @@ async def test_a_certificate_recorded_between_check_and_save_is_listed_and_nothi
             s,
             f"{HEADER}\nCơ sở khác,,Nón lá,tỉnh,640/GCN,01/09/2025,UBND tỉnh Hưng Yên,Hưng Yên\n".encode(),
             "mot-dong.csv",
-            programme=load_programmes()["selection"],
-            provinces={"Hưng Yên"},
-            actor="telegram:other",
-            now=clock.now,
-            today=clock.now.date(),
+            importer.ImportBy(
+                programme=load_programmes()["selection"],
+                provinces={"Hưng Yên"},
+                actor="telegram:other",
+                now=clock.now,
+                today=clock.now.date(),
+            ),
         )
     assert report.ok
     paused.resume()

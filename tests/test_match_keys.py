@@ -26,11 +26,13 @@ async def import_rows(engine: AsyncEngine, *rows: str) -> importer.ImportReport:
             s,
             csv_bytes(*rows),
             "list.csv",
-            programme=load_programmes()["selection"],
-            provinces={"Hưng Yên"},
-            actor="telegram:r1",
-            now=datetime(2026, 11, 22, 3, tzinfo=UTC),
-            today=date(2026, 11, 22),
+            importer.ImportBy(
+                programme=load_programmes()["selection"],
+                provinces={"Hưng Yên"},
+                actor="telegram:r1",
+                now=datetime(2026, 11, 22, 3, tzinfo=UTC),
+                today=date(2026, 11, 22),
+            ),
         )
 
 

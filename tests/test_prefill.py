@@ -49,6 +49,18 @@ class Owner(Chat):
         return out
 
 
+async def check_selection(chat: Owner, sessions: async_sessionmaker[AsyncSession], round_: str) -> None:
+    """/check of the selection programme's round `round_` (its number in the list), answered to
+    the verdict."""
+    await chat.send("/check")
+    await chat.send(round_)
+    for _ in range(20):
+        if (await state_of(sessions)).step == "after_check":
+            return
+        await answer_current(chat, sessions, SELECTION_ANSWERS)
+    raise AssertionError("the check never reached its verdict")
+
+
 async def _do(chat: Owner, step: str) -> None:
     if step.startswith("/") or step.isdigit():
         await chat.send(step)
@@ -63,12 +75,7 @@ async def test_check_answers_prefill_the_application_whichever_way(
 ) -> None:
     chat = Owner(pipeline)
     await (onboard_english(chat) if locale == "en" else onboard_vietnamese(chat))
-    await chat.send("/check")
-    await chat.send("2")  # the selection programme's provincial round (1 is the commune's)
-    for _ in range(20):
-        if (await state_of(sessions)).step == "after_check":
-            break
-        await answer_current(chat, sessions, SELECTION_ANSWERS)
+    await check_selection(chat, sessions, "2")  # the provincial round (1 is the commune's)
     before = len(chat.received)
     for step in WAYS[way][locale]:
         await _do(chat, step)
@@ -93,12 +100,7 @@ async def test_a_prefilled_answer_can_be_changed_on_the_summary_en(
 ) -> None:
     chat = Owner(pipeline)
     await onboard_english(chat)
-    await chat.send("/check")
-    await chat.send("1")
-    for _ in range(20):
-        if (await state_of(sessions)).step == "after_check":
-            break
-        await answer_current(chat, sessions, SELECTION_ANSWERS)
+    await check_selection(chat, sessions, "1")
     await chat.send("/apply")
     assert "as in your check" in chat.text
     for _ in range(30):
@@ -122,11 +124,6 @@ async def test_apply_new_after_a_check_asks_the_programme_vi(
 ) -> None:
     chat = Owner(pipeline)
     await onboard_vietnamese(chat)
-    await chat.send("/check")
-    await chat.send("1")
-    for _ in range(20):
-        if (await state_of(sessions)).step == "after_check":
-            break
-        await answer_current(chat, sessions, SELECTION_ANSWERS)
+    await check_selection(chat, sessions, "1")
     await chat.send("/apply new")
     assert (await state_of(sessions)).step == "programme"  # the owner chooses, nothing assumed

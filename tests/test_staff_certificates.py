@@ -43,11 +43,13 @@ async def run_import(
             s,
             data,
             filename,
-            programme=load_programmes()["selection"],
-            provinces={"Hưng Yên"} if provinces is None else provinces,
-            actor="telegram:r1",
-            now=NOW,
-            today=TODAY,
+            importer.ImportBy(
+                programme=load_programmes()["selection"],
+                provinces={"Hưng Yên"} if provinces is None else provinces,
+                actor="telegram:r1",
+                now=NOW,
+                today=TODAY,
+            ),
         )
 
 

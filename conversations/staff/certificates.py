@@ -45,6 +45,17 @@ def today(run: Run) -> date:
     return run.today
 
 
+def importing_as(run: Run, member: Staff) -> importer.ImportBy:
+    """A reviewer importing the selection's list: the chat and the console stamp rows alike."""
+    return importer.ImportBy(
+        programme=run.programmes["selection"],
+        provinces=member.scope(REVIEW_ROLES),
+        actor=member.actor,
+        now=run.now,
+        today=today(run),
+    )
+
+
 def level_label(run: Run, level: str) -> str:
     levels = run.programmes["selection"].raw.get("levels", {})
     return levels[level]["label"] if level in levels else level
@@ -314,16 +325,7 @@ async def _import_file(run: Run, file: FileRef) -> Transition:
         run.say(run.t(N_("This file is too large; please split the list into smaller files.")))
         return None
     data = await file.read()
-    report = await importer.import_certificates(
-        run.session,
-        data,
-        file.filename,
-        programme=run.programmes["selection"],
-        provinces=member.scope(REVIEW_ROLES),
-        actor=member.actor,
-        now=run.now,
-        today=today(run),
-    )
+    report = await importer.import_certificates(run.session, data, file.filename, importing_as(run, member))
     if not report.ok:
         run.say(import_problems(run, report))
         return None  # still waiting: the corrected file can be sent straight away

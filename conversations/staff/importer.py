@@ -294,45 +294,28 @@ class CheckedList:
         return len(self.values)
 
 
+@dataclass(frozen=True)
+class ImportBy:
+    """Who imports a list and when: the provinces its rows must fall in, the programme whose rules
+    date the certificates, and the actor and time the audit trail and every row are stamped with."""
+
+    programme: Programme
+    provinces: set[str] | None  # None: every province (a national admin)
+    actor: str
+    now: datetime
+    today: date
+
+
 async def import_certificates(
-    session: AsyncSession,
-    data: bytes,
-    filename: str,
-    *,
-    programme: Programme,
-    provinces: set[str] | None,
-    actor: str,
-    now: datetime,
-    today: date,
-    progress: Progress | None = None,
+    session: AsyncSession, data: bytes, filename: str, by: ImportBy, progress: Progress | None = None
 ) -> ImportReport:
     """Check every row, then import them all, or nothing and the reasons row by row, in the
     caller's transaction (the chat's); `progress` hears how far the check is."""
-    checked = await check_certificates(
-        session,
-        data,
-        filename,
-        programme=programme,
-        provinces=provinces,
-        actor=actor,
-        now=now,
-        today=today,
-        progress=progress,
-    )
-    return await save_checked(session, checked)
+    return await save_checked(session, await check_certificates(session, data, filename, by, progress))
 
 
 async def check_certificates(
-    session: AsyncSession,
-    data: bytes,
-    filename: str,
-    *,
-    programme: Programme,
-    provinces: set[str] | None,
-    actor: str,
-    now: datetime,
-    today: date,
-    progress: Progress | None = None,
+    session: AsyncSession, data: bytes, filename: str, by: ImportBy, progress: Progress | None = None
 ) -> CheckedList:
     """Read the file and check every row, looking up the certificates already recorded and the
     facilities to link: reads only, so the console runs it outside any write transaction (in WAL
@@ -358,7 +341,7 @@ async def check_certificates(
     seen: dict[tuple[str, str], int] = {}
     await report_progress(0, len(data_rows))
     for index, (number, cells) in enumerate(data_rows, 1):
-        row, reasons = check_row(number, cells, columns, provinces=provinces, today=today)
+        row, reasons = check_row(number, cells, columns, provinces=by.provinces, today=by.today)
         if row is not None:
             key = certificates.certificate_key(row.issuing_body, row.number)
             if key in seen:
@@ -379,12 +362,10 @@ async def check_certificates(
     if not rows:
         return CheckedList(ImportReport(problem=(EMPTY, {})))
     facilities = await certificates.facilities_by_tax_code(session, {r.tax_code for r in rows if r.tax_code})
-    batch = f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+    batch = f"{by.now:%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
     checked = CheckedList(report, filename, rows=[row.row for row in rows])
     for start in range(0, len(rows), SLICE):  # about 10 ms a slice: the loop turns between two
-        checked.values += [
-            _values(row, programme, facilities, batch, actor, now) for row in rows[start : start + SLICE]
-        ]
+        checked.values += [_values(row, by, facilities, batch) for row in rows[start : start + SLICE]]
         await asyncio.sleep(0)
     return checked
 
@@ -402,11 +383,9 @@ async def _recorded_already(session: AsyncSession, rows: list[tuple[int, str, st
     ]
 
 
-def _values(
-    row: _Row, programme: Programme, facilities: dict[str, int], batch: str, actor: str, now: datetime
-) -> dict[str, Any]:
+def _values(row: _Row, by: ImportBy, facilities: dict[str, int], batch: str) -> dict[str, Any]:
     return {
-        "programme": programme.id,
+        "programme": by.programme.id,
         "facility_id": facilities.get(row.tax_code) if row.tax_code else None,
         "facility_name": row.facility_name,
         "tax_code": row.tax_code,
@@ -416,13 +395,13 @@ def _values(
         "number": row.number,
         "number_key": match_key(row.number),
         "issue_date": row.issue_date,
-        "valid_until": rules.certificate_valid_until(row.issue_date, programme),
+        "valid_until": rules.certificate_valid_until(row.issue_date, by.programme),
         "issuing_body": row.issuing_body,
         "issuing_body_key": match_key(row.issuing_body),
         "source": "import",
         "import_batch": batch,
-        "recorded_by": actor,
-        "recorded_at": now,
+        "recorded_by": by.actor,
+        "recorded_at": by.now,
     }
 
 

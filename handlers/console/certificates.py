@@ -19,7 +19,7 @@ from aiohttp import web
 from conversations.i18n import N_
 from conversations.staff import importer
 from conversations.staff.access import REVIEW_ROLES
-from conversations.staff.certificates import level_label, record, today
+from conversations.staff.certificates import importing_as, level_label, record, today
 from conversations.staff.desk import dossier_in_scope
 from handlers.console import workbooks
 from handlers.console.auth import desk_page
@@ -147,15 +147,7 @@ async def _import(desk: Desk, progress: importer.Progress | None) -> importer.Im
     sessions = desk.console.sessions
     async with sessions() as reading:  # reads only: no write lock, on SQLite (WAL) or PostgreSQL
         checked = await importer.check_certificates(
-            reading,
-            data,
-            filename,
-            programme=desk.run.programmes["selection"],
-            provinces=desk.member.scope(REVIEW_ROLES),
-            actor=desk.member.actor,
-            now=desk.run.now,
-            today=today(desk.run),
-            progress=progress,
+            reading, data, filename, importing_as(desk.run, desk.member), progress
         )
     if not checked.report.ok:
         return checked.report
