@@ -137,11 +137,16 @@ class OursBot:
 
     async def start(self) -> None:
         from handlers.channels.telegram.adapter import TelegramChannel
+        from handlers.heap import settled_heap
 
         self.channel = TelegramChannel(self.settings, self.pipeline, self.sessions, self.files)
         await self.channel.start()
+        # As `python -m bot run` serves (handlers/heap.py); only for our rounds, not the peers'.
+        self.heap = settled_heap()
+        self.heap.__enter__()
 
     async def stop(self) -> None:
+        self.heap.__exit__(None, None, None)
         await self.channel.stop()
 
 

@@ -30,6 +30,7 @@ async def _run(config: Config, take_over: bool) -> int:
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from bot.assembly import build_system
+    from handlers.heap import settled_heap
     from handlers.startup import StartRefused
 
     try:
@@ -60,7 +61,8 @@ async def _run(config: Config, take_over: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        with settled_heap():  # start-up's objects out of the collector's way (handlers/heap.py)
+            await stop.wait()
     finally:
         await system.stop()
     return 0

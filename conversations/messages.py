@@ -59,6 +59,9 @@ class Incoming:
     display_name: str | None = None
     can_send_documents: bool = True
     has_buttons: bool = True
+    # The update shows the user can be written to again (Telegram's /start after unblocking, any
+    # Zalo message): the runtime marks their identity reachable in the update's own transaction.
+    reachable_again: bool = False
 
 
 @dataclass(frozen=True, slots=True)

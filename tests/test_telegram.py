@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
@@ -554,6 +554,41 @@ async def test_blocked_user_is_marked_unreachable_and_not_retried(
     await bot.deliver(fake.member_update(chat.user, "member", "kicked"))  # and blocked it again
     assert (await identity()).reachable is False
     assert len(fake.calls_of("sendMessage", 510)) == tries  # nothing was sent for either change
+
+
+async def test_start_after_unblocking_marks_the_user_reachable_with_the_update_itself(
+    start_bot: BotFactory, fake: FakeTelegram, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """ "Restart bot" after unblocking sends /start: the owner is reachable again (reminders and
+    broadcasts reach them), marked in the /start's own transaction rather than one of its own."""
+    bot = await start_bot()
+    chat = TelegramChat(bot, FakeUser(511))
+    await chat.send("/start")
+    fake.block(511)
+    await chat.send("/help")
+
+    async def identity() -> Identity:
+        async with sessions() as s:
+            found = await s.scalar(select(Identity).where(Identity.external_id == "511"))
+        assert found is not None
+        return found
+
+    assert (await identity()).reachable is False
+    fake.unblock(511)
+    transactions: list[object] = []
+
+    def began(connection: object) -> None:
+        transactions.append(connection)
+
+    engine = sessions.kw["bind"].sync_engine
+    event.listen(engine, "begin", began)
+    try:
+        answer = await chat.send("/start")
+    finally:
+        event.remove(engine, "begin", began)
+    back = await identity()
+    assert back.reachable is True and back.unreachable_reason is None
+    assert answer and len(transactions) == 1
 
 
 @pytest.fixture

@@ -273,15 +273,13 @@ class TelegramChannel:
         }
         if message.text is not None:
             command = command_of(message.text)
-            if command is not None and command[0] == "start":
-                await self.pipeline.set_reachable(
-                    TELEGRAM, user_id
-                )  # "Restart bot" after unblocking sends /start
             incoming = Incoming(
                 **common,
                 text=None if command else message.text,
                 command=command[0] if command else None,
                 command_args=command[1] if command else "",
+                # "Restart bot" after unblocking sends /start: marked reachable with the update.
+                reachable_again=command is not None and command[0] == "start",
             )
         else:
             files = [f for m in await self.albums.gather(message) if (f := file_of(self.application.bot, m))]

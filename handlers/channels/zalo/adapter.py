@@ -282,8 +282,8 @@ class ZaloChannel:
         # A sticker is how many people say hello on Zalo: the first one gets the greeting.
         burst = await self.bursts.gather(chat_id, message) if name == IMAGE else [message]
         incoming = self._incoming(name, message, chat_id, update_id, greet=first_time, burst=burst)
-        await self.pipeline.set_reachable(ZALO, chat_id)  # they wrote: we may write back
         if incoming is None:
+            await self.pipeline.set_reachable(ZALO, chat_id)  # they wrote: we may write back
             await self._cannot_read(name, chat_id, update_id)
             return
         typing = asyncio.create_task(self._typing(chat_id))
@@ -312,6 +312,7 @@ class ZaloChannel:
             else None,
             "can_send_documents": False,
             "has_buttons": False,
+            "reachable_again": True,  # they wrote: we may write back (marked with the update)
         }
         text = message.get("text")
         if name == TEXT and isinstance(text, str) and text.strip():
