@@ -8,17 +8,29 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Row, Select, String, Table, any_, bindparam, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import flag_modified, set_committed_value
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import Executable
 
+from storage import signup
 from storage.db import execute_dml, insert_for
 from storage.models import (
     Account,
@@ -162,51 +174,39 @@ def _identity_and_account() -> Select[Identity, Account]:
 async def get_or_create_account(
     session: AsyncSession, channel: str, external_id: str
 ) -> tuple[Account, Identity]:
-    account, identity, _ = await _get_or_create_account(session, channel, external_id)
-    return account, identity
+    """The account and identity, created when there is none. For callers that do not hold the
+    user's lock (the console's sign-in, a handover to staff): another worker may create the same
+    identity at the same moment, and the loser then reads the winner's rows instead of failing."""
+    found = await _identity_and_account_of(session, channel, external_id)
+    if found is not None:
+        return found
+    created = await _insert_account(session, channel, external_id)
+    if created is not None:
+        return created
+    found = await _identity_and_account_of(session, channel, external_id)
+    if found is None:  # not ours and not there: nothing a retry of ours could fix
+        raise RuntimeError("an identity vanished while it was being created")
+    return found
 
 
-async def _get_or_create_account(
-    session: AsyncSession, channel: str, external_id: str, *rows: Any
-) -> tuple[Account, Identity, bool]:
-    """The account and identity, and whether they were created just now (with `rows`, see
-    `_create_account`; not saved when the account was there)."""
+async def _identity_and_account_of(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[Account, Identity] | None:
     row = (
         await session.execute(_identity_and_account(), {"channel": channel, "external_id": external_id})
     ).first()
-    if row is not None:
-        return row[1], row[0], False
-    if _dialect(session) != "postgresql":  # one writer at a time: nobody can come in between
-        return *(await _create_account(session, channel, external_id, *rows)), True
-    try:
-        # A worker that did not take `lock_user` (the upload page, linking) may create the same
-        # identity at the same moment: the loser reads the winner's rows instead of failing.
-        async with session.begin_nested():
-            return *(await _create_account(session, channel, external_id, *rows)), True
-    except IntegrityError:
-        found = await find_identity(session, channel, external_id)
-        if found is None:
-            raise
-        account = await session.get(Account, found.account_id, options=[joinedload(Account.facility)])
-        assert account is not None
-        return account, found, False
+    return (row[1], row[0]) if row is not None else None
 
 
-async def _create_account(
-    session: AsyncSession, channel: str, external_id: str, *rows: Any
-) -> tuple[Account, Identity]:
-    """A new account and its identity; `rows`, given the account's id, saved in the same flush."""
-    account = Account()
-    session.add(account)
-    await session.flush()
-    set_committed_value(account, "facility", None)  # a new account has no profile: never asked
-    identity = Identity(channel=channel, external_id=external_id, account_id=account.id)
-    session.add(identity)
-    for row in rows:
-        row.account_id = account.id
-        session.add(row)
-    await session.flush()
-    return account, identity
+async def _insert_account(
+    session: AsyncSession, channel: str, external_id: str
+) -> tuple[Account, Identity] | None:
+    """`signup.insert_account`, and what this transaction knows of the new identity: nothing was
+    ever sent to it (`menu_sent_after` then asks nothing)."""
+    created = await signup.insert_account(session, channel, external_id)
+    if created is not None:
+        session.info.setdefault(NEWEST_SENT, {})[created[1].id] = None
+    return created
 
 
 Sender = tuple[Account, Identity, ConversationState]
@@ -289,12 +289,19 @@ async def load_for_update(session: AsyncSession, channel: str, external_id: str)
 
 async def create_sender(session: AsyncSession, channel: str, external_id: str) -> Sender:
     """`load_for_update` for a sender its query did not find (a group commit's `load_many`
-    asked already): a newcomer's rows created, or a state for an account that has none."""
-    state = ConversationState(data={})
-    account, identity, created = await _get_or_create_account(session, channel, external_id, state)
-    if created:  # saved with the account: nothing could be there before
-        return account, identity, state
-    return account, identity, await locked_state(session, account.id)
+    asked already, under the user's lock): a newcomer's rows created, or a state for an account
+    that has none. A newcomer's state is inserted by the transaction's flush, with what the
+    update made of it, rather than inserted now and updated then."""
+    created = await _insert_account(session, channel, external_id)
+    if created is None:
+        account, identity = await get_or_create_account(session, channel, external_id)
+        return account, identity, await locked_state(session, account.id)
+    account, identity = created
+    state = ConversationState(
+        account_id=account.id, flow=None, flow_version=0, step=None, data={}, strikes=0, updated_at=utcnow()
+    )
+    session.add(state)
+    return account, identity, state
 
 
 async def load_many(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from storage.models import Application, ApplicationEvent
 
@@ -25,23 +28,52 @@ async def receipt_code_free(session: AsyncSession, code: str) -> bool:
     return await session.scalar(select(Application.id).where(Application.receipt_code == code)) is None
 
 
-async def open_drafts(session: AsyncSession, facility_id: int) -> list[Application]:
-    rows = await session.scalars(
+@contextmanager
+def unflushed(session: AsyncSession, *read: type) -> Iterator[None]:
+    """A read of the rows of the models `read` without the flush SQLAlchemy does before every
+    query, unless a row of one of them changed in this transaction (then the read must see it).
+    That flush wrote the conversation state of a /apply, a /status or a checklist shown before
+    the query, and the transaction's flush wrote it again after: one statement for nothing, a
+    round trip on PostgreSQL."""
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, read) for obj in changed):
+        yield
+        return
+    with session.no_autoflush:
+        yield
+
+
+@functools.cache
+def _open_drafts() -> Select[Application]:
+    """Built once, like the hot path's statements in storage/accounts.py: /apply and the menus
+    ask it often, and building it again each time cost more than running it."""
+    return (
         select(Application)
-        .where(Application.facility_id == facility_id, Application.status.in_(OPEN_STATUSES))
+        .where(Application.facility_id == bindparam("facility_id"), Application.status.in_(OPEN_STATUSES))
         .order_by(Application.last_activity_at.desc())
     )
-    return list(rows)
+
+
+@functools.cache
+def _of_facility() -> Select[Application]:
+    return (
+        select(Application)
+        .where(Application.facility_id == bindparam("facility_id"))
+        .options(joinedload(Application.events))
+        .order_by(Application.created_at.desc())
+    )
+
+
+async def open_drafts(session: AsyncSession, facility_id: int) -> list[Application]:
+    with unflushed(session, Application):
+        return list(await session.scalars(_open_drafts(), {"facility_id": facility_id}))
 
 
 async def of_facility(session: AsyncSession, facility_id: int) -> list[Application]:
-    rows = await session.scalars(
-        select(Application)
-        .where(Application.facility_id == facility_id)
-        .options(selectinload(Application.events))
-        .order_by(Application.created_at.desc())
-    )
-    return list(rows)
+    """The facility's dossiers, newest first, with their history: in one query (/status)."""
+    with unflushed(session, Application, ApplicationEvent):
+        rows = await session.scalars(_of_facility(), {"facility_id": facility_id})
+        return list(rows.unique())
 
 
 def record_event(

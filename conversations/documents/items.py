@@ -13,11 +13,12 @@ upload link when the user picks an item.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from conversations import rules
 from conversations.i18n import N_
@@ -26,7 +27,7 @@ from conversations.payloads import Doc
 from conversations.programmes import ChecklistItem
 from conversations.run import Run
 from conversations.steps import Checklist, Transition
-from storage import accounts, upload_links
+from storage import accounts, applications, upload_links
 from storage.models import StoredDocument
 from storage.returned import open_items
 
@@ -69,6 +70,14 @@ def open_item_ids(run: Run) -> set[str] | None:
     return set(changes.get("documents", {})) | newly_required
 
 
+@functools.cache
+def _files_of() -> Select[str, int]:
+    """Built once: every checklist shown asks it (building it again cost more than running it)."""
+    return select(StoredDocument.doc_type, StoredDocument.id).where(
+        StoredDocument.application_id == bindparam("application_id")
+    )
+
+
 async def status(run: Run) -> list[ItemStatus]:
     """Every checklist item of the draft with how many files it has."""
     if run.application is None:
@@ -81,11 +90,8 @@ async def status(run: Run) -> list[ItemStatus]:
     watermark = changes.get("document_watermark", 0) if changes else 0
     counts: dict[str, int] = defaultdict(int)
     fresh: dict[str, int] = defaultdict(int)
-    rows = await run.session.execute(
-        select(StoredDocument.doc_type, StoredDocument.id).where(
-            StoredDocument.application_id == run.application.id
-        )
-    )
+    with applications.unflushed(run.session, StoredDocument):
+        rows = await run.session.execute(_files_of(), {"application_id": run.application.id})
     for doc_type, doc_id in rows:
         counts[doc_type] += 1
         fresh[doc_type] += doc_id > watermark

@@ -35,7 +35,7 @@ from conversations.steps import (
     Transition,
 )
 from conversations.validators import phone, tax_code, text_between
-from storage import zalo_oa
+from storage import signup
 from storage.models import Facility
 
 FACILITY_KINDS = (
@@ -156,9 +156,8 @@ async def _consent(run: Run, value: Any) -> Transition:
         await _set_language(run, "en")
         value = "agree"
     if value == "agree":
-        run.account.consent_at = run.now
-        run.account.consent_version = run.settings.consent_version
-        await zalo_oa.set_zns_consent(run.session, run.account.id, True, run.now)  # the notice says so
+        # With consent to ZNS reminders: the notice says they may come this way.
+        await signup.agree_to_notice(run.session, run.account, run.settings.consent_version, run.now)
         return None
     run.say(
         run.t(
@@ -251,12 +250,10 @@ async def _store_profile(run: Run) -> None:
         "products": answers["products"],
     }
     if run.facility is None:
-        run.facility = Facility(account_id=run.account.id, **values)
-        run.session.add(run.facility)
-    else:
+        run.facility = await signup.add_facility(run.session, run.account, values)
+    else:  # written by the transaction's flush
         for key, value in values.items():
             setattr(run.facility, key, value)
-    await run.session.flush()
 
 
 def _then(run: Run) -> Transition:
