@@ -17,9 +17,11 @@ benchmarks/engine_answers.py):
    the same users wait; two batches never deadlock); the known senders in one SELECT
    (identity, account, profile, state locked on PostgreSQL, open draft, when the newest outbox
    message was sent, whether the sender is staff: the menus' role checks then ask nothing);
-   each update through the dialogue in turn (a newcomer's account, identity and state created
-   then, in two INSERT flushes; a sender whose update says they can be written to again, as
-   Telegram's /start does, marked reachable on the identity already loaded); one flush whose
+   each update through the dialogue in turn (a newcomer's account and identity created then in
+   plain INSERTs, storage/signup.py: one statement on PostgreSQL, two on SQLite; their state
+   inserted by the batch's flush with its final values; a sender whose update says they can
+   be written to again, as Telegram's /start does, marked reachable on the identity already
+   loaded); one flush whose
    UPDATEs of states (written in full, so they share one column list; at a step's own flush
    midway too) and drafts go out as one executemany per table; one COMMIT. On
    PostgreSQL: BEGIN, dedupe, senders, UPDATEs, COMMIT, five round trips for a batch of any
