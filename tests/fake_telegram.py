@@ -246,8 +246,6 @@ class FakeTelegram:
         # Seconds added to the fake's clock: a test that lets the bot skip a wait (a retry_after)
         # moves the platform's time on by as much, so the limits see the wait as done.
         self.skipped = 0.0
-        # Called after every API call with its record (benchmarks drive users from here).
-        self.on_call: Callable[[Call], None] | None = None
         # Awaited before a call is handled (may raise ApiError to refuse it) and before an accepted
         # call's answer goes back: a test holds a request there to kill the bot mid-request.
         self.before_handle: Callable[[Call], Awaitable[None]] | None = None
@@ -574,8 +572,6 @@ class FakeTelegram:
             response = web.json_response({"ok": True, "result": result}, dumps=_dumps)
             if self.before_reply is not None:
                 await self.before_reply(call)
-        if self.on_call is not None:
-            self.on_call(call)
         self._notify()
         return response
 
