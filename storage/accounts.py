@@ -398,6 +398,8 @@ async def mark_processed_many(
     dialect = _dialect(session)
     if dialect == "postgresql":
         params: Any = {"channels": [c for c, _ in unique], "update_ids": [u for _, u in unique], "at": at}
+    elif len(unique) == 1:  # one row: a plain execute, without the multi-row INSERT's batching
+        params = {"channel": unique[0][0], "update_id": unique[0][1], "at": at}
     else:
         params = [{"channel": c, "update_id": u, "at": at} for c, u in unique]
     result = await session.execute(_record_updates(dialect), params)

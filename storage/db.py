@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import await_
 
 from storage import sqlite_driver
 
@@ -69,10 +70,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             # write, which then waits for the lock under busy_timeout.
             options = conn.get_execution_options()
             if options.get(IMMEDIATE, False):
-                if options.get(ON_LOOP, False):
-                    driver = conn.connection.driver_connection
-                    if isinstance(driver, sqlite_driver.Connection):
-                        driver.begin_inline()
+                driver = conn.connection.driver_connection
+                if options.get(ON_LOOP, False) and isinstance(driver, sqlite_driver.Connection):
+                    # Straight to the driver: the hot path's BEGIN without a statement's trip
+                    # through SQLAlchemy's execution (0.1 ms of an answer given alone).
+                    await_(driver.begin_immediate_inline())
+                    return
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine

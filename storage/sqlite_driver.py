@@ -223,9 +223,11 @@ class Connection:
         # Another connection holds the lock: wait for it on the thread, the loop goes on.
         return await self._in_thread(fn, *args)
 
-    def begin_inline(self) -> None:
-        """This transaction runs on the loop's thread, until its COMMIT or ROLLBACK."""
+    async def begin_immediate_inline(self) -> None:
+        """BEGIN IMMEDIATE for a transaction that runs on the loop's thread, until its COMMIT or
+        ROLLBACK (waiting on the thread for a lock another connection holds, as `run` does)."""
         self.inline = True
+        await self.run(self.sqlite.execute, "BEGIN IMMEDIATE")
 
     # --- the surface the dialect uses ------------------------------------------------------
 
