@@ -161,7 +161,9 @@ def _print_heaviest(by_step: list[list[tuple[float, int]]], shown: int = 6) -> N
         ),
         reverse=True,
     )
-    print("heaviest answers (median loop-thread CPU, statements incl. BEGIN):")
+    print(
+        "heaviest answers (median loop-thread CPU, statements; the hot path's BEGIN goes straight to the driver):"
+    )
     for cpu, n, statements in rows[:shown]:
         kind, value = SCRIPT[n]
         print(f"  {n:>2} {kind} {value[:28]:<28} {cpu * 1000:5.2f} ms  {statements:4.1f} statements")
