@@ -6,9 +6,7 @@ one by one, each paying for its own BEGIN IMMEDIATE, COMMIT, session and five st
 one a hand-off to the driver's thread (on PostgreSQL a round trip). A batch reads and writes
 for all its users at once (handlers/runtime.py's docstring). Whoever is waiting when the writer
 comes round goes in the next transaction (at most MAX_BATCH): a quiet moment gives a batch of
-one, a burst a batch of many, and nobody is held back to wait for company. A batch of one with
-nobody writing runs in its submitter's own task (`_write_alone`): most real traffic comes
-alone, and a task and a future per update were a measurable part of its cost.
+one, a burst a batch of many, and nobody is held back to wait for company.
 
 One user never has two updates in a batch: `Pipeline.handle` submits inside that user's turn and
 waits for the commit, so their next update cannot arrive before. When one update of a batch
@@ -76,37 +74,14 @@ class GroupCommit:
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
-        self._alone = False  # a submitter is writing its update in its own task (`_write_alone`)
         self.batches = 0  # transactions committed or tried, for tests and benchmarks
 
     async def submit(self, incoming: Incoming) -> list[Outgoing]:
-        if not self._alone and not self._waiting and (self._writer is None or self._writer.done()):
-            return await self._write_alone(incoming)
         waiting = _Waiting(incoming)
         self._waiting.append(waiting)
-        self._start_writer()
-        return await waiting.done
-
-    def _start_writer(self) -> None:
-        if not self._alone and (self._writer is None or self._writer.done()):
+        if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
-
-    async def _write_alone(self, incoming: Incoming) -> list[Outgoing]:
-        """Nobody writing and nobody waiting (most of a day's traffic): the update's transaction
-        in the caller's own task, without a writer task and a future to hand it over (measured:
-        0.2 ms of an answer given alone). Whoever arrives meanwhile waits for the writer, which
-        starts when this transaction has ended."""
-        self._alone = True
-        self.batches += 1
-        try:
-            [outcome] = await self._transaction([incoming])
-        finally:
-            self._alone = False
-            if self._waiting:
-                self._start_writer()
-        if isinstance(outcome, DuplicateUpdate):
-            raise outcome
-        return outcome
+        return await waiting.done
 
     async def _write(self) -> None:
         """Runs while anybody waits: each turn takes everybody waiting (up to MAX_BATCH)."""
