@@ -12,7 +12,7 @@ benchmarks/engine_answers.py):
    updates one at a time, in arrival order; different users side by side).
 2. Group commit (handlers/group_commit.py): the update joins the users waiting for the writer,
    which takes all of them (up to 64) into one transaction: on SQLite BEGIN IMMEDIATE (its one
-   writer); the batch's dedupe in one INSERT .. RETURNING, on PostgreSQL with the users'
+   writer; sent straight to the driver, storage/db.py); the batch's dedupe in one INSERT .. RETURNING, on PostgreSQL with the users'
    advisory locks taken first in the same statement, in key order (other workers' updates of
    the same users wait; two batches never deadlock); the known senders in one SELECT
    (identity, account, profile, state locked on PostgreSQL, open draft, when the newest outbox
