@@ -73,7 +73,9 @@ async def test_users_writing_together_share_a_commit_and_each_gets_their_own_ans
     for replies in [*firsts, *seconds]:
         assert replies and translator("en")(APOLOGY) not in replies[0].text
     assert all("agree" in " ".join(c.label for m in r for c in m.choices).lower() for r in seconds)
-    assert pipeline.writer is not None and pipeline.writer.batches < 2 * len(users)  # they shared
+    # They shared: at most two commits a round (the first may start alone before the others
+    # arrive), never one each, which a writer that keeps the loop to itself would make.
+    assert pipeline.writer is not None and pipeline.writer.batches <= 4
     for user in users:  # committed: a new session sees every answer
         assert await _step(sessions, user) == await _step(sessions, users[0])
 
