@@ -12,18 +12,17 @@ benchmarks/engine_answers.py):
    updates one at a time, in arrival order; different users side by side).
 2. Group commit (handlers/group_commit.py): the update joins the users waiting for the writer,
    which takes all of them (up to 64) into one transaction: on SQLite BEGIN IMMEDIATE (its one
-   writer; sent straight to the driver, storage/db.py); the batch's dedupe in one INSERT .. RETURNING, on PostgreSQL with the users'
-   advisory locks taken first in the same statement, in key order (other workers' updates of
-   the same users wait; two batches never deadlock); the known senders in one SELECT
-   (identity, account, profile, state locked on PostgreSQL, open draft, when the newest outbox
-   message was sent, whether the sender is staff: the menus' role checks then ask nothing);
-   each update through the dialogue in turn (a newcomer's account and identity created then in
-   plain INSERTs, storage/signup.py: one statement on PostgreSQL, two on SQLite; their state
-   inserted by the batch's flush with its final values; a sender whose update says they can
+   writer; sent straight to the driver, storage/db.py); the batch's dedupe in one INSERT ..
+   RETURNING, on PostgreSQL with the users' advisory locks taken first in the same statement, in
+   key order (other workers' updates of the same users wait; two batches never deadlock); the known
+   senders in one SELECT (identity, account, profile, state locked on PostgreSQL, open draft, when
+   the newest outbox message was sent, whether the sender is staff: the menus' role checks then ask
+   nothing); each update through the dialogue in turn (a newcomer's account and identity created
+   then in plain INSERTs, storage/signup.py: one statement on PostgreSQL, two on SQLite; their
+   state inserted by the batch's flush with its final values; a sender whose update says they can
    be written to again, as Telegram's /start does, marked reachable on the identity already
-   loaded); one flush whose
-   UPDATEs of states (written in full, so they share one column list; at a step's own flush
-   midway too) and drafts go out as one executemany per table; one COMMIT. On
+   loaded); one flush whose UPDATEs of states (written in full, so they share one column list; at a
+   step's own flush midway too) and drafts go out as one executemany per table; one COMMIT. On
    PostgreSQL: BEGIN, dedupe, senders, UPDATEs, COMMIT, five round trips for a batch of any
    size, plus what a step of the journey asks of its own (a new profile, a draft); no ping
    before it (storage/db.py). The hot path's statements are built once (storage/accounts.py)
@@ -33,8 +32,9 @@ benchmarks/engine_answers.py):
    a new one first (handlers/group_commit.py `write_retrying`), so nobody is apologised to.
 3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
    would hold up its batch; `_apply`): lock, dedupe, the same sender SELECT, dialogue,
-   UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a notice came after the
-   menu the user saw, and the draft's SELECT never (it came with the state).
+   UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a
+   notice came after the menu the user saw, and the draft's SELECT never (it came with the
+   state).
 4. After COMMIT, the replies go out: an answer the user sees is already durable (WAL,
    synchronous=NORMAL: a kill -9 loses nothing committed; tests/trials/test_crash.py).
 On SQLite these transactions (`claim_writer(on_loop=True)`) run on the event loop's thread,
