@@ -21,8 +21,9 @@ benchmarks/engine_answers.py):
    then in plain INSERTs, storage/signup.py: one statement on PostgreSQL, two on SQLite; their
    state inserted by the batch's flush with its final values; a sender whose update says they can
    be written to again, as Telegram's /start does, marked reachable on the identity already
-   loaded); one flush whose UPDATEs of states (written in full, so they share one column list; at a
-   step's own flush midway too) and drafts go out as one executemany per table; one COMMIT. On
+   loaded); the changed states (in full, so they share one column list) and drafts (the columns
+   changed) written as UPDATEs built once, one executemany per table, not by the unit of work
+   (storage/answer_writes.py); a flush for anything else (a new profile, a document); one COMMIT. On
    PostgreSQL: BEGIN, dedupe, senders, UPDATEs, COMMIT, five round trips for a batch of any
    size, plus what a step of the journey asks of its own (a new profile, a draft); no ping
    before it (storage/db.py). The hot path's statements are built once (storage/accounts.py)
@@ -75,7 +76,7 @@ from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
 from conversations.messages import Incoming, Outgoing
 from handlers.group_commit import GroupCommit, write_retrying
 from handlers.senders import Refused, RetryAfter, SendError, Unreachable
-from storage import accounts
+from storage import accounts, answer_writes
 from storage.models import Identity
 
 log = logging.getLogger(__name__)
@@ -342,7 +343,9 @@ class Pipeline:
         await accounts.mark_processed(session, incoming.channel, incoming.update_id)
         account, identity, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
         _reachable_again(identity, incoming)
-        return await self.dialogue.handle(session, account, state, incoming)
+        outgoing = await self.dialogue.handle(session, account, state, incoming)
+        await answer_writes.write_changed(session)
+        return outgoing
 
     async def _apply_many(
         self, session: AsyncSession, batch: list[Incoming]
@@ -377,6 +380,7 @@ class Pipeline:
             account, identity, state = sender
             _reachable_again(identity, incoming)
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
+        await answer_writes.write_changed(session)
         return outcomes
 
     async def first_delivery(self, channel: str, update_id: str) -> bool:
