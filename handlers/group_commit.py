@@ -27,6 +27,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.messages import Incoming, Outgoing
+from storage import answer_writes
 from storage.accounts import DuplicateUpdate
 from storage.db import claim_writer, dropped
 
@@ -137,7 +138,10 @@ async def write_retrying(
                     async with session.begin():
                         await claim_writer(session, on_loop=True)
                         outcome = await work(session)
-                        await session.flush()  # what is left to write, while a retry is still safe
+                        # While a retry is still safe: the states and drafts the updates changed,
+                        # as UPDATEs built once, then whatever else is left (a new profile).
+                        await answer_writes.write_changed(session)
+                        await session.flush()
                         committing = True
                 finally:
                     await _close(session)

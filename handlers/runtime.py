@@ -76,7 +76,7 @@ from conversations.i18n import DEFAULT_LOCALE, N_, normalise_locale, translator
 from conversations.messages import Incoming, Outgoing
 from handlers.group_commit import GroupCommit, write_retrying
 from handlers.senders import Refused, RetryAfter, SendError, Unreachable
-from storage import accounts, answer_writes
+from storage import accounts
 from storage.models import Identity
 
 log = logging.getLogger(__name__)
@@ -343,9 +343,7 @@ class Pipeline:
         await accounts.mark_processed(session, incoming.channel, incoming.update_id)
         account, identity, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
         _reachable_again(identity, incoming)
-        outgoing = await self.dialogue.handle(session, account, state, incoming)
-        await answer_writes.write_changed(session)
-        return outgoing
+        return await self.dialogue.handle(session, account, state, incoming)
 
     async def _apply_many(
         self, session: AsyncSession, batch: list[Incoming]
@@ -380,7 +378,6 @@ class Pipeline:
             account, identity, state = sender
             _reachable_again(identity, incoming)
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
-        await answer_writes.write_changed(session)
         return outcomes
 
     async def first_delivery(self, channel: str, update_id: str) -> bool:
