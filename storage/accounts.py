@@ -31,6 +31,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql import Executable
 
 from storage import signup
+from storage.answer_writes import STATE_COLUMNS
 from storage.db import execute_dml, insert_for
 from storage.models import (
     Account,
@@ -406,19 +407,17 @@ async def mark_processed_many(
     return {(c, u) for c, u in result.all()}
 
 
-_STATE_COLUMNS = ("flow", "flow_version", "step", "data", "strikes")
-
-
 def write_states_together(session: AsyncSession) -> None:
-    """Before a group commit's flush: every changed conversation state written in full, so their
-    UPDATEs share one column list and go out as one executemany. SQLAlchemy groups a flush's
+    """Before a flush midway through a group commit (a newcomer's rows, a new draft; the batch's
+    last writes go by storage/answer_writes.py): every changed conversation state written in
+    full, so their UPDATEs share one column list and go out as one executemany. SQLAlchemy groups a flush's
     UPDATEs by the columns changed; a batch's updates change different ones (the step alone, the
     data alone, a new flow), and each group of one was a statement of its own (on PostgreSQL a
     round trip: 3 or 4 per batch instead of 1)."""
     states = [obj for obj in session.dirty if isinstance(obj, ConversationState)]
     if len(states) > 1:
         for state in states:
-            for column in _STATE_COLUMNS:
+            for column in STATE_COLUMNS:
                 flag_modified(state, column)
 
 

@@ -31,7 +31,7 @@ from storage.models import Application, ConversationState, utcnow
 
 _STATE_TABLE = cast(Table, ConversationState.__table__)
 _DRAFT_TABLE = cast(Table, Application.__table__)
-STATE_COLUMNS = ("flow", "flow_version", "step", "data", "strikes")
+STATE_COLUMNS = ("flow", "flow_version", "step", "data", "strikes")  # all but the key and the time
 DRAFT_COLUMNS = frozenset(_DRAFT_TABLE.c.keys()) - {"id", "updated_at"}
 
 
