@@ -339,8 +339,11 @@ class Pipeline:
         """One update inside a transaction that holds the write lock (alone, or in a group)."""
         # Before anything is read: another worker handling this user waits here, so dedupe,
         # account creation and the state all see what it committed.
-        await accounts.lock_user(session, incoming.channel, incoming.user_id)
-        await accounts.mark_processed(session, incoming.channel, incoming.update_id)
+        fresh = await accounts.lock_and_mark_processed(
+            session, [(incoming.channel, incoming.user_id)], [(incoming.channel, incoming.update_id)]
+        )
+        if not fresh:
+            raise accounts.DuplicateUpdate(incoming.update_id)
         account, identity, state = await accounts.load_for_update(session, incoming.channel, incoming.user_id)
         _reachable_again(identity, incoming)
         return await self.dialogue.handle(session, account, state, incoming)

@@ -32,7 +32,6 @@ from sqlalchemy.sql import Executable
 
 from storage import signup
 from storage.answer_writes import STATE_COLUMNS
-from storage.db import execute_dml, insert_for
 from storage.models import (
     Account,
     Application,
@@ -62,15 +61,10 @@ async def mark_processed(session: AsyncSession, channel: str, update_id: str) ->
 
     Recorded in the same transaction as the update's effects: if handling fails and rolls back,
     the update is not marked and a redelivery is processed again. One statement ("insert, or
-    nothing if it is there"), since this runs for every update of every channel.
+    nothing if it is there"), built once (`mark_processed_many`'s): a statement built per call
+    cost 0.3 ms of CPU against 0.13 ms.
     """
-    stmt = (
-        insert_for(session)(ProcessedUpdate)
-        .values(channel=channel, update_id=update_id, at=utcnow())
-        .on_conflict_do_nothing(index_elements=["channel", "update_id"])
-    )
-    result = await execute_dml(session, stmt)
-    if not result.rowcount:
+    if not await mark_processed_many(session, [(channel, update_id)]):
         raise DuplicateUpdate(update_id)
 
 
@@ -78,35 +72,9 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
-async def lock_user(session: AsyncSession, channel: str, external_id: str) -> None:
-    """Serialise one user's updates across processes: a transaction-scoped advisory lock on
-    PostgreSQL, taken before anything of theirs is read, released at commit or rollback. It
-    exists before their rows do (a newcomer's /start and next message reaching two workers at
-    once), which a row lock cannot. SQLite has one writer: BEGIN IMMEDIATE already does this."""
-    await lock_users(session, [(channel, external_id)])
-
-
 def _user_key(channel: str, external_id: str) -> int:
     digest = hashlib.sha256(f"user:{channel}:{external_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-_LOCK_ONE = text("select pg_advisory_xact_lock(:k)")
-_LOCK_MANY = text(
-    "select pg_advisory_xact_lock(k) from (select unnest(cast(:keys as bigint[])) as k order by 1) as ordered"
-)
-
-
-async def lock_users(session: AsyncSession, users: Iterable[tuple[str, str]]) -> None:
-    """`lock_user` for the users of a group commit, in one statement and in the order of their
-    keys: two workers' batches sharing users then wait for each other instead of deadlocking."""
-    if _dialect(session) != "postgresql":
-        return
-    keys = sorted({_user_key(channel, external_id) for channel, external_id in users})
-    if len(keys) == 1:
-        await session.execute(_LOCK_ONE, {"k": keys[0]})
-    elif keys:
-        await session.execute(_LOCK_MANY, {"keys": keys})
 
 
 def _turn_key(channel: str, external_id: str) -> int:
@@ -117,8 +85,8 @@ def _turn_key(channel: str, external_id: str) -> int:
 async def hold_turn(conn: AsyncConnection, channel: str, external_id: str) -> None:
     """A user's turn across processes for work that spans several transactions (the web chat's
     "already answered?" check, the update, the transcript): a session-level advisory lock held
-    by this connection until `release_turn` (PostgreSQL only). Its key differs from
-    `lock_user`'s, which is taken inside the turn on another connection."""
+    by this connection until `release_turn` (PostgreSQL only). Its key differs from the one
+    `lock_and_mark_processed` takes inside the turn on another connection."""
     await conn.execute(text("select pg_advisory_lock(:k)"), {"k": _turn_key(channel, external_id)})
     await conn.commit()  # the lock outlives the transaction, bound to this connection
 
@@ -350,7 +318,7 @@ def _record_updates(dialect: str) -> Executable:
     )
 
 
-# `_record_updates` on PostgreSQL with `lock_users` folded in, one round trip instead of two: the
+# `_record_updates` on PostgreSQL with the users' locks folded in, one round trip instead of two: the
 # uncorrelated sub-select is a one-time filter, evaluated (its locks taken, in key order) before
 # the INSERT reads or writes a row, so dedupe and everything after run under the locks.
 _LOCK_AND_RECORD = text(
@@ -370,11 +338,18 @@ _LOCK_AND_RECORD = text(
 async def lock_and_mark_processed(
     session: AsyncSession, users: Iterable[tuple[str, str]], updates: Sequence[tuple[str, str]]
 ) -> set[tuple[str, str]]:
-    """`lock_users` then `mark_processed_many`, in one statement on PostgreSQL (a group commit's
-    first): every round trip of a batch counts, the more so when two workers split the load
-    and each batch is smaller. SQLite has nothing to lock."""
+    """The updates' users locked for this transaction, then `mark_processed_many`: the first
+    statement of every hot-path transaction; returns the updates seen for the first time.
+
+    The lock serialises one user's updates across processes: a transaction-scoped advisory lock
+    on PostgreSQL, taken before anything of theirs is read, released at commit or rollback. It
+    exists before their rows do (a newcomer's /start and next message reaching two workers at
+    once), which a row lock cannot. The users' locks are taken in the order of their keys, so two
+    workers' batches sharing users wait for each other instead of deadlocking. Lock and dedupe
+    go in one statement (`_LOCK_AND_RECORD`): every round trip of a batch counts, the more so
+    when two workers split the load and each batch is smaller. SQLite has one writer: BEGIN
+    IMMEDIATE already does this, and it has nothing to lock."""
     if _dialect(session) != "postgresql" or not updates:
-        await lock_users(session, users)
         return await mark_processed_many(session, updates)
     unique = list(dict.fromkeys(updates))
     params = {
