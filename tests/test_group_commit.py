@@ -132,3 +132,22 @@ async def test_a_redelivered_update_in_a_shared_commit_is_answered_with_nothing(
     )
     assert again == [] and fresh
     assert await _step(sessions, "new") == await _step(sessions, "again")
+
+
+async def test_an_update_applied_alone_is_answered_once_and_its_answer_kept(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """The path beside group commit (`Pipeline(group_commit=False)`; on PostgreSQL an update with
+    a file): the same lock and dedupe statement, so a redelivery is answered with nothing and the
+    conversation moves once."""
+    pipeline = Pipeline(
+        sessions,
+        Dialogue(programmes=load_programmes(), files=FileStore(tmp_path / "files")),
+        group_commit=False,
+    )
+    assert await pipeline.handle(_update("alone", 1, command="start"))
+    after_start = await _step(sessions, "alone")
+    assert await pipeline.handle(_update("alone", 1, command="start")) == []
+    assert await _step(sessions, "alone") == after_start
+    assert await pipeline.handle(_update("alone", 2, choice="consent:agree"))
+    assert await _step(sessions, "alone") != after_start
