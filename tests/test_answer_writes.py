@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import answer_writes
 from storage.db import session_factory
-from storage.models import Account, Application, ConversationState, Facility, StoredDocument
+from storage.models import Account, Application, ConversationState, StoredDocument
 from tests.conftest import throwaway_postgres
+from tests.rows import add_facility
 
 
 async def _owner_with_draft(sessions: async_sessionmaker[AsyncSession], n: int = 1) -> tuple[int, int]:
@@ -23,20 +24,7 @@ async def _owner_with_draft(sessions: async_sessionmaker[AsyncSession], n: int =
         account = Account(locale="vi")
         s.add(account)
         await s.flush()
-        facility = Facility(
-            account_id=account.id,
-            name=f"Cơ sở {n}",
-            kind="household",
-            province="Thái Bình",
-            commune="Xã Phú Vinh",
-            commune_kind="commune",
-            tax_code="0100109106",
-            contact_name="Nguyễn Văn An",
-            phone="0912345678",
-            products="Giỏ mây",
-        )
-        s.add(facility)
-        await s.flush()
+        facility = await add_facility(s, account.id, name=f"Cơ sở {n}")
         draft = Application(facility_id=facility.id, programme="selection.province", answers={})
         s.add(draft)
         await s.flush()

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage import audit, console_stats, dossier_queries
 from storage.db import session_factory
 from storage.dossier_queries import QueueFilter
-from storage.models import Account, Application, Facility
+from storage.models import Account, Application
+from tests.rows import add_facility
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 QUARTER = date(2026, 10, 1)
@@ -58,20 +59,16 @@ async def _fill(engine: AsyncEngine) -> None:
             account = Account(locale="vi")
             s.add(account)
             await s.flush()
-            facility = Facility(
-                account_id=account.id,
+            facility = await add_facility(
+                s,
+                account.id,
                 name=name,
-                kind="household",
                 province=province,
                 commune=commune,
-                commune_kind="commune",
                 tax_code=f"010010910{n}",
                 contact_name="Chị Lan",
                 phone=f"091234567{n}",
-                products="x",
             )
-            s.add(facility)
-            await s.flush()
             submitted = NOW - timedelta(days=days) if days is not None else None
             s.add(
                 Application(

@@ -17,9 +17,10 @@ from conversations.messages import Incoming, Outgoing
 from conversations.notices import render_payload
 from handlers.runtime import Pipeline
 from storage import accounts, staff
-from storage.models import Account, Application, ApplicationEvent, Facility, Identity
+from storage.models import Account, Application, ApplicationEvent, Identity
 from storage.outbox import OutboxMessage
 from tests.conftest import Chat
+from tests.rows import add_facility
 from tests.test_flows import full_application, onboard_english, upload_required
 
 
@@ -128,21 +129,16 @@ async def dossier(
     async with sessions() as s, s.begin():
         account, _ = await accounts.get_or_create_account(s, "web", f"owner{_owners}")
         account.locale = "vi"
-        facility = Facility(
-            account_id=account.id,
+        facility = await add_facility(
+            s,
+            account.id,
             name=f"Cơ sở {product}",
-            kind="household",
             province=province,
             commune=commune,
-            commune_kind="commune",
-            craft_village=False,
             tax_code=tax_code,
             contact_name="Lê Văn C",
-            phone="0912345678",
             products=product,
         )
-        s.add(facility)
-        await s.flush()
         when = submitted_at or datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
         app = Application(
             facility_id=facility.id,

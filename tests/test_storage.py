@@ -18,8 +18,9 @@ from storage import accounts, applications
 from storage.db import create_engine, session_factory
 from storage.files import FileStore
 from storage.migrate import migrate
-from storage.models import Application, Facility
+from storage.models import Application
 from storage.schema import metadata
+from tests.rows import add_facility
 
 
 async def test_migrations_match_the_models(any_engine: AsyncEngine) -> None:
@@ -88,21 +89,7 @@ async def test_draft_answers_persist_and_receipt_codes_are_unique(any_engine: As
     now = datetime(2026, 11, 22, tzinfo=UTC)
     async with sessions() as s, s.begin():
         account, _ = await accounts.get_or_create_account(s, "web", "d")
-        facility = Facility(
-            account_id=account.id,
-            name="HTX",
-            kind="cooperative",
-            province="Hưng Yên",
-            commune="Xã A",
-            commune_kind="commune",
-            craft_village=False,
-            tax_code="0100109106",
-            contact_name="A",
-            phone="0912345678",
-            products="mây tre",
-        )
-        s.add(facility)
-        await s.flush()
+        facility = await add_facility(s, account.id, name="HTX", kind="cooperative", province="Hưng Yên")
         app = Application(facility_id=facility.id, programme="selection", answers={"product_name": "Giỏ mây"})
         s.add(app)
         await s.flush()
