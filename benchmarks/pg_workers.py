@@ -10,7 +10,9 @@ returns once the update is handled and its replies sent to the fake Bot API, whi
 received as many as the journey's step has. Driver and fake are benchmarks/_rig.py, a lean
 HTTP/1.1 server and client in a process of their own whose CPU is read apart (what it takes is the
 workers' and PostgreSQL's to lose: in production Telegram is not on our machine). One worker and
-two alternate over ROUNDS rounds; medians count.
+two alternate over ROUNDS rounds; medians count, and the ratio is also taken within each round (its
+one-worker and two-worker runs are seconds apart), which the machine's swings from minute to minute
+blur less.
 
 This machine has two cores, shared by the driver, the fake Bot API, PostgreSQL and the workers
 (and by whatever else runs). Each run says, so a reader can tell a ratio bounded by the machine
@@ -47,7 +49,7 @@ USERS = 50
 LENGTH = 20  # messages per user
 WARMUP_USERS = USERS  # every slot and pooled connection warmed (prepared statements), not only some
 WARMUP_LENGTH = 3
-ROUNDS = 3
+ROUNDS = 5
 GOAL = 1.5
 SECRET = "pg-workers-bench"
 
@@ -105,6 +107,7 @@ async def _run() -> list[Figure]:
         Figure("one worker: updates/s (median)", one, "/s", f"{USERS} users x {LENGTH} messages, webhook"),
         Figure("two workers: updates/s (median)", two, "/s", "same load, the workers in turn"),
         Figure("two workers / one", two / one, "x", f"goal ≥ {GOAL}"),
+        _within_rounds(rates),
     ]
     for workers in (1, 2):
         for name in shares[workers][0]:
@@ -125,6 +128,15 @@ async def _run() -> list[Figure]:
     figures.append(Figure("load average (1 min) at start", load_start[0], ""))
     figures.append(Figure("load average (1 min) at end", load_end[0], ""))
     return figures
+
+
+def _within_rounds(rates: dict[int, list[float]]) -> Figure:
+    """Two workers against one in the same round, the median of the rounds' ratios."""
+    ratios = [two / one for one, two in zip(rates[1], rates[2], strict=True)]
+    listed = " ".join(f"{r:.2f}" for r in ratios)
+    return Figure(
+        "two workers / one, within each round", statistics.median(ratios), "x", f"median of {listed}"
+    )
 
 
 def _ceiling(costs: dict[int, list[dict[str, float]]]) -> Figure:
