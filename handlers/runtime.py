@@ -32,8 +32,8 @@ benchmarks/engine_answers.py):
    connection that broke before COMMIT (a database restart) has the batch tried once more on
    a new one first (handlers/group_commit.py `write_retrying`), so nobody is apologised to.
 3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
-   would hold up its batch; `_apply`): lock, dedupe, the same sender SELECT, dialogue,
-   UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a
+   would hold up its batch; `_apply`): lock and dedupe (the same one statement), the same
+   sender SELECT, dialogue, UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a
    notice came after the menu the user saw, and the draft's SELECT never (it came with the
    state).
 4. After COMMIT, the replies go out: an answer the user sees is already durable (WAL,
