@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, inspect, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from storage.models import Application, ConversationState, utcnow
@@ -57,9 +57,11 @@ def _changed_columns(obj: object, columns: frozenset[str]) -> tuple[str, ...] | 
     return tuple(sorted(changed))
 
 
-async def write_changed(session: AsyncSession) -> None:
+def write_changed(session: Session) -> None:
     """Write the session's changed conversation states and drafts (see the module's docstring);
-    what is left (anything else, or these when other objects wait) goes to the next flush."""
+    what is left (anything else, or these when other objects wait) goes to the next flush. Sync:
+    the hot path runs it, the flush and the COMMIT in one call of the session's greenlet
+    (`AsyncSession.run_sync`, handlers/group_commit.py `write_retrying`)."""
     if session.new or session.deleted:
         return
     states: list[ConversationState] = []
@@ -73,13 +75,13 @@ async def write_changed(session: AsyncSession) -> None:
                 drafts.setdefault(columns, []).append(obj)
     now = utcnow()
     if states:
-        await _write(session, _STATE_TABLE, STATE_COLUMNS, "account_id", states, now)
+        _write(session, _STATE_TABLE, STATE_COLUMNS, "account_id", states, now)
     for columns, rows in drafts.items():
-        await _write(session, _DRAFT_TABLE, columns, "id", rows, now)
+        _write(session, _DRAFT_TABLE, columns, "id", rows, now)
 
 
-async def _write(
-    session: AsyncSession,
+def _write(
+    session: Session,
     table: Table,
     columns: tuple[str, ...],
     key: str,
@@ -90,6 +92,6 @@ async def _write(
         {**{c: getattr(r, c) for c in columns}, "updated_at": now, f"_{key}": getattr(r, key)} for r in rows
     ]
     with session.no_autoflush:  # a flush now would write these rows the slow way first
-        await session.execute(_update(table, key), params[0] if len(params) == 1 else params)
+        session.execute(_update(table, key), params[0] if len(params) == 1 else params)
     for row in rows:
         session.expire(row)

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql import Executable
 from sqlalchemy.util import await_
@@ -128,10 +129,17 @@ async def claim_writer(session: AsyncSession, *, on_loop: bool = False) -> None:
     each (storage/sqlite_driver.py); only for short transactions of point reads and writes by
     key (the hot path), never for an import or a report, which would hold up the loop.
     """
-    options: dict[str, Any] = {IMMEDIATE: True}
-    if on_loop:
-        options[ON_LOOP] = True
-    await session.connection(execution_options=options)
+    await session.connection(execution_options=_writer_options(on_loop))
+
+
+def claim_writer_sync(session: Session, *, on_loop: bool = False) -> None:
+    """`claim_writer` inside the session's greenlet (`AsyncSession.run_sync`), for a transaction
+    that does its first steps in one such call (handlers/group_commit.py `write_retrying`)."""
+    session.connection(execution_options=_writer_options(on_loop))
+
+
+def _writer_options(on_loop: bool) -> dict[str, Any]:
+    return {IMMEDIATE: True, ON_LOOP: True} if on_loop else {IMMEDIATE: True}
 
 
 async def execute_dml(session: AsyncSession, statement: Executable) -> CursorResult[Any]:

@@ -71,7 +71,7 @@ async def test_an_answer_is_saved_with_one_update_of_the_state_and_one_of_the_dr
     async with sessions() as s, s.begin():
         await _answer(s, account_id, draft_id, "Giỏ mây đan Phú Vinh")
         with _statements(any_engine) as written:
-            await answer_writes.write_changed(s)
+            await s.run_sync(answer_writes.write_changed)
         with _statements(any_engine) as flushed:
             await s.flush()  # what the transaction's end does: nothing is left to write
     assert written == ["UPDATE conversation_states", "UPDATE applications"]
@@ -94,7 +94,7 @@ async def test_several_owners_answering_in_one_transaction_share_one_update_of_t
         for n, (account_id, draft_id) in enumerate(owners):
             await _answer(s, account_id, draft_id, f"Sản phẩm {n}")
         with _statements(any_engine) as seen:
-            await answer_writes.write_changed(s)
+            await s.run_sync(answer_writes.write_changed)
     # executemany: one statement each for the states and the drafts (SQLite and asyncpg alike)
     assert seen == ["UPDATE conversation_states", "UPDATE applications"]
     async with sessions() as s:
@@ -124,7 +124,7 @@ async def test_a_document_added_with_the_answer_is_saved_with_it(any_engine: Asy
             )
         )
         with _statements(any_engine) as seen:
-            await answer_writes.write_changed(s)
+            await s.run_sync(answer_writes.write_changed)
         assert seen == []
     async with sessions() as s:
         draft = await s.get(Application, draft_id)
@@ -149,7 +149,7 @@ async def test_a_column_staff_changed_meanwhile_is_not_put_back() -> None:
                 await staff.execute(
                     update(Application).where(Application.id == draft_id).values(reviewer="telegram:9")
                 )
-            await answer_writes.write_changed(s)
+            await s.run_sync(answer_writes.write_changed)
         async with sessions() as s:
             draft = await s.get(Application, draft_id)
             assert draft is not None
