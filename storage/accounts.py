@@ -250,9 +250,9 @@ async def load_for_update(session: AsyncSession, channel: str, external_id: str)
 
 async def create_sender(session: AsyncSession, channel: str, external_id: str) -> Sender:
     """`load_for_update` for a sender its query did not find (`open_batch` asked already, under
-    the user's lock): a newcomer's rows created, or a state for an account
-    that has none. A newcomer's state is inserted by the transaction's flush, with what the
-    update made of it, rather than inserted now and updated then."""
+    the user's lock): a newcomer's rows created, or a state for an account that has none. A
+    newcomer's state is inserted by the transaction's flush, with what the update made of it,
+    rather than inserted now and updated then."""
     created = await _insert_account(session, channel, external_id)
     if created is None:
         account, identity = await get_or_create_account(session, channel, external_id)
