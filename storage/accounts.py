@@ -362,7 +362,7 @@ def lock_and_record(
         "update_ids": [u for _, u in unique],
         "keys": sorted({_user_key(channel, external_id) for channel, external_id in users}),
     }
-    return {(c, u) for c, u in session.execute(_LOCK_AND_RECORD, params).all()}
+    return {(c, u) for c, u in session.connection().execute(_LOCK_AND_RECORD, params).all()}
 
 
 async def mark_processed_many(
@@ -374,7 +374,8 @@ async def mark_processed_many(
 
 
 def record_updates(session: Session, updates: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """`mark_processed_many` inside the session's greenlet. SQLite 3.35+ and PostgreSQL (RETURNING)."""
+    """`mark_processed_many` inside the session's greenlet, on its connection (a Core statement:
+    Session.execute's ORM layer has nothing to add). SQLite 3.35+ and PostgreSQL (RETURNING)."""
     if not updates:
         return set()
     at = utcnow()
@@ -386,7 +387,7 @@ def record_updates(session: Session, updates: Sequence[tuple[str, str]]) -> set[
         params = {"channel": unique[0][0], "update_id": unique[0][1], "at": at}
     else:
         params = [{"channel": c, "update_id": u, "at": at} for c, u in unique]
-    return {(c, u) for c, u in session.execute(_record_updates(dialect), params).all()}
+    return {(c, u) for c, u in session.connection().execute(_record_updates(dialect), params).all()}
 
 
 def write_states_together(session: AsyncSession) -> None:
