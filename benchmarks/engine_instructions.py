@@ -4,7 +4,9 @@ Why: this machine's speed changes by half within minutes (a fixed CPU task's med
 at 20:08 and 1.20 ms at 20:38 on 2026-12-07), so a timing cannot tell a 3 % change of the hot
 path from the machine's mood. An instruction count can: two runs of one commit gave 4,615.0 and
 4,615.7 thousand instructions per answer. Use it to compare two versions of the hot path (run it
-in a worktree of each); benchmarks/engine_answers.py still says how long an owner waits.
+in a worktree of each), back to back and each twice: one commit's counts taken half an hour apart
+differed by 1.5 % (4,424.5 and 4,490), while runs one after the other agree within 0.1 %.
+benchmarks/engine_answers.py still says how long an owner waits.
 
 How: the owners of engine_answers' script (22 answers each) answer through the real pipeline in a
 child process run under `valgrind --tool=callgrind`, twice side by side (one per core): WARM then

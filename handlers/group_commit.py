@@ -133,8 +133,8 @@ async def write_retrying(
 
     The transaction's begin and its end are each one call of the session's greenlet
     (`AsyncSession.run_sync`), not one per step: every call of an AsyncSession method is a
-    greenlet of its own, about 1.2 % of an answer's instructions each (benchmarks/
-    engine_instructions.py). A failure anywhere is rolled back by `_close`."""
+    greenlet of its own (handlers/runtime.py's docstring has the figures). A failure anywhere is
+    rolled back by `_close`."""
     for attempt in range(DROPPED_RETRIES + 1):
         committing: list[bool] = []  # set once COMMIT is under way: no retry after that
         try:

@@ -33,8 +33,9 @@ benchmarks/engine_answers.py):
    a new one first (handlers/group_commit.py `write_retrying`), so nobody is apologised to.
    The transaction's begin, its opening statements (dedupe, senders: `accounts.open_batch`) and
    its end (UPDATEs, flush, COMMIT) are each one call of the session's greenlet
-   (`AsyncSession.run_sync`) rather than one per step: 4,615 -> 4,425 thousand instructions per
-   answer (benchmarks/engine_instructions.py).
+   (`AsyncSession.run_sync`) rather than one per step, and its Core statements go to the
+   session's connection: 4,616 -> 4,415 thousand instructions per answer, measured back to back
+   (benchmarks/engine_instructions.py).
 3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
    would hold up its batch; `_apply`): lock and dedupe (the same one statement), the same
    sender SELECT, dialogue, UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a

@@ -269,8 +269,7 @@ def open_batch(
     session: Session, senders: Sequence[tuple[str, str]], updates: Sequence[tuple[str, str]]
 ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], Sender]]:
     """The first statements of every hot-path transaction, in one call of the session's greenlet
-    (`AsyncSession.run_sync`: one greenlet instead of one per statement, 1.5 % of an answer's
-    instructions): the senders locked and the updates recorded (`lock_and_record`), then the known
+    (`AsyncSession.run_sync`: one greenlet instead of one per statement): the senders locked and the updates recorded (`lock_and_record`), then the known
     senders read (`load_known`). Returns the updates seen for the first time and the senders
     found; a newcomer is missing, for `create_sender`."""
     fresh = lock_and_record(session, senders, updates)

@@ -92,8 +92,7 @@ def _write(
         {**{c: getattr(r, c) for c in columns}, "updated_at": now, f"_{key}": getattr(r, key)} for r in rows
     ]
     # On the session's connection, not through Session.execute: its ORM layer has nothing to do
-    # for a table's UPDATE, and its autoflush would write these rows the slow way first (with
-    # `record_updates`: 1.2 % of an answer's instructions).
+    # for a table's UPDATE, and its autoflush would write these rows the slow way first.
     session.connection().execute(_update(table, key), params[0] if len(params) == 1 else params)
     for row in rows:
         session.expire(row)
