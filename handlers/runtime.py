@@ -37,10 +37,9 @@ benchmarks/engine_answers.py):
    session's connection: 4,616 -> 4,415 thousand instructions per answer, measured back to back
    (benchmarks/engine_instructions.py).
 3. Alone (`Pipeline(group_commit=False)`, and on PostgreSQL an update with a file, whose check
-   would hold up its batch; `_apply`): lock and dedupe (the same one statement), the same
-   sender SELECT, dialogue, UPDATEs, COMMIT, retried the same way. Either way the newest-menu query runs only when a
-   notice came after the menu the user saw, and the draft's SELECT never (it came with the
-   state).
+   would hold up its batch; `_apply`): the same `open_batch` for one update, dialogue, UPDATEs,
+   COMMIT, retried the same way. Either way the newest-menu query runs only when a notice came
+   after the menu the user saw, and the draft's SELECT never (it came with the state).
 4. After COMMIT, the replies go out: an answer the user sees is already durable (WAL,
    synchronous=NORMAL: a kill -9 loses nothing committed; tests/trials/test_crash.py).
 On SQLite these transactions (`claim_writer(on_loop=True)`) run on the event loop's thread,
@@ -350,7 +349,7 @@ class Pipeline:
         )
         if not fresh:
             raise accounts.DuplicateUpdate(incoming.update_id)
-        account, identity, state = known.get(sender) or await accounts.create_sender(session, *sender)
+        account, identity, state = await accounts.sender_of(session, known, *sender)
         _reachable_again(identity, incoming)
         return await self.dialogue.handle(session, account, state, incoming)
 
@@ -382,10 +381,9 @@ class Pipeline:
                 outcomes.append(accounts.DuplicateUpdate(incoming.update_id))
                 continue
             fresh.discard(key)  # the same update twice in one batch: the second is a redelivery
-            sender = known.get((incoming.channel, incoming.user_id))
-            if sender is None:  # a newcomer: their rows created now
-                sender = await accounts.create_sender(session, incoming.channel, incoming.user_id)
-            account, identity, state = sender
+            account, identity, state = await accounts.sender_of(
+                session, known, incoming.channel, incoming.user_id
+            )
             _reachable_again(identity, incoming)
             outcomes.append(await self.dialogue.handle(session, account, state, incoming))
         return outcomes

@@ -245,14 +245,19 @@ async def load_for_update(session: AsyncSession, channel: str, external_id: str)
     """Everything an update needs about its sender (`load_known`, one query for a known user); a
     newcomer gets their rows created."""
     known = await session.run_sync(load_known, [(channel, external_id)])
-    return known.get((channel, external_id)) or await create_sender(session, channel, external_id)
+    return await sender_of(session, known, channel, external_id)
 
 
-async def create_sender(session: AsyncSession, channel: str, external_id: str) -> Sender:
-    """`load_for_update` for a sender its query did not find (`open_batch` asked already, under
-    the user's lock): a newcomer's rows created, or a state for an account that has none. A
-    newcomer's state is inserted by the transaction's flush, with what the update made of it,
-    rather than inserted now and updated then."""
+async def sender_of(
+    session: AsyncSession, known: dict[tuple[str, str], Sender], channel: str, external_id: str
+) -> Sender:
+    """The sender as `open_batch` or `load_known` found them (`known`); one they did not find
+    (they asked under the user's lock) gets a newcomer's rows created, or a state for an account
+    that has none. A newcomer's state is inserted by the transaction's flush, with what the
+    update made of it, rather than inserted now and updated then."""
+    found = known.get((channel, external_id))
+    if found is not None:
+        return found
     created = await _insert_account(session, channel, external_id)
     if created is None:
         account, identity = await get_or_create_account(session, channel, external_id)
@@ -269,9 +274,10 @@ def open_batch(
     session: Session, senders: Sequence[tuple[str, str]], updates: Sequence[tuple[str, str]]
 ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], Sender]]:
     """The first statements of every hot-path transaction, in one call of the session's greenlet
-    (`AsyncSession.run_sync`: one greenlet instead of one per statement): the senders locked and the updates recorded (`lock_and_record`), then the known
-    senders read (`load_known`). Returns the updates seen for the first time and the senders
-    found; a newcomer is missing, for `create_sender`."""
+    (`AsyncSession.run_sync`: one greenlet instead of one per statement): the senders locked
+    and the updates recorded (`lock_and_record`), then the known senders read (`load_known`).
+    Returns the updates seen for the first time and the senders found; a newcomer is missing,
+    for `sender_of`."""
     fresh = lock_and_record(session, senders, updates)
     return fresh, load_known(session, senders)
 
@@ -392,10 +398,10 @@ def record_updates(session: Session, updates: Sequence[tuple[str, str]]) -> set[
 def write_states_together(session: AsyncSession) -> None:
     """Before a flush midway through a group commit (a newcomer's rows, a new draft; the batch's
     last writes go by storage/answer_writes.py): every changed conversation state written in
-    full, so their UPDATEs share one column list and go out as one executemany. SQLAlchemy groups a flush's
-    UPDATEs by the columns changed; a batch's updates change different ones (the step alone, the
-    data alone, a new flow), and each group of one was a statement of its own (on PostgreSQL a
-    round trip: 3 or 4 per batch instead of 1)."""
+    full, so their UPDATEs share one column list and go out as one executemany. SQLAlchemy
+    groups a flush's UPDATEs by the columns changed; a batch's updates change different ones (the
+    step alone, the data alone, a new flow), and each group of one was a statement of its own (on
+    PostgreSQL a round trip: 3 or 4 per batch instead of 1)."""
     states = [obj for obj in session.dirty if isinstance(obj, ConversationState)]
     if len(states) > 1:
         for state in states:
